@@ -1,0 +1,196 @@
+/**
+ * Typed errors of the whole library. Every failure a caller can act on has its own class and a
+ * stable `code`, so `catch (e) { if (e instanceof QuotaError) ... }` works across the worker
+ * boundary too (see `serializeError` / `reviveError`).
+ */
+
+export type ErrorCode =
+  | 'WEBGPU_UNAVAILABLE'
+  | 'DEVICE_LOST'
+  | 'KERNEL'
+  | 'OUT_OF_MEMORY'
+  | 'LIMIT'
+  | 'QUOTA'
+  | 'INTEGRITY'
+  | 'FORMAT'
+  | 'NETWORK'
+  | 'IMAGE'
+  | 'CONTEXT_LENGTH'
+  | 'ABORTED'
+  | 'DISPOSED';
+
+export class PixtralError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** No `navigator.gpu`, no adapter, or an adapter without what the model needs. */
+export class WebGPUUnavailableError extends PixtralError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WEBGPU_UNAVAILABLE', message, options);
+  }
+}
+
+/** The GPU device was lost (driver reset, tab in background on some OSes, explicit destroy). */
+export class DeviceLostError extends PixtralError {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super('DEVICE_LOST', `WebGPU device lost (${reason}): ${message}`);
+    this.reason = reason;
+  }
+}
+
+/** A WGSL kernel failed to compile or a dispatch failed validation; names the kernel. */
+export class KernelError extends PixtralError {
+  readonly kernel: string;
+  constructor(kernel: string, message: string) {
+    super('KERNEL', `kernel "${kernel}": ${message}`);
+    this.kernel = kernel;
+  }
+}
+
+/** A GPU allocation failed. */
+export class OutOfMemoryError extends PixtralError {
+  readonly requestedBytes: number;
+  constructor(requestedBytes: number, message: string) {
+    super('OUT_OF_MEMORY', message);
+    this.requestedBytes = requestedBytes;
+  }
+}
+
+/** A shape or size exceeds an adapter limit or a sanity bound. */
+export class LimitError extends PixtralError {
+  constructor(message: string) {
+    super('LIMIT', message);
+  }
+}
+
+/** Not enough browser storage for the shards still to download. Nothing was written. */
+export class QuotaError extends PixtralError {
+  readonly neededBytes: number;
+  readonly availableBytes: number;
+  constructor(neededBytes: number, availableBytes: number) {
+    super(
+      'QUOTA',
+      `not enough browser storage: ${formatBytes(neededBytes)} needed, ${formatBytes(availableBytes)} available`,
+    );
+    this.neededBytes = neededBytes;
+    this.availableBytes = availableBytes;
+  }
+}
+
+/** A shard or file failed verification (hash, length, truncated). */
+export class IntegrityError extends PixtralError {
+  constructor(message: string) {
+    super('INTEGRITY', message);
+  }
+}
+
+/** A file is not in the expected format (checkpoint, manifest, config, safetensors header). */
+export class FormatError extends PixtralError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FORMAT', message, options);
+  }
+}
+
+/** HTTP failures that outlived their retries. */
+export class NetworkError extends PixtralError {
+  readonly status?: number;
+  constructor(message: string, status?: number, options?: { cause?: unknown }) {
+    super('NETWORK', message, options);
+    this.status = status;
+  }
+}
+
+/** An image could not be decoded, or its size is absurd (zero, or beyond the decoder's limits). */
+export class ImageError extends PixtralError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IMAGE', message, options);
+  }
+}
+
+/** The prompt (text + image tokens + requested new tokens) exceeds the context budget. */
+export class ContextLengthError extends PixtralError {
+  readonly promptTokens: number;
+  readonly maxTokens: number;
+  constructor(promptTokens: number, maxTokens: number, detail = '') {
+    super(
+      'CONTEXT_LENGTH',
+      `prompt needs ${promptTokens} tokens but the context budget is ${maxTokens}${detail ? `: ${detail}` : ''}`,
+    );
+    this.promptTokens = promptTokens;
+    this.maxTokens = maxTokens;
+  }
+}
+
+/** The operation was aborted through its AbortSignal. */
+export class AbortError extends PixtralError {
+  constructor(message = 'aborted') {
+    super('ABORTED', message);
+  }
+}
+
+/** The model or runtime was disposed. */
+export class DisposedError extends PixtralError {
+  constructor(what = 'model') {
+    super('DISPOSED', `${what} has been disposed`);
+  }
+}
+
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) {
+    const r = signal.reason;
+    throw r instanceof PixtralError ? r : new AbortError(r instanceof Error ? r.message : 'aborted');
+  }
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (Math.abs(v) >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/** Plain-object form that survives structured clone (worker -> main thread). */
+export interface SerializedError {
+  name: string;
+  code?: ErrorCode;
+  message: string;
+  fields: Record<string, unknown>;
+}
+
+export function serializeError(e: unknown): SerializedError {
+  if (e instanceof PixtralError) {
+    const fields: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(e)) if (k !== 'code') fields[k] = v;
+    return { name: e.name, code: e.code, message: e.message, fields };
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { name: err.name, message: err.message, fields: {} };
+}
+
+const classes: Record<string, new (...a: never[]) => PixtralError> = {
+  WebGPUUnavailableError, DeviceLostError, KernelError, OutOfMemoryError, LimitError, QuotaError,
+  IntegrityError, FormatError, NetworkError, ImageError, ContextLengthError, AbortError, DisposedError,
+};
+
+export function reviveError(s: SerializedError): Error {
+  const C = classes[s.name];
+  if (!C || !s.code) {
+    const e = new Error(s.message);
+    e.name = s.name;
+    return e;
+  }
+  const e = Object.create(C.prototype) as PixtralError;
+  Object.assign(e, s.fields, { message: s.message, name: s.name, code: s.code });
+  Object.defineProperty(e, 'stack', { value: `${s.name}: ${s.message}`, writable: true });
+  return e;
+}

@@ -1,0 +1,214 @@
+/**
+ * Kernel descriptors and the pipeline cache. A kernel is data: its WGSL source (one file in
+ * `shaders/`), its storage bindings in `@binding` order, its uniform struct (field order = WGSL
+ * struct order, every field 4 bytes), and a `specialize` rule from a few typed knobs (dtype,
+ * workgroup size) to preprocessor defines and `override` constants. Pipelines are cached by
+ * kernel name + knobs. Typed per-op wrappers in `src/kernels/` add shape checks and dispatch rules.
+ */
+import { KernelError } from '../errors.js';
+import type { Gpu } from './device.js';
+import { preprocess, type Defines } from './wgsl.js';
+
+export type UniformType = 'u32' | 'i32' | 'f32';
+export type Knobs = Readonly<Record<string, string | number | boolean>>;
+
+export interface Binding {
+  name: string;
+  /** `read` -> read-only storage, `write` -> read_write storage. */
+  access: 'read' | 'write';
+}
+
+export interface Specialization {
+  defines?: Defines;
+  overrides?: Readonly<Record<string, number>>;
+}
+
+export interface KernelDef<K extends Knobs, U extends Record<string, UniformType>> {
+  name: string;
+  source: string;
+  entryPoint?: string;
+  bindings: readonly Binding[];
+  /** The params struct at `@binding(bindings.length)`; omit or `{}` for none. */
+  uniforms: U;
+  specialize(knobs: K): Specialization;
+}
+
+export interface Kernel<K extends Knobs, U extends Record<string, UniformType>> extends KernelDef<K, U> {
+  readonly uniformFields: readonly (keyof U & string)[];
+}
+
+export function defineKernel<K extends Knobs, U extends Record<string, UniformType>>(def: KernelDef<K, U>): Kernel<K, U> {
+  return { ...def, uniformFields: Object.keys(def.uniforms) as (keyof U & string)[] };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyKernel = Kernel<any, any>;
+
+interface CachedPipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+export function cacheKey(name: string, knobs: Knobs): string {
+  const parts = Object.keys(knobs)
+    .sort()
+    .map((k) => `${k}=${knobs[k]}`);
+  return `${name}{${parts.join(',')}}`;
+}
+
+export class PipelineCache {
+  private readonly cache = new Map<string, CachedPipeline>();
+  constructor(private readonly gpu: Gpu) {}
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /** Synchronous get-or-create; compile errors surface through `gpu.check()` with the kernel name. */
+  get<K extends Knobs, U extends Record<string, UniformType>>(kernel: Kernel<K, U>, knobs: K): CachedPipeline {
+    const key = cacheKey(kernel.name, knobs);
+    let hit = this.cache.get(key);
+    if (!hit) {
+      hit = this.create(kernel, knobs, key);
+      this.cache.set(key, hit);
+    }
+    return hit;
+  }
+
+  /** Compiles ahead of use and throws a KernelError with the compiler's messages on failure. */
+  async compile<K extends Knobs, U extends Record<string, UniformType>>(kernel: Kernel<K, U>, knobs: K): Promise<void> {
+    const key = cacheKey(kernel.name, knobs);
+    if (this.cache.has(key)) return;
+    const device = this.gpu.device;
+    const { code, constants } = this.source(kernel, knobs);
+    const module = device.createShaderModule({ label: key, code });
+    const info = await module.getCompilationInfo();
+    const errors = info.messages.filter((m) => m.type === 'error');
+    if (errors.length) {
+      throw new KernelError(kernel.name, errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('\n'));
+    }
+    const layout = this.layout(kernel, key);
+    try {
+      const pipeline = await device.createComputePipelineAsync({
+        label: key,
+        layout: device.createPipelineLayout({ label: key, bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: kernel.entryPoint ?? 'main', constants },
+      });
+      this.cache.set(key, { pipeline, layout });
+    } catch (e) {
+      throw new KernelError(kernel.name, (e as Error).message);
+    }
+  }
+
+  private source(kernel: AnyKernel, knobs: Knobs) {
+    const spec = kernel.specialize(knobs);
+    if (spec.defines?.F16 && !this.gpu.features.f16) {
+      throw new KernelError(kernel.name, 'f16 variant requested but the device has no shader-f16');
+    }
+    return { code: preprocess(kernel.source, spec.defines ?? {}, kernel.name), constants: { ...spec.overrides } };
+  }
+
+  private layout(kernel: AnyKernel, key: string): GPUBindGroupLayout {
+    const entries: GPUBindGroupLayoutEntry[] = kernel.bindings.map((b, i) => ({
+      binding: i,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' },
+    }));
+    if (kernel.uniformFields.length) {
+      entries.push({ binding: entries.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+    }
+    return this.gpu.device.createBindGroupLayout({ label: key, entries });
+  }
+
+  private create<K extends Knobs, U extends Record<string, UniformType>>(kernel: Kernel<K, U>, knobs: K, key: string): CachedPipeline {
+    const device = this.gpu.device;
+    const { code, constants } = this.source(kernel, knobs);
+    const module = device.createShaderModule({ label: key, code });
+    const layout = this.layout(kernel, key);
+    const pipeline = device.createComputePipeline({
+      label: key,
+      layout: device.createPipelineLayout({ label: key, bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: kernel.entryPoint ?? 'main', constants },
+    });
+    return { pipeline, layout };
+  }
+}
+
+/** A storage binding: a whole buffer, or a byte range of one (for split or packed tensors). */
+export type BufferArg = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+
+export interface DispatchArgs<U extends Record<string, UniformType>> {
+  buffers: readonly BufferArg[];
+  uniforms?: { [F in keyof U]: number };
+  workgroups: readonly [number, number?, number?];
+}
+
+/**
+ * Records one dispatch of `kernel` into `pass`. `buffers` follow `kernel.bindings` order.
+ * Shape checks and the workgroup rule live in the typed wrapper that calls this.
+ */
+export function dispatch<K extends Knobs, U extends Record<string, UniformType>>(
+  gpu: Gpu,
+  pass: GPUComputePassEncoder,
+  kernel: Kernel<K, U>,
+  knobs: K,
+  args: DispatchArgs<U>,
+): void {
+  if (args.buffers.length !== kernel.bindings.length) {
+    throw new KernelError(kernel.name, `expected ${kernel.bindings.length} buffers, got ${args.buffers.length}`);
+  }
+  const { pipeline, layout } = gpu.pipelines.get(kernel, knobs);
+  const entries: GPUBindGroupEntry[] = args.buffers.map((b, i) => ({
+    binding: i,
+    resource: b instanceof GPUBuffer ? { buffer: b } : { buffer: b.buffer, offset: b.offset ?? 0, size: b.size },
+  }));
+  if (kernel.uniformFields.length) {
+    if (!args.uniforms) throw new KernelError(kernel.name, 'missing uniforms');
+    const data = new ArrayBuffer(kernel.uniformFields.length * 4);
+    const view = new DataView(data);
+    kernel.uniformFields.forEach((f, i) => {
+      const v = args.uniforms![f];
+      if (v === undefined || Number.isNaN(v)) throw new KernelError(kernel.name, `uniform ${f} is ${v}`);
+      const t = kernel.uniforms[f];
+      if (t === 'f32') view.setFloat32(i * 4, v, true);
+      else if (t === 'i32') view.setInt32(i * 4, v, true);
+      else view.setUint32(i * 4, v, true);
+    });
+    const slice = gpu.uniforms.write(data);
+    entries.push({ binding: entries.length, resource: { buffer: slice.buffer, offset: slice.offset, size: slice.size } });
+  }
+  const [x, y = 1, z = 1] = args.workgroups;
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (x > max || y > max || z > max) {
+    throw new KernelError(kernel.name, `dispatch ${x}x${y}x${z} exceeds ${max} workgroups per dimension`);
+  }
+  if (x === 0 || y === 0 || z === 0) return;
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, gpu.device.createBindGroup({ label: kernel.name, layout, entries }));
+  pass.dispatchWorkgroups(x, y, z);
+}
+
+/**
+ * Spreads `count` workgroups over x and y so no dimension exceeds the adapter limit (e.g. one
+ * workgroup per lm_head row: 131072 > 65535). Shaders rebuild the index as `wid.x + wid.y * nwg.x`.
+ */
+export function grid(count: number, maxPerDim = 65535): [number, number] {
+  if (count <= maxPerDim) return [count, 1];
+  const y = Math.ceil(count / maxPerDim);
+  return [Math.ceil(count / y), y];
+}
+
+/** What every typed kernel wrapper records into: the runtime and an open compute pass. */
+export interface Ctx {
+  gpu: Gpu;
+  pass: GPUComputePassEncoder;
+}
+
+/** Records `fn`'s dispatches into one compute pass and submits it. */
+export function record(gpu: Gpu, label: string, fn: (ctx: Ctx) => void): void {
+  const enc = gpu.device.createCommandEncoder({ label });
+  const pass = enc.beginComputePass({ label });
+  fn({ gpu, pass });
+  pass.end();
+  gpu.submit([enc.finish()]);
+}

@@ -1,0 +1,113 @@
+/**
+ * The converted-model format (`manifest.json` + shard files), shared by the Node converter and
+ * the browser loader. A tensor's bytes are the concatenation of its `data` segments (a tensor
+ * larger than a shard spans several); a q4 tensor also has `scales` segments (see
+ * `src/quant/q4.ts` for the bit layout). Tensor names are the canonical Hugging Face Llava names
+ * (`vision_tower.*`, `multi_modal_projector.*`, `language_model.model.*`,
+ * `language_model.lm_head.weight`): the converter renames once, the runtime never does.
+ */
+import type { ModelConfig } from '../config.js';
+import { FormatError } from '../errors.js';
+
+export const MANIFEST_FORMAT = 'pixtral-webgpu' as const;
+export const MANIFEST_VERSION = 1 as const;
+
+export type StoredDType = 'f32' | 'f16' | 'q4';
+
+export interface Segment {
+  /** Index into `Manifest.shards`. */
+  shard: number;
+  /** Byte offset inside the shard (a multiple of 256). */
+  offset: number;
+  byteLength: number;
+}
+
+export interface QuantInfo {
+  format: 'q4g32';
+  groupSize: 32;
+  /** f16 scales [rows, cols / groupSize]. */
+  scales: Segment[];
+}
+
+export interface TensorEntry {
+  name: string;
+  dtype: StoredDType;
+  /** Logical shape, PyTorch order (a linear weight is [out, in]). */
+  shape: number[];
+  /** f32/f16: raw little-endian values; q4: the packed u32 nibbles [rows, cols / 8]. */
+  data: Segment[];
+  quant?: QuantInfo;
+}
+
+export interface ShardEntry {
+  /** File name relative to the manifest, e.g. `shard-00003.bin`. */
+  name: string;
+  byteLength: number;
+  /** Lowercase hex SHA-256 of the file. */
+  sha256: string;
+}
+
+export interface TokenizerEntry {
+  file: string; // 'tekken.json' or 'tokenizer.json'
+  kind: 'tekken' | 'hf';
+  byteLength: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  formatVersion: typeof MANIFEST_VERSION;
+  /** Human-readable source description, e.g. the input folder's name. */
+  name: string;
+  /** The dtype asked of the converter (`--dtype`). */
+  dtype: StoredDType;
+  config: ModelConfig;
+  tokenizer: TokenizerEntry | null;
+  tensors: TensorEntry[];
+  shards: ShardEntry[];
+  /** Sum of shard byte lengths. */
+  totalBytes: number;
+}
+
+function fail(msg: string): never {
+  throw new FormatError(`manifest.json: ${msg}`);
+}
+
+function isSegments(v: unknown, shards: number): v is Segment[] {
+  return (
+    Array.isArray(v) &&
+    v.every(
+      (s) =>
+        s && Number.isInteger(s.shard) && s.shard >= 0 && s.shard < shards && Number.isInteger(s.offset) && s.offset >= 0 &&
+        Number.isInteger(s.byteLength) && s.byteLength >= 0,
+    )
+  );
+}
+
+/** Structural validation of a parsed manifest; throws FormatError naming the first problem. */
+export function validateManifest(m: unknown): Manifest {
+  if (!m || typeof m !== 'object') fail('not an object');
+  const o = m as Manifest;
+  if (o.format !== MANIFEST_FORMAT) fail(`format is ${JSON.stringify(o.format)}, expected "${MANIFEST_FORMAT}"`);
+  if (o.formatVersion !== MANIFEST_VERSION) fail(`formatVersion ${o.formatVersion} is not supported (expected ${MANIFEST_VERSION})`);
+  if (!o.config || typeof o.config !== 'object') fail('missing config');
+  if (!Array.isArray(o.shards) || !o.shards.length) fail('missing shards');
+  for (const s of o.shards) {
+    if (typeof s.name !== 'string' || !/^[\w.-]+$/.test(s.name)) fail(`bad shard name ${JSON.stringify(s.name)}`);
+    if (!Number.isInteger(s.byteLength) || s.byteLength < 0) fail(`shard ${s.name}: bad byteLength`);
+    if (typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256)) fail(`shard ${s.name}: bad sha256`);
+  }
+  if (!Array.isArray(o.tensors)) fail('missing tensors');
+  for (const t of o.tensors) {
+    if (typeof t.name !== 'string') fail('tensor without name');
+    if (!['f32', 'f16', 'q4'].includes(t.dtype)) fail(`${t.name}: unknown dtype ${t.dtype}`);
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d > 0)) fail(`${t.name}: bad shape`);
+    if (!isSegments(t.data, o.shards.length)) fail(`${t.name}: bad data segments`);
+    if (t.dtype === 'q4' && (!t.quant || !isSegments(t.quant.scales, o.shards.length))) fail(`${t.name}: q4 without scales`);
+  }
+  return o;
+}
+
+export function segmentBytes(segs: Segment[]): number {
+  return segs.reduce((a, s) => a + s.byteLength, 0);
+}

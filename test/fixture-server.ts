@@ -1,0 +1,39 @@
+/**
+ * Vite plugin for tests and benchmarks: serves `../shared` (fixtures, the demo's trained model)
+ * read-only under `/shared/` and test scratch output under `/scratch/`, so browser tests fetch the
+ * real files exactly as a page would fetch a model from a static host.
+ */
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { resolve, normalize, sep } from 'node:path';
+import type { Plugin } from 'vite';
+
+export const repoRoot = resolve(import.meta.dirname, '..');
+export const sharedDir = resolve(process.env.PIXTRAL_SHARED_DIR ?? resolve(repoRoot, '../shared'));
+export const scratchDir = resolve(repoRoot, '.scratch');
+
+const mounts: Record<string, string> = { '/shared/': sharedDir, '/scratch/': scratchDir };
+
+export function fixtureServer(): Plugin {
+  return {
+    name: 'pixtral-fixture-server',
+    configureServer(server) {
+      server.middlewares.use((req, res, next) => {
+        const url = new URL(req.url ?? '/', 'http://x');
+        for (const [prefix, dir] of Object.entries(mounts)) {
+          if (!url.pathname.startsWith(prefix)) continue;
+          const file = normalize(resolve(dir, decodeURIComponent(url.pathname.slice(prefix.length))));
+          if (!file.startsWith(dir + sep) || !existsSync(file) || !statSync(file).isFile()) {
+            res.statusCode = 404;
+            res.end('not found');
+            return;
+          }
+          res.setHeader('Content-Length', statSync(file).size);
+          res.setHeader('Cache-Control', 'no-store');
+          createReadStream(file).pipe(res);
+          return;
+        }
+        next();
+      });
+    },
+  };
+}
