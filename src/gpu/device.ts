@@ -88,6 +88,10 @@ export class Gpu {
     device.addEventListener('uncapturederror', (ev) => {
       const err = (ev as GPUUncapturedErrorEvent).error;
       if (this.pendingError) return; // keep the first: later ones are usually consequences
+      // "[Invalid X] is invalid due to a previous error": the cause was reported already (here or
+      // in an error scope); on its own, arriving after check() took the cause, it would be blamed
+      // on whatever runs next.
+      if (/invalid due to a previous error/i.test(err.message)) return;
       this.pendingError =
         err instanceof GPUOutOfMemoryError
           ? new OutOfMemoryError(0, `GPU out of memory: ${err.message}`)
@@ -143,7 +147,14 @@ export class Gpu {
 
   /** Waits for submitted work; rejects with DeviceLostError instead of hanging if the device dies. */
   async sync(): Promise<void> {
-    await Promise.race([this.device.queue.onSubmittedWorkDone(), this.lost.then((e) => Promise.reject(e))]);
+    const lost = this.lost.then((e) => Promise.reject(e));
+    await Promise.race([this.device.queue.onSubmittedWorkDone(), lost]);
+    // Validation errors of the submitted work can be delivered after the work-done callback; an
+    // empty error scope round trip orders after them, so check() sees the first error of this
+    // batch (and its consequences are dropped as it is pending) instead of a later call seeing
+    // them attributed to unrelated work.
+    this.device.pushErrorScope('validation');
+    await Promise.race([this.device.popErrorScope(), lost]);
     this.check();
   }
 
@@ -168,8 +179,17 @@ export class Gpu {
   }
 }
 
-/** Chromium puts labels in messages as `[ComputePipeline "name"]`; the kernel name is the label. */
-function kernelFromMessage(msg: string): string {
-  const m = /\[(?:ComputePipeline|ShaderModule|BindGroup|ComputePassEncoder)[^"]*"([^"]+)"\]/.exec(msg);
-  return m ? m[1]! : 'unknown';
+/**
+ * Chromium puts labels in messages as `[ComputePipeline "name{knobs}"]`, `[Invalid ComputePipeline
+ * "..."]` or `[ShaderModuleDescriptor ""name{knobs}""]`; pipelines and shader modules are labelled
+ * with the cache key, bind groups with the kernel name. Returns the kernel name (knobs stripped),
+ * preferring the most specific object: a message about a dispatch names both the pipeline and the
+ * pass, whose label is only the recording's.
+ */
+export function kernelFromMessage(msg: string): string {
+  for (const kind of ['ComputePipeline', 'ShaderModule', 'BindGroup', 'ComputePassEncoder']) {
+    const m = new RegExp(`\\[(?:Invalid )?${kind}[^"\\]]*"+([^"]+)"+\\]`).exec(msg);
+    if (m) return m[1]!.replace(/\{[^{}]*\}$/, '');
+  }
+  return 'unknown';
 }

@@ -81,12 +81,18 @@ export class PipelineCache {
     if (this.cache.has(key)) return;
     const device = this.gpu.device;
     const { code, constants } = this.source(kernel, knobs);
+    // The scope keeps a compile error out of the uncaptured-error handler: it is reported here,
+    // with the compiler's messages, instead of again on the next unrelated gpu.check().
+    device.pushErrorScope('validation');
     const module = device.createShaderModule({ label: key, code });
+    const scoped = device.popErrorScope();
     const info = await module.getCompilationInfo();
+    const invalid = await scoped;
     const errors = info.messages.filter((m) => m.type === 'error');
     if (errors.length) {
       throw new KernelError(kernel.name, errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('\n'));
     }
+    if (invalid) throw new KernelError(kernel.name, invalid.message);
     const layout = this.layout(kernel, key);
     try {
       const pipeline = await device.createComputePipelineAsync({
@@ -105,7 +111,13 @@ export class PipelineCache {
     if (spec.defines?.F16 && !this.gpu.features.f16) {
       throw new KernelError(kernel.name, 'f16 variant requested but the device has no shader-f16');
     }
-    return { code: preprocess(kernel.source, spec.defines ?? {}, kernel.name), constants: { ...spec.overrides } };
+    let code: string;
+    try {
+      code = preprocess(kernel.source, spec.defines ?? {}, kernel.name);
+    } catch (e) {
+      throw new KernelError(kernel.name, (e as Error).message);
+    }
+    return { code, constants: { ...spec.overrides } };
   }
 
   private layout(kernel: AnyKernel, key: string): GPUBindGroupLayout {

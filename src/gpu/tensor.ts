@@ -68,6 +68,18 @@ export class Tensor {
     return numel(this.shape);
   }
 
+  /**
+   * The same buffer seen with a smaller or reshaped shape starting at element 0: activations are
+   * allocated once for the largest input and used as `x.view([T, D])` for the current one.
+   */
+  view(shape: readonly number[], label = this.label): Tensor {
+    const capacity = Math.floor(this.buffer.size / BYTES[this.dtype]);
+    if (numel(shape) > capacity) {
+      throw new LimitError(`${this.label}: view [${shape}] exceeds the buffer's ${capacity} ${this.dtype} elements`);
+    }
+    return new Tensor(this.gpu, this.buffer, shape, this.dtype, label);
+  }
+
   get byteLength(): number {
     return this.numel * BYTES[this.dtype];
   }

@@ -36,14 +36,16 @@ export function preprocess(source: string, defines: Defines, name = 'shader'): s
       active = top.parent;
     } else if (t.startsWith('#')) {
       throw new Error(`${name}.wgsl:${i + 1}: unknown directive ${t}`);
-    } else {
-      // Keep line numbers stable for compiler messages.
-      out.push(active ? line : '');
     }
+    // Directives and inactive lines become blank lines: the compiler's line numbers stay the
+    // .wgsl file's.
+    out.push(active && !t.startsWith('#') ? line : '');
   }
   if (stack.length) throw new Error(`${name}.wgsl: unterminated #if`);
-  const header = defines.F16 ? 'enable f16;' : '';
-  return `${header}\n${out.join('\n')}`;
+  // `enable f16;` goes on the first line (before any declaration) without adding one, so the
+  // compiler's line numbers are the .wgsl file's.
+  if (defines.F16) out[0] = `enable f16; ${out[0]}`;
+  return out.join('\n');
 }
 
 function evalCond(expr: string, defines: Defines, name: string, line: number): boolean {
