@@ -1,0 +1,151 @@
+// attention_decode: one new query token over a KV cache, split-K ("flash-decoding") pass 1.
+// Workgroup (c, g) takes the keys [c * chunk, min((c + 1) * chunk, n_ctx)) of kv head g and all
+// G = n_heads / n_kv query heads that share it (K and V are read once per group), and writes per
+// query head the chunk's max score m, its sum l = sum exp(s - m) and the unnormalised output
+// sum exp(s - m) v. attention_combine.wgsl merges the chunks.
+//   phase 1: thread per key: s = scale * q . k for the G heads (q in workgroup memory)
+//   phase 2: TPH threads per head: max and sum of exp over the chunk (tree in workgroup memory)
+//   phase 3: thread per (head, vec4 of head_dim): sum_j p_j v_j, V rows read contiguously
+//
+// Bindings (indices in vec4 units; head_dim = 4 * d4 <= 4 * MAX_D4, G <= MAX_G):
+//   0 q      act: head h at q_off4 + h * d4                           ([n_heads, head_dim])
+//   1 k      act: key j, kv head g at k_off4 + j * k_stride4 + g * d4   (cache [max_ctx, n_kv, head_dim])
+//   2 v      act: same with v_off4, v_stride4
+//   3 part_o f32 [n_chunks, n_heads, head_dim] as vec4 (read_write)
+//   4 part_ml f32 [n_chunks, n_heads] vec2 (m, l) (read_write)
+//   5 params
+// Dispatch: (n_chunks, n_kv) with n_chunks = ceil(n_ctx / chunk), chunk <= CH.
+#if F16
+alias act = f16;
+#else
+alias act = f32;
+#endif
+
+struct Params {
+  n_ctx: u32,
+  n_heads: u32,
+  n_kv: u32,
+  d4: u32,
+  q_off4: u32,
+  k_stride4: u32,
+  k_off4: u32,
+  v_stride4: u32,
+  v_off4: u32,
+  chunk: u32,
+  tph: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read> q: array<vec4<act>>;
+@group(0) @binding(1) var<storage, read> k: array<vec4<act>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<act>>;
+@group(0) @binding(3) var<storage, read_write> part_o: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
+@group(0) @binding(5) var<uniform> p: Params;
+
+override WG: u32 = 128;
+// Chunk capacity (keys per workgroup) and group capacity (query heads per kv head).
+override CH: u32 = 256;
+override GMAX: u32 = 4;
+const MAX_D4: u32 = 32u;
+const MAX_G: u32 = 8u;
+
+var<workgroup> qs: array<vec4<f32>, GMAX * MAX_D4>;
+var<workgroup> sc: array<f32, GMAX * CH>;
+var<workgroup> red: array<f32, WG>;
+var<workgroup> mg: array<f32, GMAX>;
+var<workgroup> lg: array<f32, GMAX>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let c = wid.x;
+  let g = wid.y;
+  let G = p.n_heads / p.n_kv;
+  let d4 = p.d4;
+  let j0 = c * p.chunk;
+  let n = min(p.chunk, p.n_ctx - j0);
+
+  for (var i = lid; i < G * d4; i += WG) {
+    qs[i] = vec4<f32>(q[p.q_off4 + (g * G) * d4 + i]) * p.scale;
+  }
+  workgroupBarrier();
+
+  // Phase 1: scores.
+  for (var kk = lid; kk < n; kk += WG) {
+    var acc: array<f32, MAX_G>;
+    for (var hh = 0u; hh < G; hh++) {
+      acc[hh] = 0.0;
+    }
+    let kb = p.k_off4 + (j0 + kk) * p.k_stride4 + g * d4;
+    for (var e = 0u; e < d4; e++) {
+      let kv = vec4<f32>(k[kb + e]);
+      for (var hh = 0u; hh < G; hh++) {
+        acc[hh] += dot(qs[hh * d4 + e], kv);
+      }
+    }
+    for (var hh = 0u; hh < G; hh++) {
+      sc[hh * CH + kk] = acc[hh];
+    }
+  }
+  workgroupBarrier();
+
+  // Phase 2: per-head max, then exp and sum. Threads [hg * tph, (hg + 1) * tph) serve head hg.
+  let hg = lid / p.tph;
+  let r = lid % p.tph;
+  let mine = hg < G;
+  var mx = -3.0e38;
+  if (mine) {
+    for (var kk = r; kk < n; kk += p.tph) {
+      mx = max(mx, sc[hg * CH + kk]);
+    }
+  }
+  red[lid] = mx;
+  for (var st = p.tph / 2u; st > 0u; st >>= 1u) {
+    workgroupBarrier();
+    if (mine && r < st) {
+      red[lid] = max(red[lid], red[lid + st]);
+    }
+  }
+  workgroupBarrier();
+  var sm = 0.0;
+  if (mine) {
+    let m = red[hg * p.tph];
+    for (var kk = r; kk < n; kk += p.tph) {
+      let e = exp(sc[hg * CH + kk] - m);
+      sc[hg * CH + kk] = e;
+      sm += e;
+    }
+    if (r == 0u) {
+      mg[hg] = m;
+    }
+  }
+  workgroupBarrier();
+  red[lid] = sm;
+  for (var st = p.tph / 2u; st > 0u; st >>= 1u) {
+    workgroupBarrier();
+    if (mine && r < st) {
+      red[lid] = red[lid] + red[lid + st];
+    }
+  }
+  workgroupBarrier();
+  if (mine && r == 0u) {
+    lg[hg] = red[lid];
+  }
+  workgroupBarrier();
+
+  // Phase 3: unnormalised output for (head, vec4) pairs.
+  for (var i = lid; i < G * d4; i += WG) {
+    let h2 = i / d4;
+    let e = i % d4;
+    var acc = vec4<f32>(0.0);
+    let vb = p.v_off4 + j0 * p.v_stride4 + g * d4 + e;
+    for (var kk = 0u; kk < n; kk++) {
+      acc += sc[h2 * CH + kk] * vec4<f32>(v[vb + kk * p.v_stride4]);
+    }
+    let qh = g * G + h2;
+    part_o[(c * p.n_heads + qh) * d4 + e] = acc;
+    if (e == 0u) {
+      part_ml[c * p.n_heads + qh] = vec2<f32>(mg[h2], lg[h2]);
+    }
+  }
+}

@@ -1,0 +1,375 @@
+/**
+ * Attention with an online (flash-style) softmax, and the decoder's KV cache.
+ *
+ * Kernels:
+ * - `blockDiagonalAttention` (`shaders/attention_prefill.wgsl`, SEGMENTS): non-causal attention
+ *   where query t sees keys [seg[t].start, seg[t].end): several images in one vision sequence
+ *   attend only within their own image (`imageSegments` builds the table).
+ * - `causalAttention` (same shader): T new query tokens at positions pos0..pos0+T-1 over a KV
+ *   cache, query t seeing cache rows 0..pos0+t. GQA: query head h uses kv head h / (H / H_kv).
+ * - `decodeAttention` (`attention_decode.wgsl` + `attention_combine.wgsl`): one query token over
+ *   the cache, split-K: (chunks x kv heads) workgroups each reduce a chunk of keys for the
+ *   H / H_kv query heads sharing a kv head (K and V read once), then a combine pass merges the
+ *   chunks' (max, sum, output). 16k context x 8 kv heads = 512 workgroups, not 32.
+ * - `kvWrite` (`kv_write.wgsl`): appends the new k or v rows to the cache at pos0 inside the
+ *   compute pass (copyBufferToBuffer cannot be recorded in a pass), straight from a fused qkv row
+ *   when given a row stride and offset.
+ *
+ * KV cache layout (one `KvCache` per layer): k and v are separate buffers, each
+ * [maxCtx, kvHeads, headDim] in the activation dtype (f32, or f16 with `shader-f16`); row p holds
+ * position p. Append with `kvWrite` after RoPE on k (or RoPE the cache rows in place: the rope
+ * kernel takes a row stride and offset). Nemo at 16k context: 64 MiB per tensor per layer in f32.
+ *
+ * All softmaxes accumulate in f32 whatever the activation dtype. Scale defaults to 1/sqrt(head_dim).
+ * Views (`rowStride`, `offset`, in elements) let q, k, v be parts of a fused qkv activation; they
+ * must be multiples of 4 (the shaders read vec4), as must head_dim (<= 128).
+ */
+import { defineKernel, dispatch, grid, type Ctx } from '../gpu/kernel.js';
+import { Tensor } from '../gpu/tensor.js';
+import type { Gpu } from '../gpu/device.js';
+import { KernelError } from '../errors.js';
+import prefillSource from '../../shaders/attention_prefill.wgsl?raw';
+import decodeSource from '../../shaders/attention_decode.wgsl?raw';
+import combineSource from '../../shaders/attention_combine.wgsl?raw';
+import kvWriteSource from '../../shaders/kv_write.wgsl?raw';
+
+type Act = 'f32' | 'f16';
+
+/** Query rows per prefill workgroup (one thread each). */
+const PREFILL_WG = 64;
+/** Register and tile capacities shared with the shaders (MAX_D4, MAX_BK, MAX_G, CH). */
+const MAX_HEAD_DIM = 128;
+const MAX_BK = 32;
+const MAX_GROUP = 8;
+const DECODE_WG = 128;
+const DECODE_CH = 256;
+const COMBINE_WG = 32;
+const KV_WG = 256;
+
+export const attentionPrefillKernel = defineKernel({
+  name: 'attention_prefill',
+  source: prefillSource,
+  bindings: [
+    { name: 'q', access: 'read' },
+    { name: 'k', access: 'read' },
+    { name: 'v', access: 'read' },
+    { name: 'out', access: 'write' },
+    { name: 'seg', access: 'read' },
+  ],
+  uniforms: {
+    n_q: 'u32', n_heads: 'u32', n_kv: 'u32', q_stride4: 'u32', q_off4: 'u32', k_stride4: 'u32',
+    k_off4: 'u32', v_stride4: 'u32', v_off4: 'u32', pos0: 'u32', scale: 'f32',
+  },
+  specialize: (kn: { dtype: Act; segments: boolean; bk: number; d4: number }) => ({
+    defines: { F16: kn.dtype === 'f16', SEGMENTS: kn.segments },
+    overrides: { WG: PREFILL_WG, BK: kn.bk, D4: kn.d4 },
+  }),
+});
+
+export const attentionDecodeKernel = defineKernel({
+  name: 'attention_decode',
+  source: decodeSource,
+  bindings: [
+    { name: 'q', access: 'read' },
+    { name: 'k', access: 'read' },
+    { name: 'v', access: 'read' },
+    { name: 'part_o', access: 'write' },
+    { name: 'part_ml', access: 'write' },
+  ],
+  uniforms: {
+    n_ctx: 'u32', n_heads: 'u32', n_kv: 'u32', d4: 'u32', q_off4: 'u32', k_stride4: 'u32', k_off4: 'u32',
+    v_stride4: 'u32', v_off4: 'u32', chunk: 'u32', tph: 'u32', scale: 'f32',
+  },
+  specialize: (kn: { dtype: Act; gmax: number }) => ({
+    defines: { F16: kn.dtype === 'f16' },
+    overrides: { WG: DECODE_WG, CH: DECODE_CH, GMAX: kn.gmax },
+  }),
+});
+
+export const attentionCombineKernel = defineKernel({
+  name: 'attention_combine',
+  source: combineSource,
+  bindings: [
+    { name: 'part_o', access: 'read' },
+    { name: 'part_ml', access: 'read' },
+    { name: 'out', access: 'write' },
+  ],
+  uniforms: { n_chunks: 'u32', n_heads: 'u32', d4: 'u32', out_off4: 'u32' },
+  specialize: (kn: { dtype: Act }) => ({ defines: { F16: kn.dtype === 'f16' }, overrides: { WG: COMBINE_WG } }),
+});
+
+export const kvWriteKernel = defineKernel({
+  name: 'kv_write',
+  source: kvWriteSource,
+  bindings: [
+    { name: 'src', access: 'read' },
+    { name: 'dst', access: 'write' },
+  ],
+  uniforms: { n_tok: 'u32', width4: 'u32', src_stride4: 'u32', src_off4: 'u32', dst_stride4: 'u32', dst_off4: 'u32', pos0: 'u32' },
+  specialize: (kn: { dtype: Act }) => ({ defines: { F16: kn.dtype === 'f16' }, overrides: { WG: KV_WG } }),
+});
+
+/** One layer's cache: k and v each [maxCtx, kvHeads, headDim] act. */
+export interface KvCache {
+  k: Tensor;
+  v: Tensor;
+  maxCtx: number;
+  kvHeads: number;
+  headDim: number;
+  dtype: Act;
+}
+
+export function createKvCache(gpu: Gpu, maxCtx: number, kvHeads: number, headDim: number, dtype: Act, label = 'kv'): KvCache {
+  return {
+    k: Tensor.empty(gpu, [maxCtx, kvHeads, headDim], dtype, `${label}.k`),
+    v: Tensor.empty(gpu, [maxCtx, kvHeads, headDim], dtype, `${label}.v`),
+    maxCtx,
+    kvHeads,
+    headDim,
+    dtype,
+  };
+}
+
+export function destroyKvCache(c: KvCache): void {
+  c.k.destroy();
+  c.v.destroy();
+}
+
+/** Where heads live in a [tokens, ...] activation (elements); default contiguous [T, heads, d]. */
+export interface View {
+  rowStride?: number;
+  offset?: number;
+}
+
+function actDtype(name: string, ...ts: Tensor[]): Act {
+  const d = ts[0]!.dtype;
+  for (const t of ts) {
+    if (t.dtype !== d) throw new KernelError(name, `mixed dtypes: ${ts.map((x) => `${x.label}:${x.dtype}`).join(', ')}`);
+  }
+  if (d !== 'f32' && d !== 'f16') throw new KernelError(name, `dtype ${d} unsupported`);
+  return d;
+}
+
+function checkHeadDim(name: string, headDim: number): void {
+  if (headDim % 4 !== 0 || headDim <= 0 || headDim > MAX_HEAD_DIM) {
+    throw new KernelError(name, `head_dim ${headDim} must be a multiple of 4 in [4, ${MAX_HEAD_DIM}]`);
+  }
+}
+
+/** Resolves a view and checks that rows [0, rows) of `heads` heads fit in t. Returns vec4 units. */
+function view4(name: string, t: Tensor, rows: number, heads: number, headDim: number, v: View = {}): { stride4: number; off4: number } {
+  const stride = v.rowStride ?? heads * headDim;
+  const off = v.offset ?? 0;
+  if (stride % 4 || off % 4) throw new KernelError(name, `${t.label}: row stride ${stride} and offset ${off} must be multiples of 4`);
+  if (stride < heads * headDim) throw new KernelError(name, `${t.label}: row stride ${stride} < ${heads} x ${headDim}`);
+  const need = rows === 0 ? 0 : off + (rows - 1) * stride + heads * headDim;
+  if (need > t.numel) throw new KernelError(name, `${t.label} [${t.shape}] holds fewer than ${rows} rows of ${heads} x ${headDim} (needs ${need} elements)`);
+  return { stride4: stride / 4, off4: off / 4 };
+}
+
+function checkGqa(name: string, heads: number, kvHeads: number): void {
+  if (kvHeads <= 0 || heads % kvHeads !== 0) throw new KernelError(name, `${heads} query heads not a multiple of ${kvHeads} kv heads`);
+}
+
+/** Keys per prefill tile: as many as the K and V tiles allow in workgroup memory, at most 32. */
+function prefillTile(gpu: Gpu, d4: number): number {
+  const bytes = gpu.limits.maxComputeWorkgroupStorageSize - 64; // 16 B of range atomics, margin
+  const bk = Math.min(MAX_BK, Math.floor(bytes / (2 * d4 * 16)));
+  if (bk < 1) throw new KernelError('attention_prefill', `workgroup memory ${bytes} too small for head_dim ${4 * d4}`);
+  return bk;
+}
+
+interface PrefillArgs {
+  tokens: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Rows available in k and v (cache length or sequence length) for bounds checks. */
+  keyRows: number;
+  scale?: number;
+  qView?: View;
+  kView?: View;
+  vView?: View;
+}
+
+function prefill(ctx: Ctx, out: Tensor, q: Tensor, k: Tensor, v: Tensor, seg: Tensor | null, pos0: number, a: PrefillArgs): void {
+  const name = 'attention_prefill';
+  const dtype = actDtype(name, out, q, k, v);
+  checkHeadDim(name, a.headDim);
+  checkGqa(name, a.heads, a.kvHeads);
+  const qv = view4(name, q, a.tokens, a.heads, a.headDim, a.qView);
+  const kv = view4(name, k, a.keyRows, a.kvHeads, a.headDim, a.kView);
+  const vv = view4(name, v, a.keyRows, a.kvHeads, a.headDim, a.vView);
+  view4(name, out, a.tokens, a.heads, a.headDim);
+  const d4 = a.headDim / 4;
+  const bk = prefillTile(ctx.gpu, d4);
+  dispatch(ctx.gpu, ctx.pass, attentionPrefillKernel, { dtype, segments: seg !== null, bk, d4 }, {
+    buffers: [q.buffer, k.buffer, v.buffer, out.buffer, (seg ?? q).buffer],
+    uniforms: {
+      n_q: a.tokens, n_heads: a.heads, n_kv: a.kvHeads, q_stride4: qv.stride4, q_off4: qv.off4,
+      k_stride4: kv.stride4, k_off4: kv.off4, v_stride4: vv.stride4, v_off4: vv.off4, pos0,
+      scale: a.scale ?? 1 / Math.sqrt(a.headDim),
+    },
+    workgroups: [Math.ceil(a.tokens / PREFILL_WG), a.heads],
+  });
+}
+
+/**
+ * Per-token key ranges for images concatenated in one sequence: token t of an image spanning
+ * [s, e) gets (s, e). Upload as a [T, 2] u32 tensor for `blockDiagonalAttention`.
+ */
+export function imageSegments(lengths: readonly number[]): Uint32Array {
+  const total = lengths.reduce((x, y) => x + y, 0);
+  const out = new Uint32Array(2 * total);
+  let s = 0;
+  for (const n of lengths) {
+    for (let t = s; t < s + n; t++) {
+      out[2 * t] = s;
+      out[2 * t + 1] = s + n;
+    }
+    s += n;
+  }
+  return out;
+}
+
+/**
+ * Non-causal attention with a block-diagonal mask. q [tokens, heads, d], k and v [keyRows,
+ * kvHeads, d] (or views of a fused qkv), `segments` [tokens, 2] u32 (start, end) key ranges in
+ * [0, keyRows], out [tokens, heads, d]. Vision: heads = kvHeads = 16, d = 64.
+ */
+export function blockDiagonalAttention(ctx: Ctx, out: Tensor, q: Tensor, k: Tensor, v: Tensor, segments: Tensor, a: PrefillArgs): void {
+  if (segments.dtype !== 'u32' || segments.numel < 2 * a.tokens) {
+    throw new KernelError('attention_prefill', `segments must be u32 [${a.tokens}, 2], got ${segments.dtype} [${segments.shape}]`);
+  }
+  prefill(ctx, out, q, k, v, segments, 0, a);
+}
+
+/**
+ * Causal prefill over a KV cache: q [tokens, heads, d] (or a view) at positions pos0..pos0+T-1;
+ * the cache must already hold rows 0..pos0+T-1 (`kvWrite` first). out [tokens, heads, d].
+ */
+export function causalAttention(
+  ctx: Ctx,
+  out: Tensor,
+  q: Tensor,
+  cache: KvCache,
+  a: { tokens: number; heads: number; pos0: number; scale?: number; qView?: View },
+): void {
+  if (a.pos0 + a.tokens > cache.maxCtx) {
+    throw new KernelError('attention_prefill', `positions up to ${a.pos0 + a.tokens - 1} exceed the cache (${cache.maxCtx})`);
+  }
+  prefill(ctx, out, q, cache.k, cache.v, null, a.pos0, {
+    tokens: a.tokens, heads: a.heads, kvHeads: cache.kvHeads, headDim: cache.headDim, keyRows: cache.maxCtx,
+    scale: a.scale, qView: a.qView,
+  });
+}
+
+/** Keys per decode chunk: about 64 chunks per kv head up to 16k context, between 32 and 256. */
+export function decodeChunk(nCtx: number): number {
+  let c = 32;
+  while (c < DECODE_CH && c * 64 < nCtx) c *= 2;
+  return c;
+}
+
+/** Split-K partials for `decodeAttention`: part_o [chunks, heads, d] f32, part_ml [chunks, heads, 2] f32. */
+export interface DecodeScratch {
+  partO: Tensor;
+  partMl: Tensor;
+  maxChunks: number;
+  heads: number;
+  headDim: number;
+}
+
+/**
+ * Scratch for contexts up to `maxCtx` with the automatic chunk (`decodeChunk`), or with explicit
+ * chunks no smaller than `minChunk`.
+ */
+export function createDecodeScratch(gpu: Gpu, maxCtx: number, heads: number, headDim: number, minChunk?: number): DecodeScratch {
+  // decodeChunk gives at most 64 chunks until the chunk reaches its 256 cap, then ceil(n / 256).
+  const maxChunks = minChunk ? Math.ceil(maxCtx / minChunk) : Math.max(Math.min(64, Math.ceil(maxCtx / 32)), Math.ceil(maxCtx / DECODE_CH));
+  return {
+    partO: Tensor.empty(gpu, [maxChunks, heads, headDim], 'f32', 'attn.part_o'),
+    partMl: Tensor.empty(gpu, [maxChunks, heads, 2], 'f32', 'attn.part_ml'),
+    maxChunks,
+    heads,
+    headDim,
+  };
+}
+
+export function destroyDecodeScratch(s: DecodeScratch): void {
+  s.partO.destroy();
+  s.partMl.destroy();
+}
+
+/**
+ * One query token over cache rows [0, nCtx): q [heads, d] (optionally at element `qOffset`, e.g.
+ * inside a fused qkv row), out [heads, d]. Two dispatches: split-K chunks, then combine.
+ */
+export function decodeAttention(
+  ctx: Ctx,
+  out: Tensor,
+  q: Tensor,
+  cache: KvCache,
+  scratch: DecodeScratch,
+  a: { nCtx: number; heads: number; scale?: number; qOffset?: number; chunk?: number },
+): void {
+  const name = 'attention_decode';
+  const dtype = actDtype(name, out, q, cache.k, cache.v);
+  const d = cache.headDim;
+  checkHeadDim(name, d);
+  checkGqa(name, a.heads, cache.kvHeads);
+  const G = a.heads / cache.kvHeads;
+  if (G > MAX_GROUP) throw new KernelError(name, `${G} query heads per kv head exceed ${MAX_GROUP}`);
+  if (a.nCtx < 1 || a.nCtx > cache.maxCtx) throw new KernelError(name, `context ${a.nCtx} outside [1, ${cache.maxCtx}]`);
+  const qv = view4(name, q, 1, a.heads, d, { offset: a.qOffset ?? 0 });
+  view4(name, out, 1, a.heads, d);
+  const chunk = a.chunk ?? decodeChunk(a.nCtx);
+  if (chunk < 1 || chunk > DECODE_CH) throw new KernelError(name, `chunk ${chunk} outside [1, ${DECODE_CH}]`);
+  const nChunks = Math.ceil(a.nCtx / chunk);
+  if (scratch.heads !== a.heads || scratch.headDim !== d || nChunks > scratch.maxChunks) {
+    throw new KernelError(name, `scratch [${scratch.maxChunks}, ${scratch.heads}, ${scratch.headDim}] too small for ${nChunks} chunks x ${a.heads} x ${d}`);
+  }
+  let tph = 1;
+  while (tph * 2 * G <= DECODE_WG) tph *= 2;
+  const d4 = d / 4;
+  const rowStride4 = (cache.kvHeads * d) / 4;
+  dispatch(ctx.gpu, ctx.pass, attentionDecodeKernel, { dtype, gmax: G }, {
+    buffers: [q.buffer, cache.k.buffer, cache.v.buffer, scratch.partO.buffer, scratch.partMl.buffer],
+    uniforms: {
+      n_ctx: a.nCtx, n_heads: a.heads, n_kv: cache.kvHeads, d4, q_off4: qv.off4, k_stride4: rowStride4, k_off4: 0,
+      v_stride4: rowStride4, v_off4: 0, chunk, tph, scale: a.scale ?? 1 / Math.sqrt(d),
+    },
+    workgroups: [nChunks, cache.kvHeads],
+  });
+  dispatch(ctx.gpu, ctx.pass, attentionCombineKernel, { dtype }, {
+    buffers: [scratch.partO.buffer, scratch.partMl.buffer, out.buffer],
+    uniforms: { n_chunks: nChunks, n_heads: a.heads, d4, out_off4: 0 },
+    workgroups: [a.heads],
+  });
+}
+
+/**
+ * Appends `tokens` rows of new keys and values to the cache at rows pos0..pos0+T-1. k, v are
+ * [tokens, kvHeads, d] or views (row stride, offset in elements) of a fused qkv activation.
+ */
+export function kvWrite(
+  ctx: Ctx,
+  cache: KvCache,
+  k: Tensor,
+  v: Tensor,
+  a: { tokens: number; pos0: number; kView?: View; vView?: View },
+): void {
+  const name = 'kv_write';
+  const dtype = actDtype(name, cache.k, k, v);
+  if (a.pos0 + a.tokens > cache.maxCtx) throw new KernelError(name, `rows up to ${a.pos0 + a.tokens - 1} exceed the cache (${cache.maxCtx})`);
+  const width4 = (cache.kvHeads * cache.headDim) / 4;
+  if (!Number.isInteger(width4)) throw new KernelError(name, `kv row ${cache.kvHeads} x ${cache.headDim} not a multiple of 4`);
+  for (const [src, dst, vw] of [[k, cache.k, a.kView], [v, cache.v, a.vView]] as const) {
+    const sv = view4(name, src, a.tokens, cache.kvHeads, cache.headDim, vw);
+    dispatch(ctx.gpu, ctx.pass, kvWriteKernel, { dtype }, {
+      buffers: [src.buffer, dst.buffer],
+      uniforms: { n_tok: a.tokens, width4, src_stride4: sv.stride4, src_off4: sv.off4, dst_stride4: width4, dst_off4: 0, pos0: a.pos0 },
+      workgroups: grid(Math.ceil((a.tokens * width4) / KV_WG), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
+    });
+  }
+}

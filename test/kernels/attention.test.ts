@@ -1,0 +1,251 @@
+import { describe, expect, it } from 'vitest';
+import {
+  blockDiagonalAttention, causalAttention, createDecodeScratch, createKvCache, decodeAttention, destroyDecodeScratch,
+  destroyKvCache, imageSegments, kvWrite,
+} from '../../src/kernels/attention.js';
+import { record } from '../../src/gpu/kernel.js';
+import { Tensor, writeBuffer } from '../../src/gpu/tensor.js';
+import type { Gpu } from '../../src/gpu/device.js';
+import { toF16, fromF16 } from '../../src/util/f16.js';
+import { activationDtypes, getGpu } from '../helpers/gpu.js';
+import { randn } from '../helpers/random.js';
+import { expectClose, type Tol } from '../helpers/close.js';
+import { attentionRef, takeRows } from './ref/attention.js';
+
+type Act = 'f32' | 'f16';
+
+// Tolerances. Outputs are convex combinations of v rows (|v| <~ 4). f32: each score has a few ulps
+// of error relative to sum |q_i k_i| (~1e-6 for unit-normal inputs), which moves each weight by
+// the same relative amount; the f32 sums over up to 16k keys add ~sqrt(n) ulps. 2e-5 absolute +
+// 1e-4 relative covers that with margin (observed max errors are printed by the failures).
+// f16: q, k, v and the output rounded to half (2^-11 relative): scores move by ~2e-3, outputs by
+// ~1e-2 at |v| ~ 4.
+const TOL: Record<Act, Tol> = { f32: { atol: 2e-5, rtol: 1e-4 }, f16: { atol: 2e-2, rtol: 1e-2 } };
+
+function up(gpu: Gpu, x: Float32Array, shape: number[], dtype: Act, label: string): Tensor {
+  return Tensor.from(gpu, dtype === 'f16' ? toF16(x) : x, shape, dtype, label);
+}
+async function readAct(t: Tensor): Promise<Float32Array> {
+  const raw = await t.read();
+  return t.dtype === 'f16' ? fromF16(raw as Uint16Array) : (raw as Float32Array);
+}
+/** The values the GPU actually sees (f16-rounded for f16 runs), for the float64 reference. */
+function seen(x: Float32Array, dtype: Act): Float32Array {
+  return dtype === 'f16' ? fromF16(toF16(x)) : x;
+}
+
+describe('block-diagonal attention (vision)', async () => {
+  for (const dtype of await activationDtypes()) {
+    it.each([
+      // several images of different sizes: 5x3, 2x6 and 1x1 patches; d 16 (fixture) and 64 (real)
+      [[15, 12, 1], 3, 16],
+      [[37, 64, 5], 2, 64],
+      [[70, 1], 1, 16],
+    ] as const)(`images %j, %i heads, d=%i, ${dtype}`, async (lengths, heads, d) => {
+      const gpu = await getGpu();
+      const T = lengths.reduce((a, b) => a + b, 0);
+      const n = T * heads * d;
+      const [qh, kh, vh] = [randn(n, 1 + T), randn(n, 2 + T), randn(n, 3 + T)].map((x) => seen(x, dtype)) as [Float32Array, Float32Array, Float32Array];
+      const seg = imageSegments(lengths);
+      const q = up(gpu, qh, [T, heads, d], dtype, 'q');
+      const k = up(gpu, kh, [T, heads, d], dtype, 'k');
+      const v = up(gpu, vh, [T, heads, d], dtype, 'v');
+      const s = Tensor.from(gpu, seg, [T, 2], 'u32', 'seg');
+      const out = Tensor.empty(gpu, [T, heads, d], dtype, 'out');
+      record(gpu, 'attn', (ctx) => blockDiagonalAttention(ctx, out, q, k, v, s, { tokens: T, heads, kvHeads: heads, headDim: d, keyRows: T }));
+      const want = attentionRef(qh, kh, vh, T, { heads, kvHeads: heads, d, scale: 1 / Math.sqrt(d), range: (t) => [seg[2 * t]!, seg[2 * t + 1]!] });
+      expectClose(await readAct(out), want, TOL[dtype], 'out');
+      for (const t of [q, k, v, s, out]) t.destroy();
+    });
+  }
+
+  it('q, k, v as views of one fused qkv activation, custom scale', async () => {
+    const gpu = await getGpu();
+    const [T, H, d] = [29, 2, 16];
+    const row = 3 * H * d;
+    const qkv = randn(T * row, 7);
+    const part = (p: number) => {
+      const o = new Float32Array(T * H * d);
+      for (let t = 0; t < T; t++) for (let j = 0; j < H * d; j++) o[t * H * d + j] = qkv[t * row + p * H * d + j]!;
+      return o;
+    };
+    const seg = imageSegments([20, 9]);
+    const x = Tensor.from(gpu, qkv, [T, row], 'f32', 'qkv');
+    const s = Tensor.from(gpu, seg, [T, 2], 'u32', 'seg');
+    const out = Tensor.empty(gpu, [T, H, d], 'f32', 'out');
+    record(gpu, 'attn', (ctx) =>
+      blockDiagonalAttention(ctx, out, x, x, x, s, {
+        tokens: T, heads: H, kvHeads: H, headDim: d, keyRows: T, scale: 0.3,
+        qView: { rowStride: row, offset: 0 }, kView: { rowStride: row, offset: H * d }, vView: { rowStride: row, offset: 2 * H * d },
+      }),
+    );
+    const want = attentionRef(part(0), part(1), part(2), T, { heads: H, kvHeads: H, d, scale: 0.3, range: (t) => [seg[2 * t]!, seg[2 * t + 1]!] });
+    expectClose(await readAct(out), want, TOL.f32, 'out');
+    for (const t of [x, s, out]) t.destroy();
+  });
+
+  it('large-magnitude scores (|s| ~ 1e3) stay finite and accurate', async () => {
+    const gpu = await getGpu();
+    const [T, H, d] = [300, 2, 64];
+    const n = T * H * d;
+    // q, k ~ N(0, 25): scores ~ N(0, 25^2 * 25^2 * 64 / 64) -> |s| up to a few thousand.
+    const qh = randn(n, 91, 25);
+    const kh = randn(n, 92, 25);
+    const vh = randn(n, 93);
+    const seg = imageSegments([100, 200]);
+    const [q, k, v] = [qh, kh, vh].map((x, i) => Tensor.from(gpu, x, [T, H, d], 'f32', `x${i}`)) as [Tensor, Tensor, Tensor];
+    const s = Tensor.from(gpu, seg, [T, 2], 'u32', 'seg');
+    const out = Tensor.empty(gpu, [T, H, d], 'f32', 'out');
+    record(gpu, 'attn', (ctx) => blockDiagonalAttention(ctx, out, q, k, v, s, { tokens: T, heads: H, kvHeads: H, headDim: d, keyRows: T }));
+    const got = await readAct(out);
+    expect(got.every(Number.isFinite)).toBe(true);
+    const want = attentionRef(qh, kh, vh, T, { heads: H, kvHeads: H, d, scale: 1 / 8, range: (t) => [seg[2 * t]!, seg[2 * t + 1]!] });
+    // A score of magnitude S carries ~S * 1e-7 absolute f32 error, which moves near-tied softmax
+    // weights by that much: with S ~ 3e3, ~3e-4 relative to |v| ~ 3.
+    expectClose(got, want, { atol: 2e-3, rtol: 1e-3 }, 'out');
+    for (const t of [q, k, v, s, out]) t.destroy();
+  });
+
+  it('real shape: 4096 patches x 16 heads x 64 keys/values, 64 sampled query rows', async () => {
+    // The full 4096-query run is ~70 GFLOP, minutes on SwiftShader; the kernel treats query rows
+    // independently (one thread each), so 64 sampled rows against all 4096 keys exercise the same
+    // code: 4096-key online softmax over 256 tiles, all 16 heads.
+    const gpu = await getGpu();
+    const [T, H, d] = [4096, 16, 64];
+    const rows = Array.from({ length: 64 }, (_, i) => (i * 4093 + 17) % T);
+    const qAll = randn(T * H * d, 51);
+    const kh = randn(T * H * d, 52);
+    const vh = randn(T * H * d, 53);
+    const qh = takeRows(qAll, H * d, rows);
+    const Q = rows.length;
+    const seg = new Uint32Array(2 * Q).map((_, i) => (i % 2 ? T : 0));
+    const q = Tensor.from(gpu, qh, [Q, H, d], 'f32', 'q');
+    const k = Tensor.from(gpu, kh, [T, H, d], 'f32', 'k');
+    const v = Tensor.from(gpu, vh, [T, H, d], 'f32', 'v');
+    const s = Tensor.from(gpu, seg, [Q, 2], 'u32', 'seg');
+    const out = Tensor.empty(gpu, [Q, H, d], 'f32', 'out');
+    record(gpu, 'attn', (ctx) => blockDiagonalAttention(ctx, out, q, k, v, s, { tokens: Q, heads: H, kvHeads: H, headDim: d, keyRows: T }));
+    const want = attentionRef(qAll, kh, vh, T, { heads: H, kvHeads: H, d, scale: 1 / 8, range: () => [0, T], rows });
+    expectClose(await readAct(out), want, TOL.f32, 'sampled rows');
+    for (const t of [q, k, v, s, out]) t.destroy();
+  });
+});
+
+describe('causal prefill over a KV cache (kvWrite + causalAttention)', async () => {
+  for (const dtype of await activationDtypes()) {
+    it.each([
+      // [T, pos0, heads, kvHeads, d]: GQA 3 over 1, odd sizes, an empty and a filled history
+      [1, 0, 3, 1, 32],
+      [5, 0, 3, 1, 32],
+      [37, 40, 3, 1, 32],
+      [37, 11, 4, 2, 32],
+    ] as const)(`T=%i pos0=%i heads %i/%i d=%i, ${dtype}`, async (T, pos0, H, KV, d) => {
+      const gpu = await getGpu();
+      const maxCtx = pos0 + T + 3;
+      // New tokens come as one fused qkv activation [T, (H + 2 KV) d]; history rows separately.
+      const row = (H + 2 * KV) * d;
+      const qkv = seen(randn(T * row, 100 + T), dtype);
+      const histK = seen(randn(pos0 * KV * d, 200 + T), dtype);
+      const histV = seen(randn(pos0 * KV * d, 300 + T), dtype);
+      const cache = createKvCache(gpu, maxCtx, KV, d, dtype, 'layer0');
+      const x = up(gpu, qkv, [T, row], dtype, 'qkv');
+      const hk = up(gpu, histK, [pos0 * KV * d], dtype, 'hk');
+      const hv = up(gpu, histV, [pos0 * KV * d], dtype, 'hv');
+      const out = Tensor.empty(gpu, [T, H, d], dtype, 'out');
+      record(gpu, 'prefill', (ctx) => {
+        if (pos0 > 0) kvWrite(ctx, cache, hk, hv, { tokens: pos0, pos0: 0 });
+        kvWrite(ctx, cache, x, x, { tokens: T, pos0, kView: { rowStride: row, offset: H * d }, vView: { rowStride: row, offset: (H + KV) * d } });
+        causalAttention(ctx, out, x, cache, { tokens: T, heads: H, pos0, qView: { rowStride: row, offset: 0 } });
+      });
+      // Reference cache rows 0..pos0+T-1 and q [T, H, d].
+      const kAll = new Float32Array((pos0 + T) * KV * d);
+      const vAll = new Float32Array((pos0 + T) * KV * d);
+      kAll.set(histK);
+      vAll.set(histV);
+      const qh = new Float32Array(T * H * d);
+      for (let t = 0; t < T; t++) {
+        qh.set(qkv.subarray(t * row, t * row + H * d), t * H * d);
+        kAll.set(qkv.subarray(t * row + H * d, t * row + (H + KV) * d), (pos0 + t) * KV * d);
+        vAll.set(qkv.subarray(t * row + (H + KV) * d, (t + 1) * row), (pos0 + t) * KV * d);
+      }
+      const cached = await readAct(cache.k);
+      expect(Array.from(cached.subarray(0, kAll.length))).toEqual(Array.from(kAll)); // kvWrite is a copy
+      const want = attentionRef(qh, kAll, vAll, T, { heads: H, kvHeads: KV, d, scale: 1 / Math.sqrt(d), range: (t) => [0, pos0 + t + 1] });
+      expectClose(await readAct(out), want, TOL[dtype], 'out');
+      for (const t of [x, hk, hv, out]) t.destroy();
+      destroyKvCache(cache);
+    });
+  }
+
+  it('Nemo shape 32/8 heads x 128: 48 new tokens after 200 cached', async () => {
+    const gpu = await getGpu();
+    const [T, pos0, H, KV, d] = [48, 200, 32, 8, 128];
+    const cache = createKvCache(gpu, 512, KV, d, 'f32');
+    const kAll = randn((pos0 + T) * KV * d, 61);
+    const vAll = randn((pos0 + T) * KV * d, 62);
+    const qh = randn(T * H * d, 63);
+    const kt = Tensor.from(gpu, kAll, [pos0 + T, KV, d], 'f32', 'k');
+    const vt = Tensor.from(gpu, vAll, [pos0 + T, KV, d], 'f32', 'v');
+    const q = Tensor.from(gpu, qh, [T, H, d], 'f32', 'q');
+    const out = Tensor.empty(gpu, [T, H, d], 'f32', 'out');
+    record(gpu, 'prefill', (ctx) => {
+      kvWrite(ctx, cache, kt, vt, { tokens: pos0 + T, pos0: 0 });
+      causalAttention(ctx, out, q, cache, { tokens: T, heads: H, pos0 });
+    });
+    const want = attentionRef(qh, kAll, vAll, T, { heads: H, kvHeads: KV, d, scale: 1 / Math.sqrt(d), range: (t) => [0, pos0 + t + 1] });
+    expectClose(await readAct(out), want, TOL.f32, 'out');
+    for (const t of [kt, vt, q, out]) t.destroy();
+    destroyKvCache(cache);
+  });
+});
+
+describe('decode attention (split-K over the KV cache)', async () => {
+  async function runDecode(gpu: Gpu, dtype: Act, nCtx: number, H: number, KV: number, d: number, seed: number, opts: { chunk?: number; qStd?: number } = {}) {
+    const kh = seen(randn(nCtx * KV * d, seed), dtype);
+    const vh = seen(randn(nCtx * KV * d, seed + 1), dtype);
+    const qh = seen(randn(H * d, seed + 2, opts.qStd ?? 1), dtype);
+    const cache = createKvCache(gpu, nCtx + 5, KV, d, dtype);
+    // Fill the cache directly (a random cache, as after a prefill).
+    writeBuffer(gpu, cache.k.buffer, 0, dtype === 'f16' ? toF16(kh) : kh);
+    writeBuffer(gpu, cache.v.buffer, 0, dtype === 'f16' ? toF16(vh) : vh);
+    const q = up(gpu, qh, [H, d], dtype, 'q');
+    const out = Tensor.empty(gpu, [H, d], dtype, 'out');
+    const scratch = createDecodeScratch(gpu, nCtx + 5, H, d, opts.chunk);
+    record(gpu, 'decode', (ctx) => decodeAttention(ctx, out, q, cache, scratch, { nCtx, heads: H, chunk: opts.chunk }));
+    const got = await readAct(out);
+    const want = attentionRef(qh, kh, vh, 1, { heads: H, kvHeads: KV, d, scale: 1 / Math.sqrt(d), range: () => [0, nCtx] });
+    for (const t of [q, out]) t.destroy();
+    destroyKvCache(cache);
+    destroyDecodeScratch(scratch);
+    return { got, want };
+  }
+
+  for (const dtype of await activationDtypes()) {
+    it.each([
+      // [nCtx, heads, kvHeads, d, chunk]: one key, one partial chunk, several, uneven chunks
+      [1, 3, 1, 32, undefined],
+      [5, 3, 1, 32, undefined],
+      [37, 3, 1, 16, 7],
+      [300, 4, 2, 64, undefined],
+      [1000, 6, 2, 32, 33],
+    ] as const)(`ctx %i heads %i/%i d=%i chunk %s, ${dtype}`, async (nCtx, H, KV, d, chunk) => {
+      const gpu = await getGpu();
+      const { got, want } = await runDecode(gpu, dtype, nCtx, H, KV, d, nCtx, { chunk });
+      expectClose(got, want, TOL[dtype], 'out');
+    });
+  }
+
+  it('large-magnitude scores (q ~ N(0, 30^2)): stable across chunks', async () => {
+    const gpu = await getGpu();
+    const { got, want } = await runDecode(gpu, 'f32', 2000, 4, 1, 64, 77, { qStd: 30 });
+    expect(got.every(Number.isFinite)).toBe(true);
+    // Scores ~ N(0, 30^2 * 64 / 64) up to ~150: absolute f32 score error ~1e-5, same as weights' relative error.
+    expectClose(got, want, { atol: 1e-4, rtol: 1e-3 }, 'out');
+  });
+
+  it.each([4096, 16384])('Nemo shape 32/8 heads x 128 at context %i', async (nCtx) => {
+    const gpu = await getGpu();
+    const { got, want } = await runDecode(gpu, 'f32', nCtx, 32, 8, 128, 5);
+    expectClose(got, want, TOL.f32, 'out');
+  });
+});
