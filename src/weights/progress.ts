@@ -1,0 +1,140 @@
+/**
+ * Load progress: the event type handed to `onProgress` and the aggregator that produces it.
+ *
+ * `loadedBytes` is monotonic by construction: it is the committed bytes (files found in the
+ * cache or downloaded and verified) plus, for each file still in flight, the MOST bytes any
+ * attempt at it has received so far. A retried file therefore holds its mark until the new
+ * attempt passes it, and the emitted value is additionally clamped to never decrease.
+ * Chunk events are throttled (`intervalMs`, default 50 ms); phase changes and file completions
+ * are always emitted. Pure logic with an injectable clock, unit-tested in Node.
+ */
+
+export type LoadPhase = 'manifest' | 'download' | 'verify' | 'cached' | 'upload' | 'done';
+
+export interface LoadProgress {
+  phase: LoadPhase;
+  /** Bytes done (downloaded, found in the cache, or uploaded in phase 'upload'); never decreases. */
+  loadedBytes: number;
+  totalBytes: number;
+  /** Index into `manifest.shards` the event concerns; -1 for none or for the tokenizer file. */
+  shardIndex: number;
+  shardCount: number;
+  /** Network throughput over the last few seconds (0 when nothing is downloading). */
+  bytesPerSecond: number;
+}
+
+export type ProgressCallback = (p: LoadProgress) => void;
+
+export interface ProgressTrackerOptions {
+  totalBytes: number;
+  shardCount: number;
+  onProgress?: ProgressCallback;
+  /** Minimum time between two throttled (per-chunk) events; 0 = every chunk. Default 50. */
+  intervalMs?: number;
+  /** Window of the throughput estimate. Default 3000 ms. */
+  rateWindowMs?: number;
+  now?: () => number;
+}
+
+export class ProgressTracker {
+  readonly totalBytes: number;
+  readonly shardCount: number;
+  private readonly onProgress?: ProgressCallback;
+  private readonly intervalMs: number;
+  private readonly rateWindowMs: number;
+  private readonly now: () => number;
+  private committed = 0;
+  private readonly inflight = new Map<number, number>();
+  private emittedBytes = 0;
+  private lastEmit = -Infinity;
+  private samples: { t: number; bytes: number }[] = [];
+  private rateStart: number | null = null;
+
+  constructor(o: ProgressTrackerOptions) {
+    this.totalBytes = o.totalBytes;
+    this.shardCount = o.shardCount;
+    this.onProgress = o.onProgress;
+    this.intervalMs = o.intervalMs ?? 50;
+    this.rateWindowMs = o.rateWindowMs ?? 3000;
+    this.now = o.now ?? (() => performance.now());
+  }
+
+  /** The value last reported (or that would be reported now), clamped to [previous, total]. */
+  get loadedBytes(): number {
+    let v = this.committed;
+    for (const b of this.inflight.values()) v += b;
+    return Math.min(this.totalBytes, Math.max(this.emittedBytes, v));
+  }
+
+  /** Emits a phase event now (not throttled). */
+  phase(phase: LoadPhase, shardIndex = -1): void {
+    this.emit(phase, shardIndex, true);
+  }
+
+  /** `bytes` of file `key` were found in the cache. */
+  cached(key: number, bytes: number): void {
+    this.committed += bytes;
+    this.emit('cached', key, true);
+  }
+
+  /**
+   * A chunk of `delta` bytes arrived for file `key`; `attemptBytes` is what the current attempt
+   * has received in all, `fileBytes` the file's expected length.
+   */
+  chunk(key: number, attemptBytes: number, delta: number, fileBytes: number): void {
+    const t = this.now();
+    this.rateStart ??= t;
+    this.samples.push({ t, bytes: delta });
+    const prev = this.inflight.get(key) ?? 0;
+    this.inflight.set(key, Math.min(fileBytes, Math.max(prev, attemptBytes)));
+    this.emit('download', key, false);
+  }
+
+  /** File `key` is complete and stored: its bytes move from in-flight to committed. */
+  commit(key: number, bytes: number): void {
+    this.inflight.delete(key);
+    this.committed += bytes;
+    this.emit('download', key, true);
+  }
+
+  /**
+   * `bytes` more are done for file/shard `key` in `phase` (the GPU upload uses this): committed
+   * at once, counted in the throughput, emitted throttled unless `force`.
+   */
+  add(phase: LoadPhase, key: number, bytes: number, force = false): void {
+    const t = this.now();
+    this.rateStart ??= t;
+    this.samples.push({ t, bytes });
+    this.committed += bytes;
+    this.emit(phase, key, force);
+  }
+
+  /** Bytes per second received over the rate window. */
+  bytesPerSecond(t = this.now()): number {
+    const from = t - this.rateWindowMs;
+    while (this.samples.length && this.samples[0]!.t < from) this.samples.shift();
+    if (this.rateStart === null || !this.samples.length) return 0;
+    const span = Math.max(t - Math.max(from, this.rateStart), 50); // avoid absurd rates from one early chunk
+    let sum = 0;
+    for (const s of this.samples) sum += s.bytes;
+    return (sum * 1000) / span;
+  }
+
+  private emit(phase: LoadPhase, shardIndex: number, force: boolean): void {
+    const t = this.now();
+    const loaded = this.loadedBytes;
+    this.emittedBytes = loaded;
+    if (!this.onProgress) return;
+    if (!force && t - this.lastEmit < this.intervalMs) return;
+    this.lastEmit = t;
+    this.onProgress({
+      phase,
+      loadedBytes: phase === 'done' ? this.totalBytes : loaded,
+      totalBytes: this.totalBytes,
+      shardIndex,
+      shardCount: this.shardCount,
+      bytesPerSecond: phase === 'done' || phase === 'cached' ? 0 : this.bytesPerSecond(t),
+    });
+    if (phase === 'done') this.emittedBytes = this.totalBytes;
+  }
+}
