@@ -10,6 +10,8 @@ import { fixtureServer } from './test/fixture-server.js';
 
 export default defineConfig({
   plugins: [fixtureServer()],
+  // Pre-bundled up front: discovering them mid-run makes Vite reload the test page.
+  optimizeDeps: { include: ['js-tiktoken/lite', 'comlink', 'idb-keyval'] },
   test: {
     projects: [
       {
@@ -31,6 +33,7 @@ export default defineConfig({
           // One Chromium page: SwiftShader on 2 cores gains nothing from parallel files.
           fileParallelism: false,
           setupFiles: ['test/browser-setup.ts'],
+          globalSetup: ['test/global-setup.ts'],
           browser: {
             enabled: true,
             headless: true,

@@ -1,0 +1,36 @@
+/**
+ * pixtral-webgpu: Mistral's Pixtral (and the mistral3 family) in the browser on WebGPU.
+ * Importing this module has no side effects: nothing touches `navigator.gpu` until a model is
+ * loaded.
+ */
+export { loadPixtral, PixtralModel, type ChatStream, type LoadPixtralOptions } from './client.js';
+export {
+  Engine,
+  type ChatContent,
+  type ChatMessage,
+  type ChatOptions,
+  type FinishReason,
+  type GenerateRequest,
+  type GenerateResult,
+  type GenerationOptions,
+  type GenerationStats,
+  type LoadOptions,
+  type ModelInfo,
+} from './engine.js';
+export type { SamplingOptions } from './model/sampler.js';
+export {
+  preprocessImage,
+  preprocessOptionsFor,
+  sizeForImage,
+  toTransferable,
+  transferList,
+  type ImageInput,
+  type PreprocessedImage,
+  type PreprocessOptions,
+} from './image/index.js';
+export { loadTokenizer, type Tokenizer } from './text/tokenizer.js';
+export { listCachedModels, deleteCachedModel, storageUsage } from './weights/store.js';
+export type { LoadProgress, LoadPhase } from './weights/progress.js';
+export { configFromHf, configFromNative, PIXTRAL_12B_2409, type ModelConfig } from './config.js';
+export { gpuAvailable, describeAdapter } from './gpu/device.js';
+export * from './errors.js';

@@ -1,0 +1,234 @@
+/**
+ * The Mistral decoder: token embedding -> N layers of [RMSNorm -> GQA attention with 1D RoPE
+ * over the KV cache -> residual -> RMSNorm -> SiLU-gated MLP -> residual] -> final RMSNorm ->
+ * lm_head. The query width is heads x head_dim and may differ from the hidden size. Prefill runs
+ * in chunks of at most `maxChunk` tokens; decode is the same path with one token, where the q4
+ * linears switch to their matrix-vector kernel. Activations are allocated once.
+ */
+import type { TextConfig } from '../config.js';
+import type { Gpu } from '../gpu/device.js';
+import type { Ctx } from '../gpu/kernel.js';
+import { Tensor, writeBuffer } from '../gpu/tensor.js';
+import { rmsnorm } from '../kernels/rmsnorm.js';
+import { addInPlace } from '../kernels/add.js';
+import { siluMul } from '../kernels/silu-mul.js';
+import { embed, type EmbeddingTable } from '../kernels/embedding.js';
+import { buildRopeTable, ropeInPlace, type RopeTable } from '../kernels/rope.js';
+import { ropeInvFreq, yarnAttentionFactor, yarnInvFreq } from '../kernels/rope-freqs.js';
+import { causalAttention, createDecodeScratch, decodeAttention, destroyDecodeScratch, kvWrite, type DecodeScratch } from '../kernels/attention.js';
+import { linear, type Linear } from './linear.js';
+import { loadLinear, path, type WeightMap } from './weights.js';
+import type { KvCache } from './kv-cache.js';
+
+export interface DecoderLayerWeights {
+  inputNorm: Tensor; // [D]
+  q: Linear; // [Hq*hd, D]
+  k: Linear; // [Hkv*hd, D]
+  v: Linear; // [Hkv*hd, D]
+  o: Linear; // [D, Hq*hd]
+  postNorm: Tensor; // [D]
+  gate: Linear; // [I, D]
+  up: Linear; // [I, D]
+  down: Linear; // [D, I]
+}
+
+export interface DecoderWeights {
+  embed: EmbeddingTable; // [V, D]
+  layers: DecoderLayerWeights[];
+  norm: Tensor; // [D]
+  lmHead: Linear; // [V, D]
+}
+
+/** Loads `language_model.model.*` and `language_model.lm_head` (the embedding when tied). */
+export function loadDecoderWeights(
+  w: WeightMap & { table(name: string): EmbeddingTable },
+  c: TextConfig,
+  prefix = 'language_model',
+): DecoderWeights {
+  const lm = path(prefix);
+  const m = lm.pp('model');
+  const D = c.hiddenSize;
+  const qDim = c.numHeads * c.headDim;
+  return {
+    embed: w.table(m.key('embed_tokens.weight')),
+    layers: Array.from({ length: c.numLayers }, (_, i) => {
+      const l = m.pp('layers').pp(i);
+      const attn = l.pp('self_attn');
+      const mlp = l.pp('mlp');
+      return {
+        inputNorm: w.tensor(l.key('input_layernorm.weight')),
+        q: loadLinear(w, attn.pp('q_proj'), D),
+        k: loadLinear(w, attn.pp('k_proj'), D),
+        v: loadLinear(w, attn.pp('v_proj'), D),
+        o: loadLinear(w, attn.pp('o_proj'), qDim),
+        postNorm: w.tensor(l.key('post_attention_layernorm.weight')),
+        gate: loadLinear(w, mlp.pp('gate_proj'), D),
+        up: loadLinear(w, mlp.pp('up_proj'), D),
+        down: loadLinear(w, mlp.pp('down_proj'), c.intermediateSize),
+      };
+    }),
+    norm: w.tensor(m.key('norm.weight')),
+    lmHead: c.tieWordEmbeddings ? loadLinear(w, m.pp('embed_tokens'), D) : loadLinear(w, lm.pp('lm_head'), D),
+  };
+}
+
+/** RoPE frequencies and the attention factor the config asks for (default or YaRN). */
+export function decoderRope(c: TextConfig): { invFreq: Float64Array; attnFactor: number; llama4Beta: number; llama4Orig: number } {
+  if (c.rope.type === 'default') return { invFreq: ropeInvFreq(c.headDim, c.ropeTheta), attnFactor: 1, llama4Beta: 0, llama4Orig: 1 };
+  const r = c.rope;
+  return {
+    invFreq: yarnInvFreq({
+      headDim: c.headDim, theta: c.ropeTheta, factor: r.factor, originalMaxPositionEmbeddings: r.originalMaxPositionEmbeddings,
+      betaFast: r.betaFast, betaSlow: r.betaSlow,
+    }),
+    attnFactor: yarnAttentionFactor(r.factor, r.mscale, r.mscaleAllDim),
+    llama4Beta: r.llama4ScalingBeta,
+    llama4Orig: r.originalMaxPositionEmbeddings,
+  };
+}
+
+/** Activations, sized for `maxChunk` tokens (f32). */
+interface DecoderActivations {
+  ids: Tensor; // [C] u32
+  x: Tensor; // [C, D] residual stream
+  h: Tensor; // [C, D] normed block input / block output
+  q: Tensor; // [C, Hq*hd]
+  k: Tensor; // [C, Hkv*hd]
+  v: Tensor; // [C, Hkv*hd]
+  attn: Tensor; // [C, Hq*hd]
+  gate: Tensor; // [C, I]
+  up: Tensor; // [C, I]
+  act: Tensor; // [C, I]
+  last: Tensor; // [1, D] final-normed last row
+  logits: Tensor; // [1, V]
+}
+
+export class Decoder {
+  private readonly acts: DecoderActivations;
+  private readonly rope: RopeTable;
+  private readonly ropeArgs: ReturnType<typeof decoderRope>;
+  private readonly scratch: DecodeScratch;
+  private allLogits: Tensor | null = null; // [C, V], allocated when first asked for
+
+  constructor(
+    private readonly gpu: Gpu,
+    readonly config: TextConfig,
+    private readonly weights: DecoderWeights,
+    readonly maxChunk: number,
+    readonly maxContext: number,
+  ) {
+    const c = config;
+    const C = maxChunk;
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    const t = (shape: number[], label: string, dtype: 'f32' | 'u32' = 'f32') => Tensor.empty(gpu, shape, dtype, `decoder.${label}`);
+    this.acts = {
+      ids: t([C], 'ids', 'u32'),
+      x: t([C, c.hiddenSize], 'x'),
+      h: t([C, c.hiddenSize], 'h'),
+      q: t([C, qDim], 'q'),
+      k: t([C, kvDim], 'k'),
+      v: t([C, kvDim], 'v'),
+      attn: t([C, qDim], 'attn'),
+      gate: t([C, c.intermediateSize], 'gate'),
+      up: t([C, c.intermediateSize], 'up'),
+      act: t([C, c.intermediateSize], 'act'),
+      last: t([1, c.hiddenSize], 'last'),
+      logits: t([1, c.vocabSize], 'logits'),
+    };
+    this.ropeArgs = decoderRope(c);
+    this.rope = buildRopeTable(gpu, this.ropeArgs.invFreq, maxContext);
+    this.scratch = createDecodeScratch(gpu, maxContext, c.numHeads, c.headDim);
+  }
+
+  /** The residual stream [T, D]: embeddings after `embedTokens`, image rows are copied in here. */
+  hidden(T: number): Tensor {
+    return this.acts.x.view([T, this.config.hiddenSize]);
+  }
+
+  /** Writes the chunk's token ids and records their embedding into the residual stream. */
+  embedTokens(ctx: Ctx, ids: Uint32Array): void {
+    const T = ids.length;
+    writeBuffer(this.gpu, this.acts.ids.buffer, 0, ids);
+    embed(ctx, this.weights.embed, this.acts.ids.view([T]), this.hidden(T), T);
+  }
+
+  /** Records all layers over rows [0, T) of the residual stream at positions pos0..pos0+T-1. */
+  layers(ctx: Ctx, T: number, pos0: number, cache: KvCache): void {
+    const c = this.config;
+    const a = this.acts;
+    const D = c.hiddenSize;
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    const I = c.intermediateSize;
+    const x = this.hidden(T);
+    const h = a.h.view([T, D]);
+    const q = a.q.view([T, qDim]);
+    const k = a.k.view([T, kvDim]);
+    const v = a.v.view([T, kvDim]);
+    const attn = a.attn.view([T, qDim]);
+    const r = this.ropeArgs;
+    this.weights.layers.forEach((l, i) => {
+      const kv = cache.layers[i]!;
+      rmsnorm(ctx, x, l.inputNorm, h, c.normEps);
+      linear(ctx, l.q, h, q, T);
+      linear(ctx, l.k, h, k, T);
+      linear(ctx, l.v, h, v, T);
+      ropeInPlace(ctx, q, this.rope, {
+        tokens: T, heads: c.numHeads, pos0, attnFactor: r.attnFactor, llama4Beta: r.llama4Beta, llama4Orig: r.llama4Orig,
+      });
+      ropeInPlace(ctx, k, this.rope, { tokens: T, heads: c.numKvHeads, pos0, attnFactor: r.attnFactor });
+      kvWrite(ctx, kv, k, v, { tokens: T, pos0 });
+      if (T === 1) decodeAttention(ctx, attn, q, kv, this.scratch, { nCtx: pos0 + 1, heads: c.numHeads });
+      else causalAttention(ctx, attn, q, kv, { tokens: T, heads: c.numHeads, pos0 });
+      linear(ctx, l.o, attn, h, T);
+      addInPlace(ctx, x, h);
+      rmsnorm(ctx, x, l.postNorm, h, c.normEps);
+      linear(ctx, l.gate, h, a.gate.view([T, I]), T);
+      linear(ctx, l.up, h, a.up.view([T, I]), T);
+      siluMul(ctx, a.gate.view([T, I]), a.up.view([T, I]), a.act.view([T, I]));
+      linear(ctx, l.down, a.act.view([T, I]), h, T);
+      addInPlace(ctx, x, h);
+    });
+  }
+
+  /** Records the final norm over all T rows into `h` (the last row is then copied by the caller). */
+  finalNorm(ctx: Ctx, T: number): Tensor {
+    const h = this.acts.h.view([T, this.config.hiddenSize]);
+    rmsnorm(ctx, this.hidden(T), this.weights.norm, h, this.config.normEps);
+    return h;
+  }
+
+  /** Copies row T-1 of the final-normed hidden state to `last` (outside a compute pass). */
+  copyLastRow(enc: GPUCommandEncoder, T: number): void {
+    const rowBytes = this.config.hiddenSize * 4;
+    enc.copyBufferToBuffer(this.acts.h.buffer, (T - 1) * rowBytes, this.acts.last.buffer, 0, rowBytes);
+  }
+
+  /** Logits [1, V] of the last position, written by `lastLogits`. */
+  get logits(): Tensor {
+    return this.acts.logits;
+  }
+
+  /** Records lm_head on the last row: logits [1, V]. */
+  lastLogits(ctx: Ctx): Tensor {
+    linear(ctx, this.weights.lmHead, this.acts.last, this.acts.logits, 1);
+    return this.acts.logits;
+  }
+
+  /** Records lm_head on all T final-normed rows: logits [T, V] (evaluation). */
+  chunkLogits(ctx: Ctx, T: number): Tensor {
+    const V = this.config.vocabSize;
+    this.allLogits ??= Tensor.empty(this.gpu, [this.maxChunk, V], 'f32', 'decoder.all_logits');
+    const out = this.allLogits.view([T, V]);
+    linear(ctx, this.weights.lmHead, this.acts.h.view([T, this.config.hiddenSize]), out, T);
+    return out;
+  }
+
+  destroy(): void {
+    for (const t of Object.values(this.acts)) t.destroy();
+    this.allLogits?.destroy();
+    this.rope.tensor.destroy();
+    destroyDecodeScratch(this.scratch);
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Pixtral-ViT: patch embedding (a conv p x p, stride p, no bias, as im2col rows x matmul) ->
+ * `ln_pre` RMSNorm -> N layers of [RMSNorm -> attention with 2D RoPE, block-diagonal across
+ * images -> residual -> RMSNorm -> SiLU-gated MLP -> residual]; no final norm. Several images
+ * share one sequence. Activations are allocated once for `maxPatches`.
+ */
+import type { VisionConfig } from '../config.js';
+import type { Gpu } from '../gpu/device.js';
+import type { Ctx } from '../gpu/kernel.js';
+import { Tensor, writeBuffer } from '../gpu/tensor.js';
+import { LimitError } from '../errors.js';
+import { rmsnorm } from '../kernels/rmsnorm.js';
+import { addInPlace } from '../kernels/add.js';
+import { siluMul } from '../kernels/silu-mul.js';
+import { buildVisionRopeTable, packPatchCoords, visionRopeInPlace, type RopeTable } from '../kernels/rope.js';
+import { blockDiagonalAttention, imageSegments } from '../kernels/attention.js';
+import { linear, type Linear } from './linear.js';
+import { loadLinear, path, type WeightMap } from './weights.js';
+import { gridOf, patchify, type EncoderImage, type Grid } from './patchify.js';
+
+export interface VisionLayerWeights {
+  attentionNorm: Tensor; // [D]
+  q: Linear; // [D, D]
+  k: Linear;
+  v: Linear;
+  o: Linear;
+  ffnNorm: Tensor; // [D]
+  gate: Linear; // [I, D]
+  up: Linear; // [I, D]
+  down: Linear; // [D, I]
+}
+
+export interface VisionWeights {
+  patchConv: Linear; // [D, C*p*p] (conv kernel [D, C, p, p] viewed flat)
+  lnPre: Tensor; // [D]
+  layers: VisionLayerWeights[];
+}
+
+export function loadVisionWeights(w: WeightMap, c: VisionConfig, prefix = 'vision_tower'): VisionWeights {
+  const vt = path(prefix);
+  const D = c.hiddenSize;
+  return {
+    patchConv: loadLinear(w, vt.pp('patch_conv'), c.numChannels * c.patchSize * c.patchSize),
+    lnPre: w.tensor(vt.key('ln_pre.weight')),
+    layers: Array.from({ length: c.numLayers }, (_, i) => {
+      const l = vt.pp('transformer.layers').pp(i);
+      const attn = l.pp('attention');
+      const ff = l.pp('feed_forward');
+      return {
+        attentionNorm: w.tensor(l.key('attention_norm.weight')),
+        q: loadLinear(w, attn.pp('q_proj'), D),
+        k: loadLinear(w, attn.pp('k_proj'), D),
+        v: loadLinear(w, attn.pp('v_proj'), D),
+        o: loadLinear(w, attn.pp('o_proj'), D),
+        ffnNorm: w.tensor(l.key('ffn_norm.weight')),
+        gate: loadLinear(w, ff.pp('gate_proj'), D),
+        up: loadLinear(w, ff.pp('up_proj'), D),
+        down: loadLinear(w, ff.pp('down_proj'), c.intermediateSize),
+      };
+    }),
+  };
+}
+
+/** Activations of the encoder, sized for `maxPatches` (f32). */
+interface VisionActivations {
+  patches: Tensor; // [P, C*p*p]
+  x: Tensor; // [P, D] residual stream, then the output
+  h: Tensor; // [P, D] normed input of a block
+  q: Tensor; // [P, D]
+  k: Tensor; // [P, D]
+  v: Tensor; // [P, D]
+  attn: Tensor; // [P, D]
+  gate: Tensor; // [P, I]
+  up: Tensor; // [P, I]
+  act: Tensor; // [P, I] silu(gate) * up
+  coords: Tensor; // [P] u32 (row << 16 | col)
+  segments: Tensor; // [P, 2] u32 (start, end) key range of each patch's image
+}
+
+export class VisionEncoder {
+  private readonly acts: VisionActivations;
+  private readonly rope: RopeTable;
+  private readonly hostPatches: Float32Array;
+
+  constructor(
+    private readonly gpu: Gpu,
+    readonly config: VisionConfig,
+    private readonly weights: VisionWeights,
+    readonly maxPatches: number,
+  ) {
+    const c = config;
+    const P = maxPatches;
+    const D = c.hiddenSize;
+    const I = c.intermediateSize;
+    const rowLen = c.numChannels * c.patchSize * c.patchSize;
+    const t = (shape: number[], label: string, dtype: 'f32' | 'u32' = 'f32') => Tensor.empty(gpu, shape, dtype, `vision.${label}`);
+    this.acts = {
+      patches: t([P, rowLen], 'patches'),
+      x: t([P, D], 'x'),
+      h: t([P, D], 'h'),
+      q: t([P, D], 'q'),
+      k: t([P, D], 'k'),
+      v: t([P, D], 'v'),
+      attn: t([P, D], 'attn'),
+      gate: t([P, I], 'gate'),
+      up: t([P, I], 'up'),
+      act: t([P, I], 'act'),
+      coords: t([P], 'coords', 'u32'),
+      segments: t([P * 2], 'segments', 'u32'),
+    };
+    this.hostPatches = new Float32Array(P * rowLen);
+    this.rope = buildVisionRopeTable(gpu, c.headDim, c.ropeTheta, c.imageSize / c.patchSize);
+  }
+
+  /** Token grids of the images, checked against the encoder's limits. */
+  grids(images: readonly EncoderImage[]): Grid[] {
+    const side = this.config.imageSize / this.config.patchSize;
+    const grids = images.map((im) => gridOf(im, this.config.patchSize));
+    for (const g of grids) {
+      if (g.rows > side || g.cols > side) {
+        throw new LimitError(`image grid ${g.rows}x${g.cols} exceeds ${side}x${side} patches (image_size ${this.config.imageSize})`);
+      }
+    }
+    const total = grids.reduce((a, g) => a + g.rows * g.cols, 0);
+    if (total > this.maxPatches) throw new LimitError(`${total} patches exceed the encoder's budget of ${this.maxPatches}`);
+    return grids;
+  }
+
+  /** Records the whole encoder; the output view [patches, D] is valid once the pass is submitted. */
+  encode(ctx: Ctx, images: readonly EncoderImage[]): { out: Tensor; grids: Grid[]; patches: number } {
+    const e = this.embed(ctx, images);
+    this.transformer(ctx, e.patches);
+    return e;
+  }
+
+  /**
+   * Uploads the images and records the patch embedding and ln_pre: afterwards `h` holds the
+   * patch embeddings and `out` (the residual stream) their ln_pre output.
+   */
+  embed(ctx: Ctx, images: readonly EncoderImage[]): { out: Tensor; h: Tensor; grids: Grid[]; patches: number } {
+    const c = this.config;
+    const a = this.acts;
+    const grids = this.grids(images);
+    const P = patchify(images, c.patchSize, c.numChannels, this.hostPatches);
+    const rowLen = c.numChannels * c.patchSize * c.patchSize;
+    writeBuffer(this.gpu, a.patches.buffer, 0, this.hostPatches.subarray(0, P * rowLen));
+    writeBuffer(this.gpu, a.coords.buffer, 0, packPatchCoords(grids));
+    writeBuffer(this.gpu, a.segments.buffer, 0, imageSegments(grids.map((g) => g.rows * g.cols)));
+    const x = a.x.view([P, c.hiddenSize]);
+    const h = a.h.view([P, c.hiddenSize]);
+    linear(ctx, this.weights.patchConv, a.patches.view([P, rowLen]), h, P); // patch_embeds
+    rmsnorm(ctx, h, this.weights.lnPre, x, c.normEps); // ln_pre
+    return { out: x, h, grids, patches: P };
+  }
+
+  /** Records the transformer layers over the first `P` rows of the residual stream. */
+  transformer(ctx: Ctx, P: number): void {
+    const c = this.config;
+    const a = this.acts;
+    const D = c.hiddenSize;
+    const I = c.intermediateSize;
+    const v = (t: Tensor, cols: number) => t.view([P, cols]);
+    const x = v(a.x, D);
+    const h = v(a.h, D);
+    const heads = { tokens: P, heads: c.numHeads };
+    for (const l of this.weights.layers) {
+      rmsnorm(ctx, x, l.attentionNorm, h, c.normEps);
+      linear(ctx, l.q, h, v(a.q, D), P);
+      linear(ctx, l.k, h, v(a.k, D), P);
+      linear(ctx, l.v, h, v(a.v, D), P);
+      visionRopeInPlace(ctx, v(a.q, D), this.rope, a.coords, heads);
+      visionRopeInPlace(ctx, v(a.k, D), this.rope, a.coords, heads);
+      blockDiagonalAttention(ctx, v(a.attn, D), v(a.q, D), v(a.k, D), v(a.v, D), a.segments, {
+        tokens: P,
+        heads: c.numHeads,
+        kvHeads: c.numHeads,
+        headDim: c.headDim,
+        keyRows: P,
+      });
+      linear(ctx, l.o, v(a.attn, D), h, P);
+      addInPlace(ctx, x, h);
+      rmsnorm(ctx, x, l.ffnNorm, h, c.normEps);
+      linear(ctx, l.gate, h, v(a.gate, I), P);
+      linear(ctx, l.up, h, v(a.up, I), P);
+      siluMul(ctx, v(a.gate, I), v(a.up, I), v(a.act, I));
+      linear(ctx, l.down, v(a.act, I), h, P);
+      addInPlace(ctx, x, h);
+    }
+  }
+
+  destroy(): void {
+    for (const t of Object.values(this.acts)) t.destroy();
+    this.rope.tensor.destroy();
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * Library build: `dist/index.js` (the public API) and `dist/tokenizer.js` (the GPU-free
+ * `pixtral-webgpu/tokenizer` subpath), ES modules with dependencies bundled and WGSL inlined,
+ * so a statically served page can import them with no bundler and no dev server. The worker
+ * is emitted as its own chunk and found relative to `import.meta.url`.
+ */
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    sourcemap: true,
+    lib: {
+      entry: { index: 'src/index.ts', tokenizer: 'src/text/tokenizer.ts' },
+      formats: ['es'],
+    },
+  },
+  worker: { format: 'es' },
+});
