@@ -1,12 +1,13 @@
 /**
  * A linear layer `y = x W^T (+ b)` whatever its storage: dense f32/f16 (vision encoder,
  * projector, f32/f16 decoders) or 4-bit q4g32 (quantised decoders). Picks the kernel by the
- * storage and the number of rows: q4 uses the matrix-vector kernel for one row (decode) and the
- * tiled matrix-matrix kernel otherwise (prefill).
+ * storage and the number of rows: a matrix-vector kernel for one row (decode) and the tiled
+ * matrix-matrix kernel otherwise (prefill, vision).
  */
 import type { Ctx } from '../gpu/kernel.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { matmul, type MatWeight } from '../kernels/matmul.js';
+import { matvec, matvecSupported } from '../kernels/matvec.js';
 import { q4MatMul, q4MatVec, type Q4Weight } from '../kernels/q4.js';
 import { biasAddInPlace } from '../kernels/bias-add.js';
 
@@ -24,7 +25,12 @@ export interface Linear {
 /** y [M, out] = x [M, in] W^T (+ b). x and y are views of exactly M rows. */
 export function linear(ctx: Ctx, l: Linear, x: Tensor, y: Tensor, M: number): void {
   if (l.weight.kind === 'dense') {
-    matmul(ctx, x.view([M, l.inFeatures]), l.weight.w, y.view([M, l.outFeatures]), { bias: l.bias, M });
+    if (M === 1 && matvecSupported(l.weight.w)) {
+      matvec(ctx, l.weight.w, x.view([l.inFeatures]), y.view([l.outFeatures]));
+      if (l.bias) biasAddInPlace(ctx, y.view([1, l.outFeatures]), l.bias);
+    } else {
+      matmul(ctx, x.view([M, l.inFeatures]), l.weight.w, y.view([M, l.outFeatures]), { bias: l.bias, M });
+    }
     return;
   }
   if (M === 1) q4MatVec(ctx, l.weight.w, x.view([l.inFeatures]), y.view([l.outFeatures]));
