@@ -7,6 +7,8 @@
 import { defineConfig } from 'vite';
 
 export default defineConfig({
+  // public/ holds the demo's assets (embedded model); the library build must not copy them.
+  publicDir: false,
   build: {
     outDir: 'dist',
     emptyOutDir: true,

@@ -14,7 +14,7 @@
  */
 import { q4Supported } from '../src/quant/q4.js';
 import type { StoredDType } from '../src/weights/manifest.js';
-import type { ExpectedTensor } from './expected-tensors.js';
+import type { ExpectedTensor } from '../src/weights/tensor-set.js';
 
 export type VisionDType = 'f16' | 'f32';
 

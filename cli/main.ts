@@ -149,7 +149,7 @@ export async function main(argv: string[]): Promise<number> {
     if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else {
       process.stdout.write(
-        `converted ${summary.tensors} tensors (${r.layout}, ${summary.dtype}) into ${summary.shards} shards, ` +
+        `converted ${summary.tensors} tensors (${r.layout}, ${summary.dtype}) into ${summary.shards} shard${summary.shards === 1 ? '' : 's'}, ` +
           `${formatBytes(summary.bytesWritten)} from ${formatBytes(summary.bytesRead)} in ${summary.seconds.toFixed(1)} s ` +
           `(${summary.mbPerSecond.toFixed(0)} MB/s), peak RSS ${formatBytes(summary.peakRssBytes)} -> ${r.output}\n`,
       );

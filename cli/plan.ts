@@ -5,7 +5,7 @@
  */
 import type { ModelConfig } from '../src/config.js';
 import { FormatError } from '../src/errors.js';
-import { expectedTensors, type ExpectedTensor } from './expected-tensors.js';
+import { expectedTensors, type ExpectedTensor } from '../src/weights/tensor-set.js';
 import { canonicalName, type LayoutKind } from './layouts.js';
 import { SOURCE_DTYPES, type Checkpoint, type SourceDType, type SourceTensor } from './safetensors.js';
 

@@ -17,7 +17,7 @@ import { dequantizeQ4, quantizeQ4 } from '../../src/quant/q4.js';
 import { toF16 } from '../../src/util/f16.js';
 import { validateManifest, type Manifest, type Segment, type TensorEntry } from '../../src/weights/manifest.js';
 import { convert, type ConvertOptions } from '../../cli/convert.js';
-import { expectedTensors } from '../../cli/expected-tensors.js';
+import { expectedTensors } from '../../src/weights/tensor-set.js';
 import { hfToCanonical } from '../../cli/layouts.js';
 import { main } from '../../cli/main.js';
 import { OutputExistsError } from '../../cli/output-dir.js';
@@ -223,6 +223,42 @@ describe('mistral3-tiny-a', () => {
       const t = l.manifest.tensors.find((x) => x.name === hfToCanonical(name))!;
       expectSameBytes(gather(l, t.data), s.values, name);
     }
+  });
+});
+
+describe('other source shapes', () => {
+  it('a multi-file HF checkpoint with model.safetensors.index.json gives the same shards', async () => {
+    const all = await readAll(join(PIXTRAL, 'model.safetensors'));
+    const d = await mkdtemp(join(root, 'multi-'));
+    await copyFile(join(PIXTRAL, 'config.json'), join(d, 'config.json'));
+    const parts = [all.slice(0, 20), all.slice(20)];
+    const weightMap: Record<string, string> = {};
+    for (const [i, part] of parts.entries()) {
+      const file = `model-0000${i + 1}-of-00002.safetensors`;
+      await writeSafetensors(join(d, file), part);
+      for (const t of part) weightMap[t.name] = file;
+    }
+    await writeFile(join(d, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    const multi = await run(d, { dtype: 'q4' });
+    const single = await run(PIXTRAL, { dtype: 'q4' });
+    expect(multi.manifest.shards).toEqual(single.manifest.shards);
+    expect(multi.manifest.tokenizer).toBeNull();
+    expect(multi.warnings.join('\n')).toMatch(/no tekken\.json or tokenizer\.json/);
+  });
+
+  it('tied embeddings: no lm_head needed; unused source tensors are skipped with a warning', async () => {
+    const d = await editedCopy((ts) => [
+      ...ts.filter((t) => t.name !== 'language_model.lm_head.weight'),
+      { name: 'language_model.model.rotary_emb.inv_freq', dtype: 'F32', shape: [16], data: new Float32Array(16) },
+    ]);
+    const cfg = JSON.parse(await readFile(join(d, 'config.json'), 'utf8')) as { text_config: Record<string, unknown> };
+    cfg.text_config.tie_word_embeddings = true;
+    await writeFile(join(d, 'config.json'), JSON.stringify(cfg));
+    const r = await run(d, { dtype: 'f16' });
+    expect(r.manifest.tensors.map((t) => t.name)).not.toContain('language_model.lm_head.weight');
+    expect(r.manifest.tensors).toHaveLength(44);
+    expect(r.manifest.config.text.tieWordEmbeddings).toBe(true);
+    expect(r.warnings).toContain('1 source tensor(s) not used by the model, skipped: language_model.model.rotary_emb.inv_freq');
   });
 });
 

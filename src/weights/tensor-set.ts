@@ -3,9 +3,9 @@
  * shape, and its role (which decides its stored dtype, see `dtype-policy.ts`). The converter
  * checks a checkpoint against this list, so a missing tensor or a wrong shape is refused before
  * anything is written, and writes tensors in this order, so both source layouts give the same
- * shards byte for byte.
+ * shards byte for byte. Benchmarks build random models of any config from the same list.
  */
-import type { ModelConfig } from '../src/config.js';
+import type { ModelConfig } from '../config.js';
 
 export type TensorRole =
   | 'decoder-linear' // q/k/v/o, gate/up/down of the text decoder
