@@ -9,6 +9,8 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   // public/ holds the demo's assets (embedded model); the library build must not copy them.
   publicDir: false,
+  // Relative asset URLs: the worker chunk is found next to index.js wherever dist/ is served.
+  base: './',
   build: {
     outDir: 'dist',
     emptyOutDir: true,
