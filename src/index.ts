@@ -4,6 +4,8 @@
  * loaded.
  */
 export { loadPixtral, PixtralModel, type ChatStream, type LoadPixtralOptions } from './client.js';
+/** Neutral alias: the same loader runs Pixtral and the mistral3 family. */
+export { loadPixtral as loadModel } from './client.js';
 export {
   Engine,
   type ChatContent,
@@ -32,5 +34,6 @@ export { loadTokenizer, type Tokenizer } from './text/tokenizer.js';
 export { listCachedModels, deleteCachedModel, storageUsage } from './weights/store.js';
 export type { LoadProgress, LoadPhase } from './weights/progress.js';
 export { configFromHf, configFromNative, PIXTRAL_12B_2409, type ModelConfig } from './config.js';
+export * from './presets.js';
 export { gpuAvailable, describeAdapter } from './gpu/device.js';
 export * from './errors.js';

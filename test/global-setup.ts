@@ -13,6 +13,7 @@ import { scratchDir, sharedDir } from './fixture-server.js';
 export const FIXTURE_MODELS: { name: string; input: string; dtypes: StoredDType[] }[] = [
   { name: 'pixtral-tiny-a', input: 'fixtures/pixtral-tiny-a', dtypes: ['f32', 'q4'] },
   { name: 'pixtral-tiny-screens', input: 'models/pixtral-tiny-screens', dtypes: ['f32', 'q4'] },
+  { name: 'mistral3-tiny-a', input: 'fixtures/mistral3-tiny-a', dtypes: ['f32'] },
 ];
 
 export async function convertFixtureModels(): Promise<void> {

@@ -1,56 +1,130 @@
 /**
- * The multimodal projector from vision features to decoder embeddings. Pixtral (Llava):
- * linear_1 (bias) -> exact GELU -> linear_2 (bias), per patch.
+ * The multimodal projector from vision features to decoder embeddings, chosen by
+ * `config.projector.spatialMergeSize` (data, not a per-model fork):
+ * - 1, Pixtral (Llava): per patch, linear_1 (bias) -> exact GELU -> linear_2 (bias).
+ * - 2, mistral3 (`Mistral3MultiModalProjector`): RMSNorm over the vision output (eps =
+ *   text rms_norm_eps, not the vision eps) -> 2x2 patch merger per image (channel-major gather,
+ *   odd last row/column dropped, `src/kernels/patch-merge.ts`) -> bias-free merging_layer
+ *   [Dv, 4Dv] -> linear_1 -> exact GELU -> linear_2; biases only where the checkpoint has them
+ *   (`multimodal_projector_bias`, false for Mistral-Small-3.1 and Ministral-3).
+ * The output rows are image tokens in prompt order: patches (Pixtral) or merged tokens
+ * (mistral3), images concatenated, each row-major over its token grid.
  */
 import type { ModelConfig } from '../config.js';
 import type { Gpu } from '../gpu/device.js';
 import type { Ctx } from '../gpu/kernel.js';
-import { Tensor } from '../gpu/tensor.js';
+import { Tensor, writeBuffer } from '../gpu/tensor.js';
+import { LimitError } from '../errors.js';
 import { geluInPlace } from '../kernels/gelu.js';
+import { rmsnorm } from '../kernels/rmsnorm.js';
+import { MERGE, mergeTable, mergedCount, patchMerge, type PatchGrid } from '../kernels/patch-merge.js';
 import { linear, type Linear } from './linear.js';
 import { loadLinear, path, type WeightMap } from './weights.js';
 
+/** mistral3 only: the norm and merger in front of the MLP. */
+export interface PatchMergerWeights {
+  norm: Tensor; // [Dv]
+  merging: Linear; // [Dv, 4Dv], no bias
+}
+
 export interface ProjectorWeights {
+  merger?: PatchMergerWeights;
   linear1: Linear; // [Dt, Dv] (+ bias)
   linear2: Linear; // [Dt, Dt] (+ bias)
 }
 
 export function loadProjectorWeights(w: WeightMap, c: ModelConfig, prefix = 'multi_modal_projector'): ProjectorWeights {
   const p = path(prefix);
+  const Dv = c.vision.hiddenSize;
+  const merge = c.projector.spatialMergeSize;
+  if (merge !== 1 && merge !== MERGE) throw new LimitError(`spatial_merge_size ${merge} is not supported (1 or ${MERGE})`);
   return {
-    linear1: loadLinear(w, p.pp('linear_1'), c.vision.hiddenSize),
+    merger:
+      merge === MERGE
+        ? { norm: w.tensor(p.key('norm.weight')), merging: loadLinear(w, p.pp('patch_merger').pp('merging_layer'), MERGE * MERGE * Dv) }
+        : undefined,
+    linear1: loadLinear(w, p.pp('linear_1'), Dv),
     linear2: loadLinear(w, p.pp('linear_2'), c.text.hiddenSize),
   };
 }
 
+/** mistral3 activations (f32), sized for `maxPatches` vision rows. */
+interface MergerActivations {
+  normed: Tensor; // [P, Dv] RMSNorm(vision_out)
+  table: Tensor; // [M, 2] u32 merge table (base patch, grid width)
+  merged: Tensor; // [M, 4Dv] gathered 2x2 blocks, channel-major
+  mergedOut: Tensor; // [M, Dv] merging_layer output
+}
+
 export class Projector {
-  private readonly hidden: Tensor; // [P, Dt] linear_1 output
-  readonly out: Tensor; // [P, Dt] image features in decoder embedding space
+  private readonly hidden: Tensor; // [rows, Dt] linear_1 output (rows = P or M)
+  readonly out: Tensor; // [rows, Dt] image features in decoder embedding space
+  private readonly m?: MergerActivations;
 
   constructor(
-    gpu: Gpu,
+    private readonly gpu: Gpu,
     private readonly config: ModelConfig,
     private readonly weights: ProjectorWeights,
     readonly maxPatches: number,
   ) {
     const Dt = config.text.hiddenSize;
-    this.hidden = Tensor.empty(gpu, [maxPatches, Dt], 'f32', 'projector.hidden');
-    this.out = Tensor.empty(gpu, [maxPatches, Dt], 'f32', 'projector.out');
+    const Dv = config.vision.hiddenSize;
+    // Merged tokens: sum floor(h/2) floor(w/2) <= P/4.
+    const rows = weights.merger ? Math.max(1, Math.floor(maxPatches / (MERGE * MERGE))) : maxPatches;
+    this.hidden = Tensor.empty(gpu, [rows, Dt], 'f32', 'projector.hidden');
+    this.out = Tensor.empty(gpu, [rows, Dt], 'f32', 'projector.out');
+    if (weights.merger) {
+      this.m = {
+        normed: Tensor.empty(gpu, [maxPatches, Dv], 'f32', 'projector.normed'),
+        table: Tensor.empty(gpu, [rows, 2], 'u32', 'projector.merge_table'),
+        merged: Tensor.empty(gpu, [rows, MERGE * MERGE * Dv], 'f32', 'projector.merged'),
+        mergedOut: Tensor.empty(gpu, [rows, Dv], 'f32', 'projector.merged_out'),
+      };
+    }
   }
 
-  /** vision [P, Dv] -> out [P, Dt]; returns the output view. */
-  project(ctx: Ctx, vision: Tensor, P: number): Tensor {
+  /** Image tokens the projector makes from these patch grids: patches, or merged tokens. */
+  tokensFor(grids: readonly PatchGrid[]): number {
+    return this.weights.merger ? mergedCount(grids) : grids.reduce((a, g) => a + g.rows * g.cols, 0);
+  }
+
+  /**
+   * vision [P, Dv] -> out [N, Dt]; returns the output view. N = P for Pixtral; for mistral3
+   * N = merged tokens, and `grids` (the per-image patch grids, in the order of the vision rows)
+   * is required. Writes the merge table with `queue.writeBuffer`, so it is in place before the
+   * pass being recorded is submitted.
+   */
+  project(ctx: Ctx, vision: Tensor, P: number, grids?: readonly PatchGrid[]): Tensor {
     const Dt = this.config.text.hiddenSize;
-    const hidden = this.hidden.view([P, Dt]);
-    const out = this.out.view([P, Dt]);
-    linear(ctx, this.weights.linear1, vision, hidden, P);
+    let input = vision;
+    let N = P;
+    const mw = this.weights.merger;
+    if (mw && this.m) {
+      if (!grids) throw new LimitError('the mistral3 projector needs the per-image patch grids');
+      const patches = grids.reduce((a, g) => a + g.rows * g.cols, 0);
+      if (patches !== P) throw new LimitError(`grids hold ${patches} patches, the vision output ${P}`);
+      const Dv = this.config.vision.hiddenSize;
+      N = mergedCount(grids);
+      if (N < 1) throw new LimitError(`images of ${grids.map((g) => `${g.rows}x${g.cols}`).join(', ')} patches give no merged token`);
+      writeBuffer(this.gpu, this.m.table.buffer, 0, mergeTable(grids));
+      const normed = this.m.normed.view([P, Dv]);
+      rmsnorm(ctx, vision.view([P, Dv]), mw.norm, normed, this.config.text.normEps);
+      const merged = this.m.merged.view([N, MERGE * MERGE * Dv]);
+      patchMerge(ctx, normed, this.m.table, merged, { patches: P, merged: N });
+      input = this.m.mergedOut.view([N, Dv]);
+      linear(ctx, mw.merging, merged, input, N);
+    }
+    const hidden = this.hidden.view([N, Dt]);
+    const out = this.out.view([N, Dt]);
+    linear(ctx, this.weights.linear1, input, hidden, N);
     geluInPlace(ctx, hidden);
-    linear(ctx, this.weights.linear2, hidden, out, P);
+    linear(ctx, this.weights.linear2, hidden, out, N);
     return out;
   }
 
   destroy(): void {
     this.hidden.destroy();
     this.out.destroy();
+    if (this.m) for (const t of Object.values(this.m)) t.destroy();
   }
 }

@@ -14,7 +14,7 @@ import { VisionEncoder, loadVisionWeights } from './vision.js';
 import { Projector, loadProjectorWeights } from './projector.js';
 import { Decoder, loadDecoderWeights } from './decoder.js';
 import { KvCache, type TokenKey } from './kv-cache.js';
-import type { EncoderImage } from './patchify.js';
+import { gridOf, type EncoderImage } from './patchify.js';
 import type { WeightMap } from './weights.js';
 
 export interface ModelLimits {
@@ -29,7 +29,10 @@ export interface ModelLimits {
 export interface PromptImage {
   /** Index in the prompt of the image's first token. */
   start: number;
-  /** Token grid (rows of `cols` [IMG] tokens, each closed by a break/end token). */
+  /**
+   * Token grid (rows of `cols` [IMG] tokens, each closed by a break/end token): the patch grid
+   * for Pixtral, the merged grid floor(patch rows / merge) x floor(patch cols / merge) for mistral3.
+   */
   rows: number;
   cols: number;
   image: EncoderImage;
@@ -88,9 +91,6 @@ export class VisionLanguageModel {
     weights: ModelWeightMap,
     options: VlmOptions = {},
   ) {
-    if (config.projector.spatialMergeSize !== 1) {
-      throw new LimitError(`${config.modelType}: a spatial merge of ${config.projector.spatialMergeSize} is not supported by this version`);
-    }
     this.limits = planLimits(gpu, config, options);
     const L = this.limits;
     this.vision = new VisionEncoder(gpu, config.vision, loadVisionWeights(weights, config.vision), L.maxPatches);
@@ -135,6 +135,14 @@ export class VisionLanguageModel {
         const want = (i - im.start) % (im.cols + 1) === im.cols ? (i === end - 1 ? this.config.tokens.imgEnd : this.config.tokens.imgBreak) : this.config.tokens.img;
         if (input.ids[i] !== want) throw new LimitError(`prompt position ${i} should hold image token ${want}, holds ${input.ids[i]}`);
       }
+      // The encoder takes the patch grid from the pixels; the prompt holds the (merged) token grid.
+      const g = gridOf(im.image, this.config.vision.patchSize);
+      const merge = this.config.projector.spatialMergeSize;
+      if (Math.floor(g.rows / merge) !== im.rows || Math.floor(g.cols / merge) !== im.cols) {
+        throw new LimitError(
+          `image of ${im.image.height}x${im.image.width} pixels (${g.rows}x${g.cols} patches, merge ${merge}) does not match its token grid ${im.rows}x${im.cols}`,
+        );
+      }
     }
     const keys = this.keysOf(input);
     const reused = opts.returnLogits ? 0 : this.cache.reusablePrefix(keys);
@@ -154,7 +162,7 @@ export class VisionLanguageModel {
       const pass = enc.beginComputePass({ label: 'vision' });
       const ctx = { gpu: this.gpu, pass };
       const v = this.vision.encode(ctx, todo.map((im) => im.image));
-      this.projector.project(ctx, v.out, v.patches);
+      this.projector.project(ctx, v.out, v.patches, v.grids);
       pass.end();
       this.gpu.submit([enc.finish()]);
       await this.gpu.sync();
