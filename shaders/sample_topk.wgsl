@@ -5,8 +5,7 @@
 // the host's uniform u in [0, 1) (from a seeded PRNG, so a seed reproduces a generation).
 // Candidates are ranked by order-preserving u32 keys of the penalised logits (integer compares:
 // -inf < finite < +inf, -0 == +0, NaN lowest), larger first, lower index first on ties: a total,
-// deterministic order. In pass 2, round r selects the best candidate ranked strictly after round
-// r-1's winner, so no candidate needs marking.
+// deterministic order.
 //
 // Pass 1 (!FINAL): workgroup g bitonic-sorts logits[g*CHUNK .. (g+1)*CHUNK) in workgroup memory
 //   (CHUNK = WG * ITEMS, a power of two, >= k) and writes its first k in rank order.
@@ -14,16 +13,17 @@
 //             2 cand [nwg * k] vec2<u32> (key, index; index NONE = no candidate) (read_write),
 //             3 params { V, base, k, penalty }.
 //   Dispatch: nwg = ceil(V / CHUNK) workgroups spread over x/y by grid().
-// Pass 2 (FINAL): one workgroup selects the global top k of the n = nwg * k candidates (k rounds),
+// Pass 2 (FINAL): one workgroup merges the pass-1 lists (already in rank order) into the global
+//   top k: k rounds, each taking the best list head (no element needs marking),
 //   then thread 0: weights w_r = exp((l_r - l_0) / temperature) (w = 1 for ties with the max,
 //   0 for -inf / NaN, or for everything below a +inf max), top-p keeps the shortest prefix whose
 //   mass before the last kept entry is < topP (topP >= 1 keeps all k), and the draw picks the first
 //   kept r with cumsum(w)_r > u * sum(kept w).
-//   Bindings: 0 cand [n] vec2<u32> (read), 1 out [4] u32 (read_write),
-//             2 params { n, k, temperature, topP, u }.
+//   Bindings: 0 cand [lists * k] vec2<u32> (read), 1 out [4] u32 (read_write),
+//             2 params { lists, k, chunk, temperature, topP, u }.
 //   out = [token, bits(prob of token among the kept), bits(its penalised logit), kept count].
 //   Dispatch: exactly 1 workgroup.
-// k <= KMAX (override, 64 by default). WG must be a power of two (tree reduction).
+// k <= KMAX (override, 64 by default), lists <= HEADS * WG. WG must be a power of two.
 #if F16
 alias act = f16;
 #else
@@ -36,8 +36,9 @@ const POS_INF_KEY: u32 = 0xff800000u; // key(+inf)
 
 #if FINAL
 struct Params {
-  n: u32,           // candidates from pass 1
+  lists: u32,       // pass-1 workgroups: sorted lists of k candidates each
   k: u32,           // top-k
+  chunk: u32,       // logits per pass-1 workgroup: list of index i is i / chunk
   temperature: f32, // > 0
   topP: f32,        // (0, 1]
   u: f32,           // uniform draw in [0, 1)
@@ -61,10 +62,10 @@ struct Params {
 override WG: u32 = 256;
 override ITEMS: u32 = 4;
 override KMAX: u32 = 64;
+const HEADS: u32 = 4u; // pass 2 merges at most HEADS * WG lists
 
 var<workgroup> rk: array<u32, WG>;
 var<workgroup> ri: array<u32, WG>;
-var<workgroup> prev: vec2<u32>;
 
 fn key(v: f32) -> u32 {
   var b = bitcast<u32>(v);
@@ -86,8 +87,7 @@ fn better(ak: u32, ai: u32, bk: u32, bi: u32) -> bool {
   return ak > bk || (ak == bk && ai < bi);
 }
 
-// Reduces every thread's (k, i) to the best; thread 0 records it as `prev` and returns it
-// (to thread 0 only; the others see it through `prev` after the closing barrier).
+// Reduces every thread's (k, i) to the best and returns it to every thread.
 fn reduce(lid: u32, k: u32, i: u32) -> vec2<u32> {
   rk[lid] = k;
   ri[lid] = i;
@@ -100,10 +100,7 @@ fn reduce(lid: u32, k: u32, i: u32) -> vec2<u32> {
     workgroupBarrier();
   }
   let w = vec2<u32>(rk[0], ri[0]);
-  if (lid == 0u) {
-    prev = w;
-  }
-  workgroupBarrier();
+  workgroupBarrier(); // everyone has read rk[0] / ri[0] before the next round overwrites them
   return w;
 }
 
@@ -113,22 +110,31 @@ var<workgroup> ti: array<u32, KMAX>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
-  if (lid == 0u) {
-    prev = vec2<u32>(NONE, 0u); // ranks before every real key
+  // k-way merge: thread lid owns lists lid + j * WG (j < HEADS) and the read position in each.
+  var head: array<u32, HEADS>;
+  for (var j = 0u; j < HEADS; j++) {
+    head[j] = 0u;
   }
-  workgroupBarrier();
   for (var r = 0u; r < p.k; r++) {
-    let pv = prev;
     var bk = 0u;
     var bi = NONE;
-    for (var c = lid; c < p.n; c += WG) {
-      let e = cand[c];
-      if (better(pv.x, pv.y, e.x, e.y) && better(e.x, e.y, bk, bi)) {
-        bk = e.x;
-        bi = e.y;
+    for (var j = 0u; j < HEADS; j++) {
+      let l = lid + j * WG;
+      if (l < p.lists && head[j] < p.k) {
+        let e = cand[l * p.k + head[j]];
+        if (better(e.x, e.y, bk, bi)) {
+          bk = e.x;
+          bi = e.y;
+        }
       }
     }
     let w = reduce(lid, bk, bi);
+    if (w.y != NONE) {
+      let l = w.y / p.chunk; // the list (pass-1 workgroup) the winner came from
+      if (l % WG == lid) {
+        head[l / WG] += 1u;
+      }
+    }
     if (lid == 0u) {
       tk[r] = w.x;
       ti[r] = w.y;

@@ -21,6 +21,7 @@ import { VisionLanguageModel, type PromptImage } from './model/vlm.js';
 import { resolveSampling, seededUniform, type SamplingOptions } from './model/sampler.js';
 import { StopStringFilter } from './model/stop.js';
 import { Sampler, TOPK_MAX } from './kernels/sampling.js';
+import { checkTokenIds } from './kernels/embedding.js';
 import { loadTokenizer, type Tokenizer } from './text/tokenizer.js';
 import { renderPrompt, type GridPart, type PromptMessage, type TextPart } from './text/prompt.js';
 import { preprocessImage, preprocessOptionsFor } from './image/preprocess.js';
@@ -324,6 +325,7 @@ export class Engine {
   ): Promise<{ stats: GenerationStats; logits?: Float32Array }> {
     const model = l.model;
     if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new LimitError(`maxTokens must be a non-negative integer (got ${maxTokens})`);
+    checkTokenIds(ids, model.config.text.vocabSize);
     const imageTokens = images.reduce((a, im) => a + im.rows * (im.cols + 1), 0);
     if (ids.length + 1 > model.limits.maxContext) {
       throw new ContextLengthError(ids.length + 1, model.limits.maxContext, `${ids.length} prompt tokens (${imageTokens} for images) and at least one to generate`);

@@ -3,8 +3,8 @@
  * Hugging Face repetition penalty, so a decode step reads back 16 bytes instead of V logits.
  *
  * - `argmax.wgsl`: two-pass parallel argmax, lowest index on ties.
- * - `sample_topk.wgsl`: pass 1 sorts each workgroup's chunk and keeps its top k, pass 2 merges, applies
- *   softmax with temperature, the top-p cut and one draw with the host's uniform `u`.
+ * - `sample_topk.wgsl`: pass 1 sorts each workgroup's chunk and keeps its top k, pass 2 merges those
+ *   sorted lists, applies softmax with temperature, the top-p cut and one draw with the host's `u`.
  * - `penalty_mask.wgsl`: the set of ids to penalise, as a bitmask (duplicates penalised once).
  *
  * Bound: topK is 1..TOPK_MAX (64). Top-p is applied to the top-k candidates only (as Hugging Face
@@ -31,6 +31,8 @@ const ARGMAX_ITEMS = 16;
  * in 8 KiB of workgroup memory; 128 workgroups, 128 * k candidates for V = 131072.
  */
 const TOPK_ITEMS = 4;
+/** Pass-1 lists pass 2 can merge: HEADS (4, in sample_topk.wgsl) per thread * WG. */
+const TOPK_MAX_LISTS = 4 * WG;
 
 type Act = 'f32' | 'f16';
 
@@ -108,7 +110,7 @@ export const topkFinalKernel = defineKernel({
     { name: 'cand', access: 'read' },
     { name: 'out', access: 'write' },
   ],
-  uniforms: { n: 'u32', k: 'u32', temperature: 'f32', topP: 'f32', u: 'f32' },
+  uniforms: { lists: 'u32', k: 'u32', chunk: 'u32', temperature: 'f32', topP: 'f32', u: 'f32' },
   specialize: (_: Record<string, never>) => ({ defines: { FINAL: true }, overrides: { WG, KMAX: TOPK_MAX } }),
 });
 
@@ -165,7 +167,10 @@ export class Sampler {
     readonly gpu: Gpu,
     readonly vocab: number,
   ) {
-    if (!Number.isInteger(vocab) || vocab < 1 || vocab >= 2 ** 31) throw new KernelError('sample_topk', `vocab ${vocab} out of range`);
+    // Pass 2 of sample_topk merges at most TOPK_MAX_LISTS pass-1 lists: V <= 1024 * 1024.
+    if (!Number.isInteger(vocab) || vocab < 1 || vocab > TOPK_MAX_LISTS * WG * TOPK_ITEMS) {
+      throw new KernelError('sample_topk', `vocab ${vocab} outside 1..${TOPK_MAX_LISTS * WG * TOPK_ITEMS}`);
+    }
     this.argmaxGroups = Math.ceil(vocab / (WG * ARGMAX_ITEMS));
     this.topkGroups = Math.ceil(vocab / (WG * TOPK_ITEMS));
     this.out = createBuffer(gpu, 16, 'sampler.out');
@@ -217,7 +222,7 @@ export class Sampler {
     });
     dispatch(ctx.gpu, ctx.pass, topkFinalKernel, {}, {
       buffers: [this.partial, this.out],
-      uniforms: { n: this.topkGroups * k, k, temperature: opts.temperature, topP: opts.topP, u: opts.u },
+      uniforms: { lists: this.topkGroups, k, chunk: WG * TOPK_ITEMS, temperature: opts.temperature, topP: opts.topP, u: opts.u },
       workgroups: [1],
     });
   }

@@ -5,6 +5,10 @@
  * "same seed, same output" hold across runs and devices.
  */
 import { LimitError } from '../errors.js';
+import { TOPK_MAX, seededUniforms } from '../kernels/sampling.js';
+
+/** The seeded uniform stream (mulberry32: identical on every JavaScript engine). */
+export const seededUniform = seededUniforms;
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax, lowest index on ties). Default 0. */
@@ -29,7 +33,7 @@ export interface ResolvedSampling {
 }
 
 /** Upper bound of top-k on the GPU path (candidates kept per step). */
-export const MAX_TOP_K = 64;
+export const MAX_TOP_K = TOPK_MAX;
 
 export function resolveSampling(o: SamplingOptions = {}): ResolvedSampling {
   const temperature = o.temperature ?? 0;
@@ -46,16 +50,4 @@ export function resolveSampling(o: SamplingOptions = {}): ResolvedSampling {
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 32);
   check(Number.isFinite(seed), `seed must be a number (got ${seed})`);
   return { temperature, topK, topP, repetitionPenalty, seed: seed >>> 0, greedy: temperature === 0 || topK === 1 };
-}
-
-/** mulberry32: small, fast, and identical on every JavaScript engine. */
-export function seededUniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
