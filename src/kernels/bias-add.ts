@@ -33,7 +33,7 @@ export function biasAddInPlace(ctx: Ctx, x: Tensor, b: Tensor): void {
   if (b.numel !== N || N === 0 || (b.dtype !== 'f32' && b.dtype !== 'f16')) fail(`bias [${b.shape}] ${b.dtype} must be [${N}] f32/f16`);
   const total = x.numel;
   dispatch(ctx.gpu, ctx.pass, biasAddKernel, { act: x.dtype as 'f32' | 'f16', bias: b.dtype as 'f32' | 'f16' }, {
-    buffers: [x.buffer, b.buffer],
+    buffers: [x.buffer, b.buffer], // [T, N] act (in place), [N] f32 | f16-as-u32
     uniforms: { N, total },
     workgroups: grid(Math.ceil(total / WG), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
   });

@@ -41,7 +41,7 @@ export function im2col(ctx: Ctx, img: Tensor, out: Tensor, p: number): void {
   if (out.shape.length !== 2 || out.shape[0] !== rows || out.shape[1] !== cols) fail(`out must be [${rows}, ${cols}], got [${out.shape}]`);
   const total = rows * cols;
   dispatch(ctx.gpu, ctx.pass, im2colKernel, { dtype: img.dtype as 'f32' | 'f16' }, {
-    buffers: [img.buffer, out.buffer],
+    buffers: [img.buffer, out.buffer], // [C, H, W] act -> [rows * cols, C * p * p] act
     uniforms: { C, H, W, p, cols: W / p, total },
     workgroups: grid(Math.ceil(total / WG), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
   });

@@ -10,7 +10,7 @@
  * dispatch writing its own column range of Y. `uploadWeight` builds such a weight from host data.
  */
 import { defineKernel, dispatch, type Ctx } from '../gpu/kernel.js';
-import { BYTES, createBuffer, splitRows, writeBuffer, type Tensor } from '../gpu/tensor.js';
+import { align4, BYTES, createBuffer, splitRows, writeBuffer, type Tensor } from '../gpu/tensor.js';
 import type { Gpu } from '../gpu/device.js';
 import { KernelError } from '../errors.js';
 import { toF16 } from '../util/f16.js';
@@ -165,15 +165,21 @@ export function matmul(ctx: Ctx, x: Tensor, weight: MatWeight | Tensor, y: Tenso
   if (covered !== N) fail(`weight parts cover ${covered} of ${N} rows`);
   if (M === 0) return;
   const knobs: MatmulKnobs = { act: x.dtype as ActDtype, weight: w.dtype, bias: bias ? (bias.dtype as WeightDtype) : 'none', vec4: K % 4 === 0 };
+  // Bind only the bytes used: activations are often views of a larger buffer (`Tensor.view`).
+  const xb = { buffer: x.buffer, size: align4(M * K * BYTES[x.dtype]) };
+  const yb = { buffer: y.buffer, size: align4(M * N * BYTES[y.dtype]) };
+  const bb = bias && { buffer: bias.buffer, size: align4(N * BYTES[bias.dtype]) };
   for (const part of w.parts) {
+    const wb = { buffer: part.buffer, size: align4(part.rows * K * BYTES[w.dtype]) };
     const args = {
       uniforms: { M, N: part.rows, K, ldy: N, colOffset: part.rowStart },
       workgroups: [Math.ceil(part.rows / MATMUL_TILE), Math.ceil(M / MATMUL_TILE)] as const,
     };
-    if (bias) {
-      dispatch(gpu, ctx.pass, matmulBiasKernel, knobs, { ...args, buffers: [x.buffer, part.buffer, y.buffer, bias.buffer] });
+    // x [M, K] act, part [rows, K] f32 | f16-as-u32, y [M, N] act, bias [N] f32 | f16-as-u32
+    if (bb) {
+      dispatch(gpu, ctx.pass, matmulBiasKernel, knobs, { ...args, buffers: [xb, wb, yb, bb] });
     } else {
-      dispatch(gpu, ctx.pass, matmulKernel, knobs, { ...args, buffers: [x.buffer, part.buffer, y.buffer] });
+      dispatch(gpu, ctx.pass, matmulKernel, knobs, { ...args, buffers: [xb, wb, yb] });
     }
   }
 }

@@ -39,7 +39,7 @@ export function rmsnorm(ctx: Ctx, x: Tensor, w: Tensor, y: Tensor, eps: number):
   if (!(eps >= 0)) fail(`eps ${eps}`);
   const rows = x.numel / cols;
   dispatch(ctx.gpu, ctx.pass, rmsnormKernel, { act: x.dtype as 'f32' | 'f16', weight: w.dtype as 'f32' | 'f16' }, {
-    buffers: [x.buffer, w.buffer, y.buffer],
+    buffers: [x.buffer, w.buffer, y.buffer], // [rows, cols] act, [cols] f32 | f16-as-u32, [rows, cols] act
     uniforms: { rows, cols, eps },
     workgroups: grid(rows, ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
   });

@@ -58,7 +58,7 @@ function run(ctx: Ctx, gate: GPUBuffer, up: GPUBuffer, out: Tensor, I: number, l
   const total = out.numel;
   if (total === 0) return;
   dispatch(ctx.gpu, ctx.pass, siluMulKernel, { dtype: out.dtype as 'f32' | 'f16' }, {
-    buffers: [gate, up, out.buffer],
+    buffers: [gate, up, out.buffer], // [T, ld] act (gate at column 0), [T, ld] act (up at upOff), [T, I] act
     uniforms: { I, ld, upOff, total },
     workgroups: grid(Math.ceil(total / WG), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
   });

@@ -46,12 +46,11 @@ function expectWithin(
   rtol: (i: number) => number,
   atol: number,
   what: string,
-): { maxRel: number } {
+): void {
   expect(got.length).toBe(ref.length);
   let failures = 0;
   let worst = -1;
   let worstRatio = 0;
-  let maxRel = 0;
   for (let i = 0; i < got.length; i++) {
     const err = Math.abs(got[i]! - ref[i]!);
     const tol = atol + rtol(i) * Math.abs(ref[i]!);
@@ -61,12 +60,10 @@ function expectWithin(
       worstRatio = ratio;
       worst = i;
     }
-    if (Math.abs(ref[i]!) > FTZ) maxRel = Math.max(maxRel, err / Math.abs(ref[i]!));
   }
   if (failures) {
     expect.fail(`${what}: ${failures}/${got.length} out of tolerance; worst [${worst}] got ${got[worst]} want ${ref[worst]} (err/tol ${worstRatio.toExponential(2)})`);
   }
-  return { maxRel };
 }
 
 /** Output rounding of f16 activations. */
@@ -181,16 +178,15 @@ describe('gelu (exact, erf)', async () => {
       const ref = Float64Array.from(xv, gelu64);
       // x >= 0: x (1 - erfc/2) with erfc/2 <= 1/2, a few u. x < 0: 0.5 x erfc(z), z^2 = x^2/2:
       // the fit's 1.2e-7 (2 u), z^2 rounding carried into exp (z^2 u), exp's 3 + 2 z^2 ULP, and ~8
-      // roundings of the polynomial, 1/(1 + z/2) and products: (3 z^2 + 16) u in all (1.8e-5 at
+      // roundings of the polynomial, 1/(1 + z/2) and products: (3 z^2 + 16) u in all (9.9e-6 at
       // x = -10). atol: the tail beyond x ~ -13 is below the smallest normal f32.
-      const { maxRel } = expectWithin(
+      expectWithin(
         await readAct(x),
         ref,
         (i) => (1.5 * xv[i]! * xv[i]! + 16) * U + outRel(act),
         Math.max(FTZ, outAbs(act)),
         'gelu',
       );
-      expect(maxRel).toBeGreaterThan(0); // the comparison really ran on f32 results
       x.destroy();
     });
 });
