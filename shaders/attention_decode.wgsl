@@ -5,16 +5,17 @@
 // sum exp(s - m) v. attention_combine.wgsl merges the chunks.
 //   phase 1: thread per key: s = scale * q . k for the G heads (q in workgroup memory)
 //   phase 2: TPH threads per head: max and sum of exp over the chunk (tree in workgroup memory)
-//   phase 3: thread per (head, vec4 of head_dim): sum_j p_j v_j, V rows read contiguously
+//   phase 3: threads = (key group, vec4 of head_dim): sum_j p_j v_j for all G heads, each V row
+//            read once and contiguously, then the key groups summed in workgroup memory
 //
-// Bindings (indices in vec4 units; head_dim = 4 * d4 <= 4 * MAX_D4, G <= MAX_G):
+// Bindings (indices in vec4 units; head_dim = 4 * D4 <= 4 * MAX_D4, G = GMAX <= MAX_G):
 //   0 q      act: head h at q_off4 + h * d4                           ([n_heads, head_dim])
 //   1 k      act: key j, kv head g at k_off4 + j * k_stride4 + g * d4   (cache [max_ctx, n_kv, head_dim])
 //   2 v      act: same with v_off4, v_stride4
 //   3 part_o f32 [n_chunks, n_heads, head_dim] as vec4 (read_write)
 //   4 part_ml f32 [n_chunks, n_heads] vec2 (m, l) (read_write)
 //   5 params
-// Dispatch: (n_chunks, n_kv) with n_chunks = ceil(n_ctx / chunk), chunk <= CH.
+// Dispatch: (n_chunks, n_kv) with n_chunks = ceil(n_ctx / chunk), chunk <= CH (an override).
 #if F16
 alias act = f16;
 #else
@@ -25,7 +26,6 @@ struct Params {
   n_ctx: u32,
   n_heads: u32,
   n_kv: u32,
-  d4: u32,
   q_off4: u32,
   k_stride4: u32,
   k_off4: u32,
@@ -43,16 +43,20 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-override WG: u32 = 128;
-// Chunk capacity (keys per workgroup) and group capacity (query heads per kv head).
+override WG: u32 = 256;
+// Chunk capacity (keys per workgroup) and query heads per kv head (loop bounds known at pipeline
+// creation, so the per-head accumulators stay in registers).
 override CH: u32 = 256;
 override GMAX: u32 = 4;
+// vec4s per head (head_dim / 4), <= MAX_D4.
+override D4: u32 = 32;
 const MAX_D4: u32 = 32u;
 const MAX_G: u32 = 8u;
 
-var<workgroup> qs: array<vec4<f32>, GMAX * MAX_D4>;
+var<workgroup> qs: array<vec4<f32>, GMAX * D4>;
 var<workgroup> sc: array<f32, GMAX * CH>;
 var<workgroup> red: array<f32, WG>;
+var<workgroup> pw: array<vec4<f32>, WG>;
 var<workgroup> mg: array<f32, GMAX>;
 var<workgroup> lg: array<f32, GMAX>;
 
@@ -60,8 +64,8 @@ var<workgroup> lg: array<f32, GMAX>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let c = wid.x;
   let g = wid.y;
-  let G = p.n_heads / p.n_kv;
-  let d4 = p.d4;
+  let G = GMAX; // = n_heads / n_kv, checked by the wrapper
+  let d4 = D4;
   let j0 = c * p.chunk;
   let n = min(p.chunk, p.n_ctx - j0);
 
@@ -133,19 +137,38 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   workgroupBarrier();
 
-  // Phase 3: unnormalised output for (head, vec4) pairs.
-  for (var i = lid; i < G * d4; i += WG) {
-    let h2 = i / d4;
-    let e = i % d4;
-    var acc = vec4<f32>(0.0);
+  // Phase 3: unnormalised output. Thread = (key group kg, vec4 column e): KG = WG / d4 groups
+  // split the chunk's keys, each V row is read once for all G heads, then the groups are summed.
+  let e = lid % d4;
+  let kg = lid / d4;
+  let KG = WG / d4;
+  var acc: array<vec4<f32>, MAX_G>;
+  for (var h2 = 0u; h2 < G; h2++) {
+    acc[h2] = vec4<f32>(0.0);
+  }
+  if (kg < KG) {
     let vb = p.v_off4 + j0 * p.v_stride4 + g * d4 + e;
-    for (var kk = 0u; kk < n; kk++) {
-      acc += sc[h2 * CH + kk] * vec4<f32>(v[vb + kk * p.v_stride4]);
+    for (var kk = kg; kk < n; kk += KG) {
+      let vv = vec4<f32>(v[vb + kk * p.v_stride4]);
+      for (var h2 = 0u; h2 < G; h2++) {
+        acc[h2] += sc[h2 * CH + kk] * vv;
+      }
     }
-    let qh = g * G + h2;
-    part_o[(c * p.n_heads + qh) * d4 + e] = acc;
-    if (e == 0u) {
-      part_ml[c * p.n_heads + qh] = vec2<f32>(mg[h2], lg[h2]);
+  }
+  for (var h2 = 0u; h2 < G; h2++) {
+    workgroupBarrier();
+    pw[lid] = acc[h2];
+    workgroupBarrier();
+    if (lid < d4) {
+      var o = pw[lid];
+      for (var r = 1u; r < KG; r++) {
+        o += pw[r * d4 + lid];
+      }
+      let qh = g * G + h2;
+      part_o[(c * p.n_heads + qh) * d4 + lid] = o;
+      if (lid == 0u) {
+        part_ml[c * p.n_heads + qh] = vec2<f32>(mg[h2], lg[h2]);
+      }
     }
   }
 }

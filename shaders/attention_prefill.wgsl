@@ -51,9 +51,9 @@ override WG: u32 = 64;
 // Keys per tile (<= MAX_BK) and vec4s per head (head_dim / 4): sizes of the workgroup tiles.
 override BK: u32 = 16;
 override D4: u32 = 32;
-// Register capacities: head_dim <= 128, tile <= 32 keys.
+// Register capacities: head_dim <= 128, tile <= 16 keys.
 const MAX_D4: u32 = 32u;
-const MAX_BK: u32 = 32u;
+const MAX_BK: u32 = 16u;
 const NEG: f32 = -3.0e38;
 
 var<workgroup> kt: array<vec4<f32>, BK * D4>;

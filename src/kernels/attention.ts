@@ -39,11 +39,14 @@ type Act = 'f32' | 'f16';
 const PREFILL_WG = 64;
 /** Register and tile capacities shared with the shaders (MAX_D4, MAX_BK, MAX_G, CH). */
 const MAX_HEAD_DIM = 128;
-const MAX_BK = 32;
+const MAX_BK = 16;
 const MAX_GROUP = 8;
-const DECODE_WG = 128;
-const DECODE_CH = 256;
-const COMBINE_WG = 32;
+const DECODE_WG = 256;
+/** Largest decode chunk (keys per workgroup); the scores of a chunk live in workgroup memory. */
+const DECODE_CH_MAX = 1024;
+/** Largest chunk of the automatic rule. */
+const DECODE_CH = 512;
+const COMBINE_WG = 128;
 const KV_WG = 256;
 
 export const attentionPrefillKernel = defineKernel({
@@ -77,12 +80,12 @@ export const attentionDecodeKernel = defineKernel({
     { name: 'part_ml', access: 'write' },
   ],
   uniforms: {
-    n_ctx: 'u32', n_heads: 'u32', n_kv: 'u32', d4: 'u32', q_off4: 'u32', k_stride4: 'u32', k_off4: 'u32',
+    n_ctx: 'u32', n_heads: 'u32', n_kv: 'u32', q_off4: 'u32', k_stride4: 'u32', k_off4: 'u32',
     v_stride4: 'u32', v_off4: 'u32', chunk: 'u32', tph: 'u32', scale: 'f32',
   },
-  specialize: (kn: { dtype: Act; gmax: number }) => ({
+  specialize: (kn: { dtype: Act; gmax: number; d4: number; ch: number }) => ({
     defines: { F16: kn.dtype === 'f16' },
-    overrides: { WG: DECODE_WG, CH: DECODE_CH, GMAX: kn.gmax },
+    overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
   }),
 });
 
@@ -171,7 +174,7 @@ function checkGqa(name: string, heads: number, kvHeads: number): void {
   if (kvHeads <= 0 || heads % kvHeads !== 0) throw new KernelError(name, `${heads} query heads not a multiple of ${kvHeads} kv heads`);
 }
 
-/** Keys per prefill tile: as many as the K and V tiles allow in workgroup memory, at most 32. */
+/** Keys per prefill tile: as many as the K and V tiles allow in workgroup memory, at most 16. */
 function prefillTile(gpu: Gpu, d4: number): number {
   const bytes = gpu.limits.maxComputeWorkgroupStorageSize - 64; // 16 B of range atomics, margin
   const bk = Math.min(MAX_BK, Math.floor(bytes / (2 * d4 * 16)));
@@ -264,11 +267,23 @@ export function causalAttention(
   });
 }
 
-/** Keys per decode chunk: about 64 chunks per kv head up to 16k context, between 32 and 256. */
-export function decodeChunk(nCtx: number): number {
+/**
+ * Keys per decode chunk: about 32 chunks per kv head, between 32 and 512 keys, then lowered
+ * until the chunk's scores fit in workgroup memory (`limit` bytes; G query heads per kv head).
+ * Measured on an H100 (Dawn/Vulkan, bench section `attention`, chunk sweep): per-workgroup
+ * fixed costs dominate, so long chunks win: 4k context 0.063 ms at 128 (0.068 at 64, 0.096 at
+ * 512), 16k context 0.140 ms at 512 (0.163 at 256, 0.188 at 1024).
+ */
+export function decodeChunk(nCtx: number, G = 4, headDim = 128, limit = 16384): number {
   let c = 32;
-  while (c < DECODE_CH && c * 64 < nCtx) c *= 2;
+  while (c < DECODE_CH && c * 32 < nCtx) c *= 2;
+  while (c > 32 && decodeWorkgroupBytes(G, headDim, c) > limit) c /= 2;
   return c;
+}
+
+/** Workgroup memory of attention_decode.wgsl: qs, sc, red, pw, mg, lg. */
+function decodeWorkgroupBytes(G: number, headDim: number, ch: number): number {
+  return G * headDim * 4 + G * ch * 4 + DECODE_WG * 4 + DECODE_WG * 16 + 2 * G * 4;
 }
 
 /** Split-K partials for `decodeAttention`: part_o [chunks, heads, d] f32, part_ml [chunks, heads, 2] f32. */
@@ -285,8 +300,9 @@ export interface DecodeScratch {
  * chunks no smaller than `minChunk`.
  */
 export function createDecodeScratch(gpu: Gpu, maxCtx: number, heads: number, headDim: number, minChunk?: number): DecodeScratch {
-  // decodeChunk gives at most 64 chunks until the chunk reaches its 256 cap, then ceil(n / 256).
-  const maxChunks = minChunk ? Math.ceil(maxCtx / minChunk) : Math.max(Math.min(64, Math.ceil(maxCtx / 32)), Math.ceil(maxCtx / DECODE_CH));
+  // decodeChunk gives at most 32 chunks until the chunk reaches its cap, then ceil(n / chunk); the
+  // cap can drop to 128 where workgroup memory is short (8 query heads per kv head, 16 KiB).
+  const maxChunks = minChunk ? Math.ceil(maxCtx / minChunk) : Math.max(Math.min(32, Math.ceil(maxCtx / 32)), Math.ceil(maxCtx / 128));
   return {
     partO: Tensor.empty(gpu, [maxChunks, heads, headDim], 'f32', 'attn.part_o'),
     partMl: Tensor.empty(gpu, [maxChunks, heads, 2], 'f32', 'attn.part_ml'),
@@ -323,20 +339,27 @@ export function decodeAttention(
   if (a.nCtx < 1 || a.nCtx > cache.maxCtx) throw new KernelError(name, `context ${a.nCtx} outside [1, ${cache.maxCtx}]`);
   const qv = view4(name, q, 1, a.heads, d, { offset: a.qOffset ?? 0 });
   view4(name, out, 1, a.heads, d);
-  const chunk = a.chunk ?? decodeChunk(a.nCtx);
-  if (chunk < 1 || chunk > DECODE_CH) throw new KernelError(name, `chunk ${chunk} outside [1, ${DECODE_CH}]`);
+  const chunk = a.chunk ?? decodeChunk(a.nCtx, G, d, ctx.gpu.limits.maxComputeWorkgroupStorageSize);
+  if (chunk < 1 || chunk > DECODE_CH_MAX) throw new KernelError(name, `chunk ${chunk} outside [1, ${DECODE_CH_MAX}]`);
+  // Chunk capacity of the pipeline: the next power of two (few pipelines, no wasted memory).
+  let ch = 32;
+  while (ch < chunk) ch *= 2;
   const nChunks = Math.ceil(a.nCtx / chunk);
   if (scratch.heads !== a.heads || scratch.headDim !== d || nChunks > scratch.maxChunks) {
     throw new KernelError(name, `scratch [${scratch.maxChunks}, ${scratch.heads}, ${scratch.headDim}] too small for ${nChunks} chunks x ${a.heads} x ${d}`);
+  }
+  const wgBytes = decodeWorkgroupBytes(G, d, ch);
+  if (wgBytes > ctx.gpu.limits.maxComputeWorkgroupStorageSize) {
+    throw new KernelError(name, `${G} heads per kv head need ${wgBytes} bytes of workgroup memory (limit ${ctx.gpu.limits.maxComputeWorkgroupStorageSize})`);
   }
   let tph = 1;
   while (tph * 2 * G <= DECODE_WG) tph *= 2;
   const d4 = d / 4;
   const rowStride4 = (cache.kvHeads * d) / 4;
-  dispatch(ctx.gpu, ctx.pass, attentionDecodeKernel, { dtype, gmax: G }, {
+  dispatch(ctx.gpu, ctx.pass, attentionDecodeKernel, { dtype, gmax: G, d4, ch }, {
     buffers: [q.buffer, cache.k.buffer, cache.v.buffer, scratch.partO.buffer, scratch.partMl.buffer],
     uniforms: {
-      n_ctx: a.nCtx, n_heads: a.heads, n_kv: cache.kvHeads, d4, q_off4: qv.off4, k_stride4: rowStride4, k_off4: 0,
+      n_ctx: a.nCtx, n_heads: a.heads, n_kv: cache.kvHeads, q_off4: qv.off4, k_stride4: rowStride4, k_off4: 0,
       v_stride4: rowStride4, v_off4: 0, chunk, tph, scale: a.scale ?? 1 / Math.sqrt(d),
     },
     workgroups: [nChunks, cache.kvHeads],

@@ -215,3 +215,19 @@ export function visionRopeInPlace(ctx: Ctx, x: Tensor, table: RopeTable, coords:
     workgroups: grid(Math.ceil(n / WG), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
   });
 }
+
+/**
+ * 1D RoPE on q and k of one layer (two dispatches): the Llama-4 query scale applies to q only.
+ * q [tokens, heads, d] and k [tokens, kvHeads, d], or views of one fused qkv activation.
+ */
+export function ropeQK(
+  ctx: Ctx,
+  q: Tensor,
+  k: Tensor,
+  table: RopeTable,
+  a: Omit<RopeArgs, 'heads' | 'rowStride' | 'offset'> & { heads: number; kvHeads: number; qView?: HeadsView; kView?: HeadsView },
+): void {
+  const common = { tokens: a.tokens, pos0: a.pos0, positions: a.positions, attnFactor: a.attnFactor };
+  ropeInPlace(ctx, q, table, { ...common, ...a.qView, heads: a.heads, llama4Beta: a.llama4Beta, llama4Orig: a.llama4Orig });
+  ropeInPlace(ctx, k, table, { ...common, ...a.kView, heads: a.kvHeads });
+}
