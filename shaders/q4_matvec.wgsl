@@ -12,7 +12,10 @@ enable subgroups;
 //   3 y       [>= yOffset + rows] act, read_write (only rows of this part are written)
 //   4 params  { K, G, rows, yOffset }
 // Work split: a thread owns 4 consecutive rows (one vec4<f32> accumulator, so each x load
-// is reused 4 times) and strides over the groups g = t, t + TPR, ... of those rows. TPR threads
+// is reused 4 times) and strides over the groups g = t, t + TPR, ... of those rows; with PAIRS,
+// two groups per loop iteration (8 weight loads issued before the math that uses them: more
+// bytes in flight on GPUs; CPU JITs spill instead); nibbles become floats by a bit trick (GPUs)
+// or a signed conversion (INTCVT, CPUs), see dot8. TPR threads
 // share a 4-row block; a workgroup of WG threads holds WG / TPR blocks = 4 * WG / TPR rows.
 // TPR = 1 (CPU-like adapters: a thread streams whole rows, no reduction) or a power of two >= 4
 // (GPUs: TPR threads read consecutive 16-byte groups of a row, then a workgroup reduction:
@@ -42,6 +45,8 @@ struct Params { K: u32, G: u32, rows: u32, yOffset: u32 }
 
 override WG: u32 = 256;
 override TPR: u32 = 64;
+override PAIRS: bool = true;
+override INTCVT: bool = false;
 
 // One vec4 (4 rows) per thread; the SUBGROUPS path uses only the first WG / subgroup_size.
 var<workgroup> partial: array<vec4<f32>, WG>;
@@ -56,23 +61,72 @@ fn scaleAt(i: u32) -> f32 {
 #endif
 }
 
-// Nibble j of a word, masked in place (not shifted), is q_j * 16^j: exact in f32 and, for
-// j < 4, positive as i32 (signed int->float is one instruction on CPUs, unsigned is not). The
-// 16^-j goes into x once per group (XS), so a nibble costs and + convert + multiply-add.
+// Nibble j of a word, masked in place (not shifted), is q_j * 16^j < 2^23 (j < 4). OR-ed into the
+// bits of 2^23 it is the float 2^23 + q_j 16^j exactly, and subtracting 2^23 + 8 * 16^j leaves
+// (q_j - 8) 16^j exactly: no int->float conversion (quarter rate on GPUs) and the -8 for free.
+// The 16^-j goes into x once per group (XS), so a nibble costs one and-or, one subtract and one
+// multiply-add.
 const MASK = vec4<u32>(0xfu, 0xf0u, 0xf00u, 0xf000u);
+const MAGIC = vec4<u32>(0x4b000000u); // bits of 2^23
+const BIAS = vec4<f32>(8388616.0, 8388736.0, 8390656.0, 8421376.0); // 2^23 + 8 * 16^j
 const XS = vec4<f32>(1.0, 1.0 / 16.0, 1.0 / 256.0, 1.0 / 4096.0);
 
-// sum_j q_j * x_j over the 8 unsigned nibbles q_j of w (low first), x = (xa, xb) * XS.
+// sum_j (q_j - 8) * x_j over the 8 nibbles q_j of w (low first), x = (xa, xb) * XS; with
+// INTCVT (CPUs, where signed int->float is one instruction) sum_j q_j * x_j instead: the masked
+// nibble q_j 16^j is a positive i32, and the caller subtracts 8 sum x once per group for 4 rows.
 fn dot8(w: u32, xa: vec4<f32>, xb: vec4<f32>) -> f32 {
-  let lo = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) & MASK));
-  let hi = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w >> 16u) & MASK));
+  var lo: vec4<f32>;
+  var hi: vec4<f32>;
+  if (INTCVT) {
+    lo = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) & MASK));
+    hi = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w >> 16u) & MASK));
+  } else {
+    lo = bitcast<vec4<f32>>((vec4<u32>(w) & MASK) | MAGIC) - BIAS;
+    hi = bitcast<vec4<f32>>((vec4<u32>(w >> 16u) & MASK) | MAGIC) - BIAS;
+  }
   return dot(lo, xa) + dot(hi, xb);
 }
 
-// sum over one group (a vec4<u32> of 32 nibbles) of q * x, x pre-scaled by XS.
+// sum over one group (a vec4<u32> of 32 nibbles) of (q - 8) * x (q * x with INTCVT), x pre-scaled
+// by XS.
 fn dot32(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
          x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
   return (dot8(w.x, x0, x1) + dot8(w.y, x2, x3)) + (dot8(w.z, x4, x5) + dot8(w.w, x6, x7));
+}
+
+// Group g of the thread's 4 rows (weights w0..w3, scales sc) times x: one vec4 lane per row.
+fn groupDot(g: u32, w0: vec4<u32>, w1: vec4<u32>, w2: vec4<u32>, w3: vec4<u32>, sc: vec4<f32>) -> vec4<f32> {
+  let xo = g * 8u;
+  let x0 = vec4<f32>(x[xo]);
+  let x1 = vec4<f32>(x[xo + 1u]);
+  let x2 = vec4<f32>(x[xo + 2u]);
+  let x3 = vec4<f32>(x[xo + 3u]);
+  let x4 = vec4<f32>(x[xo + 4u]);
+  let x5 = vec4<f32>(x[xo + 5u]);
+  let x6 = vec4<f32>(x[xo + 6u]);
+  let x7 = vec4<f32>(x[xo + 7u]);
+  let s0 = x0 * XS;
+  let s1 = x1 * XS;
+  let s2 = x2 * XS;
+  let s3 = x3 * XS;
+  let s4 = x4 * XS;
+  let s5 = x5 * XS;
+  let s6 = x6 * XS;
+  let s7 = x7 * XS;
+  var d = vec4<f32>(
+    dot32(w0, s0, s1, s2, s3, s4, s5, s6, s7),
+    dot32(w1, s0, s1, s2, s3, s4, s5, s6, s7),
+    dot32(w2, s0, s1, s2, s3, s4, s5, s6, s7),
+    dot32(w3, s0, s1, s2, s3, s4, s5, s6, s7));
+  if (INTCVT) {
+    // sum (q - 8) x = sum q x - 8 sum x.
+    d -= vec4<f32>(8.0 * dot((x0 + x1) + (x2 + x3) + ((x4 + x5) + (x6 + x7)), vec4<f32>(1.0)));
+  }
+  return sc * d;
+}
+
+fn scales4(b: vec4<u32>) -> vec4<f32> {
+  return vec4<f32>(scaleAt(b.x), scaleAt(b.y), scaleAt(b.z), scaleAt(b.w));
 }
 
 @compute @workgroup_size(WG)
@@ -92,34 +146,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let b2 = min(row + 2u, last) * p.G;
   let b3 = min(row + 3u, last) * p.G;
 
+  let b = vec4<u32>(b0, b1, b2, b3);
   var acc = vec4<f32>(0.0);
-  for (var g = t; g < p.G; g += TPR) {
-    let xo = g * 8u;
-    let x0 = vec4<f32>(x[xo]);
-    let x1 = vec4<f32>(x[xo + 1u]);
-    let x2 = vec4<f32>(x[xo + 2u]);
-    let x3 = vec4<f32>(x[xo + 3u]);
-    let x4 = vec4<f32>(x[xo + 4u]);
-    let x5 = vec4<f32>(x[xo + 5u]);
-    let x6 = vec4<f32>(x[xo + 6u]);
-    let x7 = vec4<f32>(x[xo + 7u]);
-    // (q - 8) * x summed = sum q * x - 8 * sum x: the -8 is paid once per group for 4 rows.
-    let xsum8 = 8.0 * dot((x0 + x1) + (x2 + x3) + ((x4 + x5) + (x6 + x7)), vec4<f32>(1.0));
-    let s0 = x0 * XS;
-    let s1 = x1 * XS;
-    let s2 = x2 * XS;
-    let s3 = x3 * XS;
-    let s4 = x4 * XS;
-    let s5 = x5 * XS;
-    let s6 = x6 * XS;
-    let s7 = x7 * XS;
-    let d = vec4<f32>(
-      dot32(qweight[b0 + g], s0, s1, s2, s3, s4, s5, s6, s7),
-      dot32(qweight[b1 + g], s0, s1, s2, s3, s4, s5, s6, s7),
-      dot32(qweight[b2 + g], s0, s1, s2, s3, s4, s5, s6, s7),
-      dot32(qweight[b3 + g], s0, s1, s2, s3, s4, s5, s6, s7));
-    let sc = vec4<f32>(scaleAt(b0 + g), scaleAt(b1 + g), scaleAt(b2 + g), scaleAt(b3 + g));
-    acc += sc * (d - vec4<f32>(xsum8));
+  var g = t;
+  if (PAIRS) {
+    for (; g + TPR < p.G; g += 2u * TPR) {
+      let h = g + TPR;
+      let wa0 = qweight[b0 + g];
+      let wa1 = qweight[b1 + g];
+      let wa2 = qweight[b2 + g];
+      let wa3 = qweight[b3 + g];
+      let wb0 = qweight[b0 + h];
+      let wb1 = qweight[b1 + h];
+      let wb2 = qweight[b2 + h];
+      let wb3 = qweight[b3 + h];
+      let sa = scales4(b + g);
+      let sb = scales4(b + h);
+      acc += groupDot(g, wa0, wa1, wa2, wa3, sa) + groupDot(h, wb0, wb1, wb2, wb3, sb);
+    }
+  }
+  // All groups without PAIRS; the odd one out with.
+  for (; g < p.G; g += TPR) {
+    acc += groupDot(g, qweight[b0 + g], qweight[b1 + g], qweight[b2 + g], qweight[b3 + g], scales4(b + g));
   }
 
   if (TPR == 1u) {

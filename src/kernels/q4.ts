@@ -83,16 +83,21 @@ export interface Q4MatVecConfig {
   tpr: number;
   /** Reduce with subgroupAdd (needs the feature and subgroups no wider than `tpr`). */
   subgroups: boolean;
+  /** Two groups per loop iteration (more loads in flight: GPUs), else one (CPU JITs). */
+  pairs: boolean;
+  /** Nibbles to floats by signed int conversion (cheap on CPUs) instead of the 2^23 bit trick. */
+  intcvt: boolean;
 }
 
 /**
  * Defaults per adapter. On CPU adapters (SwiftShader) a thread streaming 4 whole rows with no
- * reduction is fastest; on GPUs 64 threads read consecutive 16-byte groups of each row.
+ * reduction is fastest; on GPUs 32 threads read consecutive 16-byte groups of each row.
  */
 export function defaultQ4MatVecConfig(gpu: Gpu): Q4MatVecConfig {
-  if (gpu.adapterInfo.architecture === 'swiftshader') return { wg: 64, tpr: 1, subgroups: false };
-  const tpr = 64;
-  return { wg: 256, tpr, subgroups: canUseSubgroups(gpu, tpr) };
+  if (gpu.adapterInfo.architecture === 'swiftshader') return { wg: 64, tpr: 1, subgroups: false, pairs: false, intcvt: true };
+  // Best on an H100 (bench section q4tune): 32 threads per block, 4 blocks per workgroup.
+  const tpr = 32;
+  return { wg: 128, tpr, subgroups: canUseSubgroups(gpu, tpr), pairs: true, intcvt: false };
 }
 
 /** subgroupAdd partial sums stay within one block only if subgroups are at most `tpr` wide. */
@@ -113,9 +118,9 @@ export const q4MatVecKernel = defineKernel({
     { name: 'y', access: 'write' },
   ],
   uniforms: { K: 'u32', G: 'u32', rows: 'u32', yOffset: 'u32' },
-  specialize: (k: { dtype: Act; wg: number; tpr: number; subgroups: boolean }) => ({
+  specialize: (k: { dtype: Act; wg: number; tpr: number; subgroups: boolean; pairs: boolean; intcvt: boolean }) => ({
     defines: { F16: k.dtype === 'f16', SUBGROUPS: k.subgroups },
-    overrides: { WG: k.wg, TPR: k.tpr },
+    overrides: { WG: k.wg, TPR: k.tpr, PAIRS: k.pairs ? 1 : 0, INTCVT: k.intcvt ? 1 : 0 },
   }),
 });
 
@@ -145,7 +150,7 @@ function checkAct(name: string, x: Tensor, y: Tensor): Act {
 function checkConfig(c: Q4MatVecConfig): void {
   const pow2 = (v: number) => v > 0 && (v & (v - 1)) === 0;
   if (!pow2(c.wg) || !(c.tpr === 1 || (pow2(c.tpr) && c.tpr >= 4)) || c.wg % c.tpr !== 0 || (c.subgroups && c.tpr === 1)) {
-    throw new KernelError('q4_matvec', `bad config wg=${c.wg} tpr=${c.tpr} subgroups=${c.subgroups}`);
+    throw new KernelError('q4_matvec', `bad config wg=${c.wg} tpr=${c.tpr} subgroups=${c.subgroups} pairs=${c.pairs} intcvt=${c.intcvt}`);
   }
 }
 
@@ -168,7 +173,9 @@ export function q4MatVec(
   }
   const config = opts.config ?? defaultQ4MatVecConfig(ctx.gpu);
   checkConfig(config);
-  if (config.subgroups && !ctx.gpu.features.subgroups) throw new KernelError('q4_matvec', 'subgroups requested but absent');
+  if (config.subgroups && !canUseSubgroups(ctx.gpu, config.tpr)) {
+    throw new KernelError('q4_matvec', `subgroup reduction needs the feature and subgroups of at most tpr=${config.tpr} lanes`);
+  }
   const rowsPerWg = (4 * config.wg) / config.tpr;
   for (const part of w.parts) {
     dispatch(ctx.gpu, ctx.pass, q4MatVecKernel, { dtype, ...config }, {

@@ -4,13 +4,15 @@
  * row splits with an output offset, all five Nemo decode shapes, and the prefill matrix product.
  *
  * Tolerance (every check): |got - ref| <= C * u * sqrt(K) * mag (+ |ref| * 2^-11 for f16 output),
- * u = 2^-24 the f32 unit roundoff, mag the sum of the magnitudes of the terms the kernel adds
- * (`q4MatVecWithMag` / `q4MatMulRef`). Dequantised weights are exact in f32 ((q - 8) times an f16
- * scale), so the only error is f32 rounding of the sums: each addition errs by <= u times a
- * partial sum <= mag, and over K roughly independent roundings the error grows like sqrt(K) u mag
+ * u = 2^-24 the f32 unit roundoff, mag = sum_k |w_k x_k| (`q4MatVecWithMag` / `q4MatMulRef`).
+ * Dequantised weights are exact in f32 ((q - 8) times an f16 scale; both kernels form them
+ * exactly), so the only error is f32 rounding of the sums: each addition errs by <= u times a
+ * partial sum <= mag (the matvec's `intcvt` split sums q x and 8 x apart within a group of 32,
+ * partial sums a few times larger, still well inside C: its worst is printed too), and over K
+ * roughly independent roundings the error grows like sqrt(K) u mag
  * (the worst case K u mag is never approached). C = 4 leaves room over the observed maxima (the
- * tests print the worst err / (u sqrt(K) mag), typically < 0.5) while a wrong nibble, scale or row
- * gives errors near |y| ~ mag / sqrt(K), thousands of times the tolerance (asserted below).
+ * tests print the worst err / (u sqrt(K) mag), < 1) while a wrong nibble, scale or row gives
+ * errors near |y| ~ mag / sqrt(K), hundreds of times the tolerance (asserted below).
  * f16 activations: x is rounded to f16 before the reference, and the f16 store of y adds at most
  * half an f16 ulp, 2^-11 |y|.
  */
@@ -75,12 +77,13 @@ function checkRows(
 /** The matvec work splits to test on this adapter (default first). */
 async function matvecConfigs(gpu: Gpu): Promise<(Q4MatVecConfig & { name: string })[]> {
   const out: (Q4MatVecConfig & { name: string })[] = [
-    { name: 'rows per thread', wg: 64, tpr: 1, subgroups: false },
-    { name: 'shared tpr=4', wg: 64, tpr: 4, subgroups: false },
-    { name: 'shared tpr=64', wg: 256, tpr: 64, subgroups: false },
+    { name: 'rows per thread, intcvt', wg: 64, tpr: 1, subgroups: false, pairs: false, intcvt: true },
+    { name: 'rows per thread, pairs', wg: 32, tpr: 1, subgroups: false, pairs: true, intcvt: false },
+    { name: 'shared tpr=4, pairs, intcvt', wg: 64, tpr: 4, subgroups: false, pairs: true, intcvt: true },
+    { name: 'shared tpr=64', wg: 256, tpr: 64, subgroups: false, pairs: false, intcvt: false },
   ];
   for (const tpr of [16, 64]) {
-    if (canUseSubgroups(gpu, tpr)) out.push({ name: `subgroups tpr=${tpr}`, wg: 256, tpr, subgroups: true });
+    if (canUseSubgroups(gpu, tpr)) out.push({ name: `subgroups tpr=${tpr}, pairs`, wg: 256, tpr, subgroups: true, pairs: true, intcvt: false });
   }
   return out;
 }
@@ -103,6 +106,7 @@ describe('q4 matvec', async () => {
 
   it('covers the reduction paths this adapter offers', () => {
     expect(configs.map((c) => c.name)).toContain('shared tpr=64');
+    expect(configs.map((c) => c.name)).toContain('shared tpr=4, pairs, intcvt');
     // SwiftShader and every GPU with subgroups report their sizes: the subgroup path must run.
     if (gpu.features.subgroups) expect(configs.some((c) => c.subgroups)).toBe(true);
   });
@@ -170,7 +174,9 @@ describe('q4 matvec', async () => {
   for (const [K, N] of nemo) {
     it(`Nemo ${K} -> ${N}: synthetic weights, sampled rows`, async () => {
       const seed = K + N;
-      const w = uploadSynthQ4(gpu, N, K, seed, `nemo${K}x${N}`);
+      // lm_head as a laptop holds it: 128 MiB bindings, so 3 row parts of a 320 MiB qweight.
+      const w = uploadSynthQ4(gpu, N, K, seed, `nemo${K}x${N}`, N === 131072 ? 128 * 2 ** 20 : undefined);
+      expect(w.parts.length).toBe(N === 131072 ? 3 : 1);
       const xv = randn(K, seed);
       const x = upload(gpu, xv, 'f32', 'x');
       const y = Tensor.empty(gpu, [N], 'f32', 'y');

@@ -16,8 +16,8 @@ export const U32 = 2 ** -24;
 
 /**
  * y = W x (float64, `q4MatVecRef`) and, per row, the error scale of an f32 evaluation:
- * mag[r] = sum_k |scale| (q_k + 8) |x_k|, which bounds every partial sum the kernel forms
- * (it sums q * x and 8 * x separately within a group, q in 0..15), hence >= sum |w_k x_k|.
+ * mag[r] = sum_k |w_rk x_k|, which bounds every partial sum the kernel forms (its dequantised
+ * weights are exact, see shaders/q4_matvec.wgsl).
  */
 export function q4MatVecWithMag(m: Q4Matrix, x: ArrayLike<number>): { y: Float64Array; mag: Float64Array } {
   const y = q4MatVecRef(m, x);
@@ -28,7 +28,7 @@ export function q4MatVecWithMag(m: Q4Matrix, x: ArrayLike<number>): { y: Float64
     for (let k = 0; k < m.cols; k++) {
       const idx = r * m.cols + k;
       const q = (m.qweight[idx >>> 3]! >>> (4 * (idx & 7))) & 0xf;
-      acc += Math.abs(f16BitsToF32(m.scales[r * groups + ((k / Q4_GROUP) | 0)]!)) * (q + 8) * Math.abs(x[k]!);
+      acc += Math.abs(f16BitsToF32(m.scales[r * groups + ((k / Q4_GROUP) | 0)]!) * (q - 8) * x[k]!);
     }
     mag[r] = acc;
   }
@@ -141,7 +141,7 @@ export function synthRowDot(cols: number, seed: number, r: number, x: ArrayLike<
         const q = (word >>> (4 * j)) & 0xf;
         const xv = x[g * Q4_GROUP + wi * 8 + j]!;
         y += (q - 8) * s * xv;
-        mag += Math.abs(s) * (q + 8) * Math.abs(xv);
+        mag += Math.abs((q - 8) * s * xv);
       }
     }
   }

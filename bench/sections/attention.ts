@@ -1,0 +1,114 @@
+/**
+ * Bench section `attention`: one decode step of attention (split-K over the KV cache + combine)
+ * at Mistral Nemo's shape (32 query heads over 8 kv heads, head_dim 128) at 4k and 16k context,
+ * f32 and (with shader-f16) f16 caches. Decode attention is memory-bound: it reads the K and V
+ * rows once, so the figure of merit is K+V bytes read per second, also given as a fraction of the
+ * copy yardstick measured in the same run (`timing.ts`, bytes read + written per second).
+ * On a real GPU it also times vision attention (4096 patches x 16 heads x 64, one image).
+ */
+import type { Gpu } from '../../src/gpu/device.js';
+import { Tensor, writeBuffer } from '../../src/gpu/tensor.js';
+import {
+  blockDiagonalAttention, createDecodeScratch, createKvCache, decodeAttention, decodeChunk, destroyDecodeScratch,
+  destroyKvCache, imageSegments,
+} from '../../src/kernels/attention.js';
+import { toF16 } from '../../src/util/f16.js';
+import { randn } from '../../test/helpers/random.js';
+import { copyGBps, isSoftware, timeDispatches } from './timing.js';
+
+const HEADS = 32;
+const KV_HEADS = 8;
+const HEAD_DIM = 128;
+
+interface DecodeRow {
+  ctx: number;
+  dtype: 'f32' | 'f16';
+  chunk: number;
+  workgroups: number;
+  ms: number;
+  kvBytes: number;
+  GBps: number;
+  fractionOfCopy: number;
+  iters: number;
+  timing: string;
+  /** ms per decode step by chunk size (GPUs only). */
+  chunkSweepMs: Record<number, number>;
+}
+
+async function decodeRow(gpu: Gpu, nCtx: number, dtype: 'f32' | 'f16', copy: number, sweep: boolean): Promise<DecodeRow> {
+  const cache = createKvCache(gpu, nCtx, KV_HEADS, HEAD_DIM, dtype, 'bench.kv');
+  const scratch = createDecodeScratch(gpu, nCtx, HEADS, HEAD_DIM, 32);
+  const n = nCtx * KV_HEADS * HEAD_DIM;
+  const fill = (t: Tensor, seed: number) => {
+    const x = randn(n, seed);
+    writeBuffer(gpu, t.buffer, 0, dtype === 'f16' ? toF16(x) : x);
+  };
+  fill(cache.k, 1);
+  fill(cache.v, 2);
+  const qh = randn(HEADS * HEAD_DIM, 3);
+  const q = Tensor.from(gpu, dtype === 'f16' ? toF16(qh) : qh, [HEADS, HEAD_DIM], dtype, 'bench.q');
+  const out = Tensor.empty(gpu, [HEADS, HEAD_DIM], dtype, 'bench.out');
+  try {
+    await gpu.sync(); // the cache upload is not part of the timing
+    // Other chunk sizes (keys per workgroup), to retune decodeChunk per device class. Run first:
+    // it also warms the GPU clocks before the timed default.
+    const chunkSweep: Record<number, number> = {};
+    if (sweep) {
+      for (const c of [64, 128, 256, 512, 1024]) {
+        const tc = await timeDispatches(gpu, `attention.decode.${nCtx}.${dtype}.c${c}`, (ctx) =>
+          decodeAttention(ctx, out, q, cache, scratch, { nCtx, heads: HEADS, chunk: c }),
+        );
+        chunkSweep[c] = tc.ms;
+      }
+    }
+    const t = await timeDispatches(gpu, `attention.decode.${nCtx}.${dtype}`, (ctx) =>
+      decodeAttention(ctx, out, q, cache, scratch, { nCtx, heads: HEADS }),
+    );
+    const kvBytes = 2 * n * (dtype === 'f16' ? 2 : 4);
+    const GBps = kvBytes / t.ms / 1e6;
+    const chunk = decodeChunk(nCtx, HEADS / KV_HEADS, HEAD_DIM, gpu.limits.maxComputeWorkgroupStorageSize);
+    return {
+      ctx: nCtx, dtype, chunk, workgroups: Math.ceil(nCtx / chunk) * KV_HEADS, ms: t.ms, kvBytes, GBps,
+      fractionOfCopy: GBps / copy, iters: t.iters, timing: t.method, chunkSweepMs: chunkSweep,
+    };
+  } finally {
+    q.destroy();
+    out.destroy();
+    destroyKvCache(cache);
+    destroyDecodeScratch(scratch);
+  }
+}
+
+async function visionRow(gpu: Gpu): Promise<object> {
+  const [T, H, d] = [4096, 16, 64];
+  const mk = (seed: number) => Tensor.from(gpu, randn(T * H * d, seed), [T, H, d], 'f32', 'bench.vis');
+  const [q, k, v] = [mk(4), mk(5), mk(6)];
+  const seg = Tensor.from(gpu, imageSegments([T]), [T, 2], 'u32', 'bench.seg');
+  const out = Tensor.empty(gpu, [T, H, d], 'f32', 'bench.vis.out');
+  try {
+    const t = await timeDispatches(gpu, 'attention.vision', (ctx) =>
+      blockDiagonalAttention(ctx, out, q, k, v, seg, { tokens: T, heads: H, kvHeads: H, headDim: d, keyRows: T }),
+    );
+    const flops = 4 * T * T * d * H; // q k^T and p v, 2 flops per multiply-add
+    return { patches: T, heads: H, headDim: d, ms: t.ms, TFLOPs: flops / t.ms / 1e9, iters: t.iters, timing: t.method };
+  } finally {
+    for (const x of [q, k, v, seg, out]) x.destroy();
+  }
+}
+
+export async function run(gpu: Gpu): Promise<object> {
+  const copy = (await copyGBps(gpu)).GBps;
+  const dtypes: ('f32' | 'f16')[] = gpu.features.f16 ? ['f32', 'f16'] : ['f32'];
+  const decode: DecodeRow[] = [];
+  for (const dtype of dtypes) {
+    for (const nCtx of [4096, 16384]) {
+      decode.push(await decodeRow(gpu, nCtx, dtype, copy, !isSoftware(gpu)));
+      await copyGBps(gpu, true); // interleave: the copy figure sees the same machine load
+    }
+  }
+  const best = (await copyGBps(gpu)).GBps;
+  for (const r of decode) r.fractionOfCopy = r.GBps / best;
+  // ~70 GFLOP: minutes on a CPU adapter, milliseconds on a GPU.
+  const vision = isSoftware(gpu) ? { skipped: 'software adapter' } : await visionRow(gpu);
+  return { attention: { shape: { heads: HEADS, kvHeads: KV_HEADS, headDim: HEAD_DIM }, copyGBps: best, decode, vision } };
+}
