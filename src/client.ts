@@ -48,9 +48,14 @@ export class PixtralModel {
     this.check();
     const queue: string[] = [];
     const waiter: { wake: (() => void) | null } = { wake: null };
+    let received = '';
     let done = false;
     let failure: unknown = null;
     const push = (s: string) => {
+      // Deltas travel on the callback's own channel, the result on the worker's: a delta can
+      // arrive after the result, whose text already covers it, so late ones are dropped.
+      if (done) return;
+      received += s;
       queue.push(s);
       waiter.wake?.();
     };
@@ -59,7 +64,9 @@ export class PixtralModel {
         const prepared = await this.prepareMessages(messages);
         const onDelta = this.worker ? Comlink.proxy(push) : push;
         const { signal, ...rest } = opts;
-        return await this.engine.chat(Comlink.transfer(prepared.messages, prepared.transfer), rest, onDelta, signal);
+        const result = await this.engine.chat(Comlink.transfer(prepared.messages, prepared.transfer), rest, onDelta, signal);
+        if (result.text.length > received.length) queue.push(result.text.slice(received.length));
+        return result.stats;
       } catch (e) {
         failure = e;
         throw e;

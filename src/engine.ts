@@ -97,6 +97,12 @@ export interface GenerationStats {
   finishReason: FinishReason;
 }
 
+/** A finished chat turn: the whole answer (also streamed through `onDelta`) and its stats. */
+export interface ChatResult {
+  text: string;
+  stats: GenerationStats;
+}
+
 export interface GenerateRequest extends GenerationOptions {
   /** Already tokenised, image tokens included. */
   inputIds: number[];
@@ -215,15 +221,15 @@ export class Engine {
   }
 
   /**
-   * One chat turn: streams text deltas to `onDelta`, resolves with the stats. A follow-up call
-   * whose messages extend the previous conversation reuses the KV cache.
+   * One chat turn: streams text deltas to `onDelta`, resolves with the whole answer and the
+   * stats. A follow-up call whose messages extend the previous conversation reuses the KV cache.
    */
   chat(
     messages: ChatMessage[],
     options: ChatOptions = {},
     onDelta: (text: string) => void = () => {},
     signal?: AbortSignal,
-  ): Promise<GenerationStats> {
+  ): Promise<ChatResult> {
     const opts = { ...options, signal: signal ?? options.signal };
     return this.run(async () => {
       const l = this.need();
@@ -276,7 +282,7 @@ export class Engine {
         onDelta(tail);
       }
       l.lastAnswer = { text: answer, ids };
-      return stats.stats;
+      return { text: answer, stats: stats.stats };
     });
   }
 

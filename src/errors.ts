@@ -19,12 +19,29 @@ export type ErrorCode =
   | 'ABORTED'
   | 'DISPOSED';
 
+/** Class names by code: literal, so they survive minification (constructor names do not). */
+const NAMES: Record<ErrorCode, string> = {
+  WEBGPU_UNAVAILABLE: 'WebGPUUnavailableError',
+  DEVICE_LOST: 'DeviceLostError',
+  KERNEL: 'KernelError',
+  OUT_OF_MEMORY: 'OutOfMemoryError',
+  LIMIT: 'LimitError',
+  QUOTA: 'QuotaError',
+  INTEGRITY: 'IntegrityError',
+  FORMAT: 'FormatError',
+  NETWORK: 'NetworkError',
+  IMAGE: 'ImageError',
+  CONTEXT_LENGTH: 'ContextLengthError',
+  ABORTED: 'AbortError',
+  DISPOSED: 'DisposedError',
+};
+
 export class PixtralError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    this.name = new.target.name;
+    this.name = NAMES[code];
   }
 }
 
@@ -177,13 +194,16 @@ export function serializeError(e: unknown): SerializedError {
   return { name: err.name, message: err.message, fields: {} };
 }
 
-const classes: Record<string, new (...a: never[]) => PixtralError> = {
-  WebGPUUnavailableError, DeviceLostError, KernelError, OutOfMemoryError, LimitError, QuotaError,
-  IntegrityError, FormatError, NetworkError, ImageError, ContextLengthError, AbortError, DisposedError,
+/** Classes by code: revival must not depend on (minified) class names. */
+const classes: Record<ErrorCode, new (...a: never[]) => PixtralError> = {
+  WEBGPU_UNAVAILABLE: WebGPUUnavailableError, DEVICE_LOST: DeviceLostError, KERNEL: KernelError,
+  OUT_OF_MEMORY: OutOfMemoryError, LIMIT: LimitError, QUOTA: QuotaError, INTEGRITY: IntegrityError,
+  FORMAT: FormatError, NETWORK: NetworkError, IMAGE: ImageError, CONTEXT_LENGTH: ContextLengthError,
+  ABORTED: AbortError, DISPOSED: DisposedError,
 };
 
 export function reviveError(s: SerializedError): Error {
-  const C = classes[s.name];
+  const C = s.code ? classes[s.code] : undefined;
   if (!C || !s.code) {
     const e = new Error(s.message);
     e.name = s.name;

@@ -11,6 +11,7 @@ export {
   type ChatContent,
   type ChatMessage,
   type ChatOptions,
+  type ChatResult,
   type FinishReason,
   type GenerateRequest,
   type GenerateResult,

@@ -34,8 +34,9 @@ function ask(image: Blob, question: string): ChatMessage[] {
 
 async function answer(msgs: ChatMessage[], opts = {}) {
   let text = '';
-  const stats = await engine.chat(msgs, { maxTokens: 4, ...opts }, (d) => (text += d));
-  return { text, stats };
+  const r = await engine.chat(msgs, { maxTokens: 4, ...opts }, (d) => (text += d));
+  expect(r.text).toBe(text); // in-thread, every delta arrives before the result
+  return { text, stats: r.stats };
 }
 
 beforeAll(async () => {
@@ -101,7 +102,7 @@ describe('engine on the demo model (f32)', () => {
     const s = samples[0]!;
     const ctl = new AbortController();
     let deltas = 0;
-    const stats = await engine.chat(ask(await png(s.image), s.question), { maxTokens: 50, temperature: 1, seed: 1, signal: ctl.signal }, () => {
+    const { stats } = await engine.chat(ask(await png(s.image), s.question), { maxTokens: 50, temperature: 1, seed: 1, signal: ctl.signal }, () => {
       deltas++;
       ctl.abort();
     });
