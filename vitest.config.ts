@@ -24,6 +24,22 @@ export default defineConfig({
         },
       },
       {
+        // The built demo (dist/demo, rebuilt by the setup when stale) in headless Chromium
+        // through Playwright, served by a tiny static server. Runs after the other projects
+        // (groupOrder): it needs the whole CPU for SwiftShader.
+        extends: true,
+        test: {
+          name: 'e2e',
+          environment: 'node',
+          include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/e2e/global-setup.ts'],
+          testTimeout: 900_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
         extends: true,
         test: {
           name: 'browser',

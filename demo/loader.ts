@@ -1,0 +1,203 @@
+/**
+ * Model picker and loader: the embedded demo model (shipped with the page under models/) or a
+ * converted model at a URL the user enters (e.g. Pixtral-12B converted with
+ * `npx pixtral-webgpu convert` on any static host with CORS). Before loading, the manifest is
+ * read to estimate GPU memory for the chosen context (capabilities.ts). Loading shows a progress
+ * bar with bytes, percent, rate and time left; Cancel aborts it (AbortController), and loading
+ * again resumes: the library fetches only the shards missing from IndexedDB. Offline, the library
+ * falls back to the cached manifest.
+ */
+import { AbortError, loadPixtral, NetworkError, PixtralError, QuotaError, type LoadProgress, type PixtralModel } from '../src/index.js';
+import { memoryMessages, modelFacts, type Capabilities, type Message } from './capabilities.js';
+import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
+import { byId, renderMessages } from './dom.js';
+
+/** The models shipped with the page, relative to it. */
+export const EMBEDDED_MODELS = {
+  q4: { url: './models/pixtral-tiny-screens-q4/', label: 'pixtral-tiny-screens, q4' },
+  f32: { url: './models/pixtral-tiny-screens-f32/', label: 'pixtral-tiny-screens, f32' },
+} as const;
+
+/** The embedded model loaded by default (see README: it reproduces the reference answers). */
+export const DEFAULT_EMBEDDED: keyof typeof EMBEDDED_MODELS = 'q4';
+
+const PHASES: Record<LoadProgress['phase'], string> = {
+  manifest: 'Reading the manifest',
+  download: 'Downloading',
+  verify: 'Verifying',
+  cached: 'Found in the browser cache',
+  upload: 'Uploading to the GPU',
+  done: 'Done',
+};
+
+export interface LoaderEvents {
+  /** Called before a new load starts: the current model is about to be replaced. */
+  beforeLoad(): Promise<void>;
+  loaded(model: PixtralModel, url: string): void;
+  /** The cache changed (a download happened). */
+  cacheChanged(): void;
+}
+
+export class ModelLoader {
+  private readonly form = byId<HTMLFormElement>('model-form');
+  private readonly urlInput = byId<HTMLInputElement>('model-url');
+  private readonly context = byId<HTMLSelectElement>('model-context');
+  private readonly loadButton = byId<HTMLButtonElement>('model-load');
+  private readonly cancelButton = byId<HTMLButtonElement>('model-cancel');
+  private readonly bar = byId<HTMLProgressElement>('model-progress');
+  private readonly status = byId<HTMLElement>('model-status');
+  private readonly messages = byId<HTMLElement>('model-messages');
+  private controller: AbortController | null = null;
+
+  constructor(
+    private readonly caps: Capabilities,
+    private readonly events: LoaderEvents,
+  ) {
+    const fromQuery = new URLSearchParams(location.search).get('model');
+    if (fromQuery) {
+      this.urlInput.value = fromQuery;
+      this.radio('url').checked = true;
+    }
+    this.syncUrlField();
+    this.form.addEventListener('change', () => this.syncUrlField());
+    this.form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void this.load();
+    });
+    this.cancelButton.addEventListener('click', () => this.controller?.abort());
+    if (!caps.webgpu || !caps.adapter) this.loadButton.disabled = true;
+  }
+
+  private radio(value: string): HTMLInputElement {
+    return this.form.querySelector<HTMLInputElement>(`input[name="model-choice"][value="${value}"]`)!;
+  }
+
+  private choice(): string {
+    return this.form.querySelector<HTMLInputElement>('input[name="model-choice"]:checked')?.value ?? DEFAULT_EMBEDDED;
+  }
+
+  private syncUrlField(): void {
+    const custom = this.choice() === 'url';
+    this.urlInput.disabled = !custom;
+    this.urlInput.required = custom;
+  }
+
+  /** The base URL of the chosen model, absolute. */
+  selectedUrl(): string {
+    const c = this.choice();
+    if (c === 'url') return new URL(this.urlInput.value.trim(), location.href).href;
+    const m = EMBEDDED_MODELS[c as keyof typeof EMBEDDED_MODELS] ?? EMBEDDED_MODELS[DEFAULT_EMBEDDED];
+    return new URL(m.url, location.href).href;
+  }
+
+  get loading(): boolean {
+    return this.controller !== null;
+  }
+
+  /** Loads the chosen model; resolves when it is ready or the load failed (reported in the page). */
+  async load(): Promise<PixtralModel | null> {
+    if (this.controller) return null;
+    if (this.choice() === 'url' && !this.urlInput.value.trim()) {
+      this.urlInput.focus();
+      this.setStatus('Enter the URL of a converted model folder (the one holding manifest.json).');
+      return null;
+    }
+    const url = this.selectedUrl();
+    const maxContext = Number(this.context.value);
+    const controller = new AbortController();
+    this.controller = controller;
+    this.loadButton.disabled = true;
+    this.cancelButton.disabled = false;
+    this.bar.hidden = false;
+    this.bar.removeAttribute('value');
+    renderMessages(this.messages, []);
+    try {
+      const pre = await this.preflight(url, maxContext, controller.signal);
+      renderMessages(this.messages, pre);
+      if (pre.some((m) => m.level === 'error')) {
+        this.setStatus('Not loaded: see the message below.');
+        return null;
+      }
+      await this.events.beforeLoad();
+      this.setStatus('Starting…');
+      const offline = typeof navigator !== 'undefined' && navigator.onLine === false;
+      let downloaded = false;
+      const model = await loadPixtral({
+        url,
+        maxContext,
+        signal: controller.signal,
+        offline,
+        onProgress: (p) => {
+          if (p.phase === 'download') downloaded = true;
+          this.progress(p);
+        },
+      });
+      this.bar.hidden = true; // done: the status line says what was loaded
+      const i = model.info;
+      this.setStatus(
+        `Loaded ${i.name} (${i.dtype}, ${formatBytes(i.weightBytes)} on the GPU, context ${i.maxContext} tokens)` +
+          `${i.fromCache ? ', from the browser cache' : ''}${offline ? ', offline' : ''}.`,
+      );
+      if (downloaded) this.events.cacheChanged();
+      this.events.loaded(model, url);
+      return model;
+    } catch (e) {
+      this.events.cacheChanged();
+      this.setStatus(describeLoadError(e));
+      return null;
+    } finally {
+      this.controller = null;
+      this.loadButton.disabled = !this.caps.webgpu || !this.caps.adapter;
+      this.cancelButton.disabled = true;
+    }
+  }
+
+  /** Reads the manifest (when online) and estimates GPU memory; never throws. */
+  private async preflight(url: string, maxContext: number, signal: AbortSignal): Promise<Message[]> {
+    if (navigator.onLine === false) return [];
+    try {
+      const r = await fetch(new URL('manifest.json', url.endsWith('/') ? url : `${url}/`), { signal, cache: 'no-cache' });
+      if (!r.ok) return [];
+      const facts = modelFacts(await r.json());
+      return facts ? memoryMessages(facts, maxContext, this.caps.adapter) : [];
+    } catch {
+      return []; // the loader itself reports network problems (and may use the cache)
+    }
+  }
+
+  private progress(p: LoadProgress): void {
+    this.bar.dataset.phase = p.phase;
+    const parts = [PHASES[p.phase]];
+    if (p.totalBytes > 0) {
+      const frac = p.loadedBytes / p.totalBytes;
+      this.bar.max = 1;
+      this.bar.value = frac;
+      parts.push(`${formatBytes(p.loadedBytes)} of ${formatBytes(p.totalBytes)} (${formatPercent(frac)})`);
+      if (p.bytesPerSecond > 0 && p.phase !== 'done') {
+        const left = (p.totalBytes - p.loadedBytes) / p.bytesPerSecond;
+        parts.push(formatRate(p.bytesPerSecond), `${formatDuration(left)} left`);
+      }
+      if (p.shardCount > 1 && p.shardIndex >= 0) parts.push(`shard ${p.shardIndex + 1} of ${p.shardCount}`);
+    }
+    this.setStatus(parts.join(' · '));
+  }
+
+  private setStatus(text: string): void {
+    this.status.textContent = text;
+  }
+}
+
+/** One sentence a user can act on, per error class. */
+export function describeLoadError(e: unknown): string {
+  if (e instanceof AbortError || (e instanceof DOMException && e.name === 'AbortError')) {
+    return 'Cancelled. Files already downloaded stay in the browser cache: Load again to resume (only missing shards are fetched).';
+  }
+  if (e instanceof QuotaError) {
+    return `Not enough browser storage: ${formatBytes(e.neededBytes)} needed, ${formatBytes(e.availableBytes)} available. Delete cached models below or free disk space.`;
+  }
+  if (e instanceof NetworkError) {
+    return `Network problem: ${e.message}. Check the URL and that the host allows cross-origin requests (CORS); Load again to resume.`;
+  }
+  if (e instanceof PixtralError) return `${e.name}: ${e.message}`;
+  return `Loading failed: ${e instanceof Error ? e.message : String(e)}`;
+}
