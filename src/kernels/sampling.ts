@@ -137,17 +137,7 @@ export function checkSamplingOptions(o: SamplingOptions): void {
   if (!(o.u >= 0 && o.u < 1)) bad(`u ${o.u} must be in [0, 1)`);
 }
 
-/** mulberry32: a seeded stream of uniforms in [0, 1); one per decode step. */
-export function seededUniforms(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededUniforms } from '../util/random.js';
 
 /**
  * Scratch buffers and dispatch rules for one vocabulary size. `record*` methods add dispatches to

@@ -5,7 +5,8 @@
  * "same seed, same output" hold across runs and devices.
  */
 import { LimitError } from '../errors.js';
-import { TOPK_MAX, seededUniforms } from '../kernels/sampling.js';
+import { TOPK_MAX } from '../kernels/sampling.js';
+import { seededUniforms } from '../util/random.js';
 
 /** The seeded uniform stream (mulberry32: identical on every JavaScript engine). */
 export const seededUniform = seededUniforms;

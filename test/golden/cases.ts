@@ -1,6 +1,7 @@
-/** The golden cases of a fixture model: inputs, expected outputs and case.json. */
+/** The golden cases of a fixture model: inputs, expected outputs, case.json, and the shared decoder check. */
+import { expect } from 'vitest';
 import { fetchJson, fetchSafetensors, type LoadedTensor } from '../helpers/safetensors.js';
-import type { PrefillInput } from '../../src/model/vlm.js';
+import type { PrefillInput, VisionLanguageModel } from '../../src/model/vlm.js';
 import type { Tol } from '../helpers/close.js';
 
 export interface CaseJson {
@@ -55,4 +56,35 @@ export function argmax(v: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
   return best;
+}
+
+/**
+ * Prefill with the logits of every position, then exactly 8 greedy steps (lowest index on ties,
+ * no EOS stop) as the fixtures define them; `report` compares each tensor with the golden.
+ */
+export async function checkDecoder(
+  m: VisionLanguageModel,
+  c: GoldenCase,
+  prompt: PrefillInput,
+  report: (c: GoldenCase, name: string, got: Float32Array) => unknown,
+): Promise<void> {
+  const r = await m.prefill(prompt, { returnLogits: true });
+  expect(r.ran).toBe(c.json.seq_len);
+  report(c, 'logits', r.logits!);
+  let logits = await m.readLogits();
+  report(c, 'last_logits', logits);
+  const V = m.config.text.vocabSize;
+  const greedy: number[] = [];
+  const all = new Float32Array(8 * V);
+  for (let k = 0; k < 8; k++) {
+    all.set(logits, k * V);
+    const tok = argmax(logits);
+    greedy.push(tok);
+    if (k < 7) {
+      m.append(tok);
+      logits = await m.readLogits();
+    }
+  }
+  report(c, 'greedy_logits', all);
+  expect(greedy).toEqual(c.json.greedy_tokens);
 }

@@ -1,15 +1,8 @@
 /** Deterministic random numbers for tests and benchmarks (mulberry32 + Box-Muller). */
+import { seededUniforms } from '../../src/util/random.js';
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Uniform [0, 1) numbers: the library's seeded stream (mulberry32). */
+export const rng = seededUniforms;
 
 export function randn(n: number, seed: number, std = 1): Float32Array {
   const u = rng(seed);
