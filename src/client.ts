@@ -8,7 +8,7 @@ import * as Comlink from 'comlink';
 import { Engine, type ChatMessage, type ChatOptions, type GenerateRequest, type GenerateResult, type GenerationStats, type LoadOptions, type ModelInfo } from './engine.js';
 import { installHandlers } from './worker/comlink-handlers.js';
 import { toTransferable, transferList } from './image/decode.js';
-import { AbortError, DisposedError, FormatError } from './errors.js';
+import { AbortError, DisposedError, FormatError, WebGPUUnavailableError } from './errors.js';
 import type { LoadProgress } from './weights/progress.js';
 
 export interface LoadPixtralOptions extends Omit<LoadOptions, 'onProgress' | 'fetch'> {
@@ -177,18 +177,26 @@ export async function loadPixtral(opts: LoadPixtralOptions): Promise<PixtralMode
   try {
     const progress = onProgress && (useWorker ? Comlink.proxy(onProgress) : onProgress);
     const { signal, ...rest } = load;
-    const info = await engine.load(rest, progress, signal);
+    // A relative model URL means relative to this page, not to the worker script's location.
+    const base = typeof document !== 'undefined' ? document.baseURI : globalThis.location?.href;
+    const url = base ? new URL(rest.url, base).href : rest.url;
+    const loading = engine.load({ ...rest, url }, progress, signal);
+    // A worker that cannot start (script 404, CSP, syntax error) never answers: fail instead.
+    const failed = worker
+      ? new Promise<never>((_, reject) =>
+          worker!.addEventListener('error', (e) => reject(new WebGPUUnavailableError(`the pixtral-webgpu worker failed to start: ${e.message || 'script error'}`)), { once: true }),
+        )
+      : null;
+    const info = await (failed ? Promise.race([loading, failed]) : loading);
     if (dtype && info.dtype !== dtype) {
       throw new FormatError(`${opts.url} holds a ${info.dtype} model, but dtype "${dtype}" was asked for`);
     }
     return new PixtralModel(engine, info, worker);
   } catch (e) {
-    try {
-      await engine.dispose();
-    } catch {
-      /* the load error is the one to report */
-    }
-    worker?.terminate();
+    // Terminating the worker frees everything it held (its GPU device included); asking a
+    // worker that never started to dispose would wait forever.
+    if (worker) worker.terminate();
+    else await (engine as Engine).dispose().catch(() => undefined);
     throw e;
   }
 }
