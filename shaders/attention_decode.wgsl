@@ -12,6 +12,8 @@
 //   0 q      act: head h at q_off4 + h * d4                           ([n_heads, head_dim])
 //   1 k      act: key j, kv head g at k_off4 + j * k_stride4 + g * d4   (cache [max_ctx, n_kv, head_dim])
 //   2 v      act: same with v_off4, v_stride4
+//   KV_F16 (k and v of a KV cache stored as f16 bits, on any adapter): k and v are vec2<u32>
+//          arrays, one element = 4 packed halves (unpack2x16float), indexed in the same vec4 units.
 //   3 part_o f32 [n_chunks, n_heads, head_dim] as vec4 (read_write)
 //   4 part_ml f32 [n_chunks, n_heads] vec2 (m, l) (read_write)
 //   5 params
@@ -37,8 +39,30 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<act>>;
+#if KV_F16
+@group(0) @binding(1) var<storage, read> k: array<vec2<u32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec2<u32>>;
+
+fn unpack4(h: vec2<u32>) -> vec4<f32> {
+  return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
+}
+fn load_k(i: u32) -> vec4<f32> {
+  return unpack4(k[i]);
+}
+fn load_v(i: u32) -> vec4<f32> {
+  return unpack4(v[i]);
+}
+#else
 @group(0) @binding(1) var<storage, read> k: array<vec4<act>>;
 @group(0) @binding(2) var<storage, read> v: array<vec4<act>>;
+
+fn load_k(i: u32) -> vec4<f32> {
+  return vec4<f32>(k[i]);
+}
+fn load_v(i: u32) -> vec4<f32> {
+  return vec4<f32>(v[i]);
+}
+#endif
 @group(0) @binding(3) var<storage, read_write> part_o: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
 @group(0) @binding(5) var<uniform> p: Params;
@@ -82,7 +106,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let kb = p.k_off4 + (j0 + kk) * p.k_stride4 + g * d4;
     for (var e = 0u; e < d4; e++) {
-      let kv = vec4<f32>(k[kb + e]);
+      let kv = load_k(kb + e);
       for (var hh = 0u; hh < G; hh++) {
         acc[hh] += dot(qs[hh * d4 + e], kv);
       }
@@ -149,7 +173,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (kg < KG) {
     let vb = p.v_off4 + j0 * p.v_stride4 + g * d4 + e;
     for (var kk = kg; kk < n; kk += KG) {
-      let vv = vec4<f32>(v[vb + kk * p.v_stride4]);
+      let vv = load_v(vb + kk * p.v_stride4);
       for (var h2 = 0u; h2 < G; h2++) {
         acc[h2] += sc[h2 * CH + kk] * vv;
       }

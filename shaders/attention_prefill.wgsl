@@ -16,6 +16,8 @@
 //   1 k   act: key j, kv head g at k_off4 + j * k_stride4 + g * d4   ([n_keys, n_kv, head_dim], the
 //         KV cache [max_ctx, n_kv, head_dim], or the k part of a fused qkv row)
 //   2 v   act: same with v_off4, v_stride4
+//   KV_F16 (k and v of a KV cache stored as f16 bits, on any adapter): k and v are vec2<u32>
+//          arrays, one element = 4 packed halves (unpack2x16float), indexed in the same vec4 units.
 //   3 out act [T, n_heads, head_dim] (read_write)
 //   4 seg [T] vec2<u32> (start, end) key range per query row (SEGMENTS; else unused)
 //   5 params
@@ -41,8 +43,30 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<act>>;
+#if KV_F16
+@group(0) @binding(1) var<storage, read> k: array<vec2<u32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec2<u32>>;
+
+fn unpack4(h: vec2<u32>) -> vec4<f32> {
+  return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
+}
+fn load_k(i: u32) -> vec4<f32> {
+  return unpack4(k[i]);
+}
+fn load_v(i: u32) -> vec4<f32> {
+  return unpack4(v[i]);
+}
+#else
 @group(0) @binding(1) var<storage, read> k: array<vec4<act>>;
 @group(0) @binding(2) var<storage, read> v: array<vec4<act>>;
+
+fn load_k(i: u32) -> vec4<f32> {
+  return vec4<f32>(k[i]);
+}
+fn load_v(i: u32) -> vec4<f32> {
+  return vec4<f32>(v[i]);
+}
+#endif
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<act>>;
 @group(0) @binding(4) var<storage, read> seg: array<vec2<u32>>;
 @group(0) @binding(5) var<uniform> p: Params;
@@ -122,8 +146,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var kv = vec4<f32>(0.0);
       var vv = vec4<f32>(0.0);
       if (j < hi) {
-        kv = vec4<f32>(k[p.k_off4 + j * p.k_stride4 + g * d4 + e]);
-        vv = vec4<f32>(v[p.v_off4 + j * p.v_stride4 + g * d4 + e]);
+        kv = load_k(p.k_off4 + j * p.k_stride4 + g * d4 + e);
+        vv = load_v(p.v_off4 + j * p.v_stride4 + g * d4 + e);
       }
       kt[i] = kv;
       vt[i] = vv;

@@ -34,6 +34,11 @@ export interface LoadOptions {
   offline?: boolean;
   /** KV-cache length to allocate (capped by the model and the adapter; the cap is reported). */
   maxContext?: number;
+  /**
+   * KV-cache element type. Default: 'f16' for q4 models (half the memory: Pixtral-12B at 8k
+   * context needs 1.34 GB instead of 2.7 GB; logits move by ~1e-3), 'f32' otherwise.
+   */
+  kvCache?: 'f16' | 'f32';
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
   gpu?: GpuOptions;
@@ -49,6 +54,8 @@ export interface ModelInfo {
   config: ModelConfig;
   /** Context tokens actually allocated. */
   maxContext: number;
+  /** KV-cache element type in use. */
+  kvCache: 'f16' | 'f32';
   /** Patches of all images of one prompt. */
   maxPatches: number;
   /** Pixels per side of one image token (patch x merge). */
@@ -175,7 +182,8 @@ export class Engine {
         const tokBytes = await files.files.readTokenizer();
         if (!tokBytes) throw new FormatError(`${opts.url}: the model has no tokenizer file`);
         const tokenizer = loadTokenizer(tokBytes, { vocabSize: m.config.text.vocabSize });
-        const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext });
+        const kvCache = opts.kvCache ?? (m.dtype === 'q4' ? 'f16' : 'f32');
+        const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, kvCache });
         const sampler = new Sampler(gpu, m.config.text.vocabSize);
         const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
         await gpu.sync();
@@ -185,6 +193,7 @@ export class Engine {
           dtype: m.dtype,
           config: m.config,
           maxContext: model.limits.maxContext,
+          kvCache,
           maxPatches: model.limits.maxPatches,
           tokenPixels: model.tokenPixels,
           weightBytes: weights.byteLength,

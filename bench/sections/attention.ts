@@ -1,9 +1,11 @@
 /**
  * Bench section `attention`: one decode step of attention (split-K over the KV cache + combine)
- * at Mistral Nemo's shape (32 query heads over 8 kv heads, head_dim 128) at 4k and 16k context,
- * f32 and (with shader-f16) f16 caches. Decode attention is memory-bound: it reads the K and V
- * rows once, so the figure of merit is K+V bytes read per second, also given as a fraction of the
- * copy yardstick measured in the same run (`timing.ts`, bytes read + written per second).
+ * at Mistral Nemo's shape (32 query heads over 8 kv heads, head_dim 128) at 4k and 16k context:
+ * f32 activations over an f32 cache and over an f16-storage cache (halves packed in u32 pairs, any
+ * adapter), and with shader-f16 f16 activations over an f16 cache. Decode attention is
+ * memory-bound: it reads the K and V rows once, so the figure of merit is K+V bytes actually read
+ * (at the cache's element size) per second, also given as a fraction of the copy yardstick
+ * measured in the same run (`timing.ts`, bytes read + written per second).
  * On a real GPU it also times vision attention (4096 patches x 16 heads x 64, one image).
  */
 import type { Gpu } from '../../src/gpu/device.js';
@@ -22,7 +24,10 @@ const HEAD_DIM = 128;
 
 interface DecodeRow {
   ctx: number;
+  /** Activation dtype (q, out). */
   dtype: 'f32' | 'f16';
+  /** Element type of the K and V cache. */
+  kv: 'f32' | 'f16';
   chunk: number;
   workgroups: number;
   ms: number;
@@ -35,19 +40,20 @@ interface DecodeRow {
   chunkSweepMs: Record<number, number>;
 }
 
-async function decodeRow(gpu: Gpu, nCtx: number, dtype: 'f32' | 'f16', copy: number, sweep: boolean): Promise<DecodeRow> {
-  const cache = createKvCache(gpu, nCtx, KV_HEADS, HEAD_DIM, dtype, 'bench.kv');
+async function decodeRow(gpu: Gpu, nCtx: number, dtype: 'f32' | 'f16', kv: 'f32' | 'f16', copy: number, sweep: boolean): Promise<DecodeRow> {
+  const cache = createKvCache(gpu, nCtx, KV_HEADS, HEAD_DIM, dtype, 'bench.kv', kv);
   const scratch = createDecodeScratch(gpu, nCtx, HEADS, HEAD_DIM, 32);
   const n = nCtx * KV_HEADS * HEAD_DIM;
   const fill = (t: Tensor, seed: number) => {
     const x = randn(n, seed);
-    writeBuffer(gpu, t.buffer, 0, dtype === 'f16' ? toF16(x) : x);
+    writeBuffer(gpu, t.buffer, 0, kv === 'f16' ? toF16(x) : x);
   };
   fill(cache.k, 1);
   fill(cache.v, 2);
   const qh = randn(HEADS * HEAD_DIM, 3);
   const q = Tensor.from(gpu, dtype === 'f16' ? toF16(qh) : qh, [HEADS, HEAD_DIM], dtype, 'bench.q');
   const out = Tensor.empty(gpu, [HEADS, HEAD_DIM], dtype, 'bench.out');
+  const tag = `${nCtx}.${dtype}${kv === dtype ? '' : `.kv${kv}`}`;
   try {
     await gpu.sync(); // the cache upload is not part of the timing
     // Other chunk sizes (keys per workgroup), to retune decodeChunk per device class. Run first:
@@ -55,20 +61,20 @@ async function decodeRow(gpu: Gpu, nCtx: number, dtype: 'f32' | 'f16', copy: num
     const chunkSweep: Record<number, number> = {};
     if (sweep) {
       for (const c of [64, 128, 256, 512, 1024]) {
-        const tc = await timeDispatches(gpu, `attention.decode.${nCtx}.${dtype}.c${c}`, (ctx) =>
+        const tc = await timeDispatches(gpu, `attention.decode.${tag}.c${c}`, (ctx) =>
           decodeAttention(ctx, out, q, cache, scratch, { nCtx, heads: HEADS, chunk: c }),
         );
         chunkSweep[c] = tc.ms;
       }
     }
-    const t = await timeDispatches(gpu, `attention.decode.${nCtx}.${dtype}`, (ctx) =>
+    const t = await timeDispatches(gpu, `attention.decode.${tag}`, (ctx) =>
       decodeAttention(ctx, out, q, cache, scratch, { nCtx, heads: HEADS }),
     );
-    const kvBytes = 2 * n * (dtype === 'f16' ? 2 : 4);
+    const kvBytes = 2 * n * (kv === 'f16' ? 2 : 4);
     const GBps = kvBytes / t.ms / 1e6;
     const chunk = decodeChunk(nCtx, HEADS / KV_HEADS, HEAD_DIM, gpu.limits.maxComputeWorkgroupStorageSize);
     return {
-      ctx: nCtx, dtype, chunk, workgroups: Math.ceil(nCtx / chunk) * KV_HEADS, ms: t.ms, kvBytes, GBps,
+      ctx: nCtx, dtype, kv, chunk, workgroups: Math.ceil(nCtx / chunk) * KV_HEADS, ms: t.ms, kvBytes, GBps,
       fractionOfCopy: GBps / copy, iters: t.iters, timing: t.method, chunkSweepMs: chunkSweep,
     };
   } finally {
@@ -98,11 +104,13 @@ async function visionRow(gpu: Gpu): Promise<object> {
 
 export async function run(gpu: Gpu): Promise<object> {
   const copy = (await copyGBps(gpu)).GBps;
-  const dtypes: ('f32' | 'f16')[] = gpu.features.f16 ? ['f32', 'f16'] : ['f32'];
+  // (activations, cache): f32 over f32, f32 over packed f16 (any adapter), f16 over f16 (shader-f16).
+  const variants: ['f32' | 'f16', 'f32' | 'f16'][] = [['f32', 'f32'], ['f32', 'f16']];
+  if (gpu.features.f16) variants.push(['f16', 'f16']);
   const decode: DecodeRow[] = [];
-  for (const dtype of dtypes) {
+  for (const [dtype, kv] of variants) {
     for (const nCtx of [4096, 16384]) {
-      decode.push(await decodeRow(gpu, nCtx, dtype, copy, !isSoftware(gpu)));
+      decode.push(await decodeRow(gpu, nCtx, dtype, kv, copy, !isSoftware(gpu)));
       await copyGBps(gpu, true); // interleave: the copy figure sees the same machine load
     }
   }

@@ -16,9 +16,16 @@
  *   when given a row stride and offset.
  *
  * KV cache layout (one `KvCache` per layer): k and v are separate buffers, each
- * [maxCtx, kvHeads, headDim] in the activation dtype (f32, or f16 with `shader-f16`); row p holds
- * position p. Append with `kvWrite` after RoPE on k (or RoPE the cache rows in place: the rope
- * kernel takes a row stride and offset). Nemo at 16k context: 64 MiB per tensor per layer in f32.
+ * [maxCtx, kvHeads, headDim]; row p holds position p. Append with `kvWrite` after RoPE on k (or,
+ * with an activation-dtype cache, RoPE the cache rows in place: the rope kernel takes a row stride
+ * and offset). The cache's `storage` is its element type, chosen independently of the activations:
+ * - `'act'` (default): the activation dtype (f32, or f16 with `shader-f16`); kvWrite is a copy.
+ * - `'f16'` on f32 activations: f16 bits on ANY adapter (no `shader-f16`): `kvWrite` rounds to half
+ *   with `pack2x16float`, the attention kernels read vec2<u32> and `unpack2x16float` (define
+ *   `KV_F16`). Half the memory and bandwidth of an f32 cache; softmax and sums stay f32.
+ * - f16 storage on f16 activations is the plain activation-dtype path; an f32 cache under f16
+ *   activations is not supported.
+ * Nemo at 16k context: 64 MiB per tensor per layer in f32, 32 MiB in f16.
  *
  * All softmaxes accumulate in f32 whatever the activation dtype. Scale defaults to 1/sqrt(head_dim).
  * Views (`rowStride`, `offset`, in elements) let q, k, v be parts of a fused qkv activation; they
@@ -34,6 +41,8 @@ import combineSource from '../../shaders/attention_combine.wgsl?raw';
 import kvWriteSource from '../../shaders/kv_write.wgsl?raw';
 
 type Act = 'f32' | 'f16';
+/** Element type of a KV cache: f32, f16, or `'act'` = the activation dtype. */
+export type KvStorage = 'f32' | 'f16' | 'act';
 
 /** Query rows per prefill workgroup (one thread each). */
 const PREFILL_WG = 64;
@@ -63,8 +72,8 @@ export const attentionPrefillKernel = defineKernel({
     n_q: 'u32', n_heads: 'u32', n_kv: 'u32', q_stride4: 'u32', q_off4: 'u32', k_stride4: 'u32',
     k_off4: 'u32', v_stride4: 'u32', v_off4: 'u32', pos0: 'u32', scale: 'f32',
   },
-  specialize: (kn: { dtype: Act; segments: boolean; bk: number; d4: number }) => ({
-    defines: { F16: kn.dtype === 'f16', SEGMENTS: kn.segments },
+  specialize: (kn: { dtype: Act; kvF16: boolean; segments: boolean; bk: number; d4: number }) => ({
+    defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16, SEGMENTS: kn.segments },
     overrides: { WG: PREFILL_WG, BK: kn.bk, D4: kn.d4 },
   }),
 });
@@ -83,8 +92,8 @@ export const attentionDecodeKernel = defineKernel({
     n_ctx: 'u32', n_heads: 'u32', n_kv: 'u32', q_off4: 'u32', k_stride4: 'u32', k_off4: 'u32',
     v_stride4: 'u32', v_off4: 'u32', chunk: 'u32', tph: 'u32', scale: 'f32',
   },
-  specialize: (kn: { dtype: Act; gmax: number; d4: number; ch: number }) => ({
-    defines: { F16: kn.dtype === 'f16' },
+  specialize: (kn: { dtype: Act; kvF16: boolean; gmax: number; d4: number; ch: number }) => ({
+    defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16 },
     overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
   }),
 });
@@ -109,28 +118,58 @@ export const kvWriteKernel = defineKernel({
     { name: 'dst', access: 'write' },
   ],
   uniforms: { n_tok: 'u32', width4: 'u32', src_stride4: 'u32', src_off4: 'u32', dst_stride4: 'u32', dst_off4: 'u32', pos0: 'u32' },
-  specialize: (kn: { dtype: Act }) => ({ defines: { F16: kn.dtype === 'f16' }, overrides: { WG: KV_WG } }),
+  specialize: (kn: { dtype: Act; kvF16: boolean }) => ({ defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16 }, overrides: { WG: KV_WG } }),
 });
 
-/** One layer's cache: k and v each [maxCtx, kvHeads, headDim] act. */
+/** One layer's cache: k and v each [maxCtx, kvHeads, headDim] of `storage` elements. */
 export interface KvCache {
   k: Tensor;
   v: Tensor;
   maxCtx: number;
   kvHeads: number;
   headDim: number;
+  /** Activation dtype of the q, out and new k/v tensors used with this cache. */
   dtype: Act;
+  /** Element type of k and v (resolved: never `'act'`). */
+  storage: Act;
 }
 
-export function createKvCache(gpu: Gpu, maxCtx: number, kvHeads: number, headDim: number, dtype: Act, label = 'kv'): KvCache {
+/**
+ * A layer's cache for `dtype` activations, stored as `storage` (default `'act'`: the activation
+ * dtype, as before). `'f16'` under f32 activations works on every adapter (packed halves).
+ */
+export function createKvCache(
+  gpu: Gpu, maxCtx: number, kvHeads: number, headDim: number, dtype: Act, label = 'kv', storage: KvStorage = 'act',
+): KvCache {
+  const st: Act = storage === 'act' ? dtype : storage;
+  if (dtype === 'f16' && st === 'f32') throw new KernelError('kv_write', `${label}: an f32 cache under f16 activations is not supported`);
   return {
-    k: Tensor.empty(gpu, [maxCtx, kvHeads, headDim], dtype, `${label}.k`),
-    v: Tensor.empty(gpu, [maxCtx, kvHeads, headDim], dtype, `${label}.v`),
+    k: Tensor.empty(gpu, [maxCtx, kvHeads, headDim], st, `${label}.k`),
+    v: Tensor.empty(gpu, [maxCtx, kvHeads, headDim], st, `${label}.v`),
     maxCtx,
     kvHeads,
     headDim,
     dtype,
+    storage: st,
   };
+}
+
+/** Bytes of one layer's k and v: 2 x maxCtx x kvHeads x headDim x (4 | 2). */
+export function kvCacheLayerBytes(maxCtx: number, kvHeads: number, headDim: number, storage: Act): number {
+  return 2 * maxCtx * kvHeads * headDim * (storage === 'f16' ? 2 : 4);
+}
+
+/**
+ * Whether the attention kernels read this cache as packed halves (`KV_F16`): f16 storage under
+ * f32 activations. Also checks that the cache tensors still match their declared storage and that
+ * `act` (the dtype of q, out, or new rows) is the cache's activation dtype.
+ */
+function packedKv(name: string, c: KvCache, act: Act): boolean {
+  if (c.k.dtype !== c.storage || c.v.dtype !== c.storage) {
+    throw new KernelError(name, `cache ${c.k.label}:${c.k.dtype}, ${c.v.label}:${c.v.dtype} does not match its storage ${c.storage}`);
+  }
+  if (act !== c.dtype) throw new KernelError(name, `${act} activations with a cache made for ${c.dtype}`);
+  return c.storage === 'f16' && c.dtype === 'f32';
 }
 
 export function destroyKvCache(c: KvCache): void {
@@ -195,9 +234,11 @@ interface PrefillArgs {
   vView?: View;
 }
 
-function prefill(ctx: Ctx, out: Tensor, q: Tensor, k: Tensor, v: Tensor, seg: Tensor | null, pos0: number, a: PrefillArgs): void {
+/** `kvF16`: k and v hold packed f16 bits (an f16-storage cache under f32 activations). */
+function prefill(ctx: Ctx, out: Tensor, q: Tensor, k: Tensor, v: Tensor, seg: Tensor | null, pos0: number, a: PrefillArgs, kvF16 = false): void {
   const name = 'attention_prefill';
-  const dtype = actDtype(name, out, q, k, v);
+  const dtype = kvF16 ? actDtype(name, out, q) : actDtype(name, out, q, k, v);
+  if (kvF16) actDtype(name, k, v);
   checkHeadDim(name, a.headDim);
   checkGqa(name, a.heads, a.kvHeads);
   const qv = view4(name, q, a.tokens, a.heads, a.headDim, a.qView);
@@ -206,7 +247,7 @@ function prefill(ctx: Ctx, out: Tensor, q: Tensor, k: Tensor, v: Tensor, seg: Te
   view4(name, out, a.tokens, a.heads, a.headDim);
   const d4 = a.headDim / 4;
   const bk = prefillTile(ctx.gpu, d4);
-  dispatch(ctx.gpu, ctx.pass, attentionPrefillKernel, { dtype, segments: seg !== null, bk, d4 }, {
+  dispatch(ctx.gpu, ctx.pass, attentionPrefillKernel, { dtype, kvF16, segments: seg !== null, bk, d4 }, {
     buffers: [q.buffer, k.buffer, v.buffer, out.buffer, (seg ?? q).buffer],
     uniforms: {
       n_q: a.tokens, n_heads: a.heads, n_kv: a.kvHeads, q_stride4: qv.stride4, q_off4: qv.off4,
@@ -261,10 +302,11 @@ export function causalAttention(
   if (a.pos0 + a.tokens > cache.maxCtx) {
     throw new KernelError('attention_prefill', `positions up to ${a.pos0 + a.tokens - 1} exceed the cache (${cache.maxCtx})`);
   }
+  const kvF16 = packedKv('attention_prefill', cache, actDtype('attention_prefill', out, q));
   prefill(ctx, out, q, cache.k, cache.v, null, a.pos0, {
     tokens: a.tokens, heads: a.heads, kvHeads: cache.kvHeads, headDim: cache.headDim, keyRows: cache.maxCtx,
     scale: a.scale, qView: a.qView,
-  });
+  }, kvF16);
 }
 
 /**
@@ -330,7 +372,8 @@ export function decodeAttention(
   a: { nCtx: number; heads: number; scale?: number; qOffset?: number; chunk?: number },
 ): void {
   const name = 'attention_decode';
-  const dtype = actDtype(name, out, q, cache.k, cache.v);
+  const dtype = actDtype(name, out, q);
+  const kvF16 = packedKv(name, cache, dtype);
   const d = cache.headDim;
   checkHeadDim(name, d);
   checkGqa(name, a.heads, cache.kvHeads);
@@ -356,7 +399,7 @@ export function decodeAttention(
   while (tph * 2 * G <= DECODE_WG) tph *= 2;
   const d4 = d / 4;
   const rowStride4 = (cache.kvHeads * d) / 4;
-  dispatch(ctx.gpu, ctx.pass, attentionDecodeKernel, { dtype, gmax: G, d4, ch }, {
+  dispatch(ctx.gpu, ctx.pass, attentionDecodeKernel, { dtype, kvF16, gmax: G, d4, ch }, {
     buffers: [q.buffer, cache.k.buffer, cache.v.buffer, scratch.partO.buffer, scratch.partMl.buffer],
     uniforms: {
       n_ctx: a.nCtx, n_heads: a.heads, n_kv: cache.kvHeads, q_off4: qv.off4, k_stride4: rowStride4, k_off4: 0,
@@ -373,7 +416,9 @@ export function decodeAttention(
 
 /**
  * Appends `tokens` rows of new keys and values to the cache at rows pos0..pos0+T-1. k, v are
- * [tokens, kvHeads, d] or views (row stride, offset in elements) of a fused qkv activation.
+ * [tokens, kvHeads, d] or views (row stride, offset in elements) of a fused qkv activation, in
+ * the cache's activation dtype; an f16-storage cache under f32 activations gets them rounded to
+ * half (round to nearest even where the adapter's pack2x16float does so).
  */
 export function kvWrite(
   ctx: Ctx,
@@ -383,13 +428,14 @@ export function kvWrite(
   a: { tokens: number; pos0: number; kView?: View; vView?: View },
 ): void {
   const name = 'kv_write';
-  const dtype = actDtype(name, cache.k, k, v);
+  const dtype = actDtype(name, k, v);
+  const kvF16 = packedKv(name, cache, dtype);
   if (a.pos0 + a.tokens > cache.maxCtx) throw new KernelError(name, `rows up to ${a.pos0 + a.tokens - 1} exceed the cache (${cache.maxCtx})`);
   const width4 = (cache.kvHeads * cache.headDim) / 4;
   if (!Number.isInteger(width4)) throw new KernelError(name, `kv row ${cache.kvHeads} x ${cache.headDim} not a multiple of 4`);
   for (const [src, dst, vw] of [[k, cache.k, a.kView], [v, cache.v, a.vView]] as const) {
     const sv = view4(name, src, a.tokens, cache.kvHeads, cache.headDim, vw);
-    dispatch(ctx.gpu, ctx.pass, kvWriteKernel, { dtype }, {
+    dispatch(ctx.gpu, ctx.pass, kvWriteKernel, { dtype, kvF16 }, {
       buffers: [src.buffer, dst.buffer],
       uniforms: { n_tok: a.tokens, width4, src_stride4: sv.stride4, src_off4: sv.off4, dst_stride4: width4, dst_off4: 0, pos0: a.pos0 },
       workgroups: grid(Math.ceil((a.tokens * width4) / KV_WG), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),

@@ -7,26 +7,33 @@
  */
 import type { TextConfig } from '../config.js';
 import type { Gpu } from '../gpu/device.js';
-import { createKvCache, destroyKvCache, type KvCache as LayerCache } from '../kernels/attention.js';
+import { createKvCache, destroyKvCache, kvCacheLayerBytes, type KvCache as LayerCache } from '../kernels/attention.js';
+
+/**
+ * Element type of the cache under the decoder's f32 activations. `'f16'` halves the cache's
+ * memory and the bandwidth of decode attention on every adapter (halves packed in u32 pairs, no
+ * `shader-f16` needed); keys and values are rounded to half once, when written.
+ */
+export type KvCacheStorage = 'f32' | 'f16';
 
 /** Token id, or `<image hash>:<index>` for a position holding image features. */
 export type TokenKey = number | string;
 
 export class KvCache {
-  /** Per layer: k and v [maxContext, kvHeads, headDim] f32. */
+  /** Per layer: k and v [maxContext, kvHeads, headDim] of `storage` elements. */
   readonly layers: LayerCache[];
   /** What each cached position holds, position i at index i. */
   keys: TokenKey[] = [];
 
-  constructor(gpu: Gpu, config: TextConfig, readonly maxContext: number) {
+  constructor(gpu: Gpu, config: TextConfig, readonly maxContext: number, readonly storage: KvCacheStorage = 'f32') {
     this.layers = Array.from({ length: config.numLayers }, (_, i) =>
-      createKvCache(gpu, maxContext, config.numKvHeads, config.headDim, 'f32', `kv${i}`),
+      createKvCache(gpu, maxContext, config.numKvHeads, config.headDim, 'f32', `kv${i}`, storage),
     );
   }
 
-  /** Bytes the cache takes: layers x 2 x maxContext x kvHeads x headDim x 4. */
-  static bytes(config: TextConfig, maxContext: number): number {
-    return config.numLayers * 2 * maxContext * config.numKvHeads * config.headDim * 4;
+  /** Bytes the cache takes: layers x 2 x maxContext x kvHeads x headDim x (4 f32 | 2 f16). */
+  static bytes(config: TextConfig, maxContext: number, storage: KvCacheStorage = 'f32'): number {
+    return config.numLayers * kvCacheLayerBytes(maxContext, config.numKvHeads, config.headDim, storage);
   }
 
   get length(): number {

@@ -13,7 +13,7 @@ import type { EmbeddingTable } from '../kernels/embedding.js';
 import { VisionEncoder, loadVisionWeights } from './vision.js';
 import { Projector, loadProjectorWeights } from './projector.js';
 import { Decoder, loadDecoderWeights } from './decoder.js';
-import { KvCache, type TokenKey } from './kv-cache.js';
+import { KvCache, type KvCacheStorage, type TokenKey } from './kv-cache.js';
 import { gridOf, type EncoderImage } from './patchify.js';
 import type { WeightMap } from './weights.js';
 
@@ -61,6 +61,8 @@ export interface VlmOptions {
   maxContext?: number;
   maxPatches?: number;
   maxChunk?: number;
+  /** KV cache element type: 'f16' halves its memory on every adapter. Default 'f32'. */
+  kvCache?: KvCacheStorage;
 }
 
 export type ModelWeightMap = WeightMap & { table(name: string): EmbeddingTable };
@@ -68,7 +70,7 @@ export type ModelWeightMap = WeightMap & { table(name: string): EmbeddingTable }
 /** Context and patch budgets from the config, the caller's wishes and the adapter's limits. */
 export function planLimits(gpu: Gpu, c: ModelConfig, o: VlmOptions = {}): ModelLimits {
   const side = c.vision.imageSize / c.vision.patchSize;
-  const kvRowBytes = c.text.numKvHeads * c.text.headDim * 4;
+  const kvRowBytes = c.text.numKvHeads * c.text.headDim * (o.kvCache === 'f16' ? 2 : 4);
   const maxBinding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
   const byBinding = Math.floor(maxBinding / kvRowBytes);
   const maxContext = Math.min(o.maxContext ?? 8192, c.text.maxPositionEmbeddings, byBinding);
@@ -96,7 +98,7 @@ export class VisionLanguageModel {
     this.vision = new VisionEncoder(gpu, config.vision, loadVisionWeights(weights, config.vision), L.maxPatches);
     this.projector = new Projector(gpu, config, loadProjectorWeights(weights, config), L.maxPatches);
     this.decoder = new Decoder(gpu, config.text, loadDecoderWeights(weights, config.text), L.maxChunk, L.maxContext);
-    this.cache = new KvCache(gpu, config.text, L.maxContext);
+    this.cache = new KvCache(gpu, config.text, L.maxContext, options.kvCache ?? 'f32');
   }
 
   /** Pixels per side of one image token. */
