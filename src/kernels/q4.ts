@@ -3,6 +3,9 @@
  * (`Q4Weight`, each part small enough to bind), its upload, the decode matrix-vector product
  * (`q4MatVec`, batch 1, bandwidth bound) and the prefill matrix-matrix product (`q4MatMul`,
  * tiled). Both dispatch once per row part and write their rows at an output offset.
+ * Decode fusions of the same matvec shader (one dispatch instead of several, for weights held in
+ * one part each): `q4MatVecGateUp` (silu(gate x) * up x, the gated MLP's first half) and
+ * `q4MatVecMulti` (up to three weights with the same K, e.g. q, k, v, into one output buffer).
  */
 import { defineKernel, dispatch, grid, type Ctx } from '../gpu/kernel.js';
 import type { Gpu } from '../gpu/device.js';
@@ -118,10 +121,53 @@ export const q4MatVecKernel = defineKernel({
     { name: 'y', access: 'write' },
   ],
   uniforms: { K: 'u32', G: 'u32', rows: 'u32', yOffset: 'u32' },
-  specialize: (k: { dtype: Act; wg: number; tpr: number; subgroups: boolean; pairs: boolean; intcvt: boolean }) => ({
-    defines: { F16: k.dtype === 'f16', SUBGROUPS: k.subgroups },
+  specialize: (k: MatVecKnobs) => matvecSpec(k, 'none'),
+});
+
+type MatVecKnobs = { dtype: Act; wg: number; tpr: number; subgroups: boolean; pairs: boolean; intcvt: boolean };
+
+/** Defines and overrides of the matvec shader; `fusion` picks the GATE_UP / QKV variant. */
+function matvecSpec(k: MatVecKnobs, fusion: 'none' | 'gateUp' | 'qkv') {
+  return {
+    defines: { F16: k.dtype === 'f16', SUBGROUPS: k.subgroups, GATE_UP: fusion === 'gateUp', QKV: fusion === 'qkv' },
     overrides: { WG: k.wg, TPR: k.tpr, PAIRS: k.pairs ? 1 : 0, INTCVT: k.intcvt ? 1 : 0 },
-  }),
+  };
+}
+
+/** GATE_UP variant: y = silu(W x) * W1 x (bindings 4, 5: the up weight). */
+export const q4GateUpKernel = defineKernel({
+  name: 'q4_matvec_gate_up',
+  source: matvecSource,
+  bindings: [
+    { name: 'qweight', access: 'read' },
+    { name: 'scales', access: 'read' },
+    { name: 'x', access: 'read' },
+    { name: 'y', access: 'write' },
+    { name: 'qweight1', access: 'read' },
+    { name: 'scales1', access: 'read' },
+  ],
+  uniforms: { K: 'u32', G: 'u32', rows: 'u32', yOffset: 'u32' },
+  specialize: (k: MatVecKnobs) => matvecSpec(k, 'gateUp'),
+});
+
+/** QKV variant: three weights with the same K in one dispatch, each at its own output offset. */
+export const q4QkvKernel = defineKernel({
+  name: 'q4_matvec_qkv',
+  source: matvecSource,
+  bindings: [
+    { name: 'qweight', access: 'read' },
+    { name: 'scales', access: 'read' },
+    { name: 'x', access: 'read' },
+    { name: 'y', access: 'write' },
+    { name: 'qweight1', access: 'read' },
+    { name: 'scales1', access: 'read' },
+    { name: 'qweight2', access: 'read' },
+    { name: 'scales2', access: 'read' },
+  ],
+  uniforms: {
+    K: 'u32', G: 'u32', rows0: 'u32', rows1: 'u32', rows2: 'u32', wgs0: 'u32', wgs1: 'u32', yOff0: 'u32', yOff1: 'u32', yOff2: 'u32',
+  },
+  specialize: (k: MatVecKnobs) => matvecSpec(k, 'qkv'),
 });
 
 export const q4MatMulKernel = defineKernel({
@@ -184,6 +230,97 @@ export function q4MatVec(
       workgroups: grid(Math.ceil(part.rows / rowsPerWg), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
     });
   }
+}
+
+/** The checked matvec config (default per adapter) for a fused dispatch. */
+function fusedConfig(ctx: Ctx, name: string, config: Q4MatVecConfig | undefined): Q4MatVecConfig {
+  const c = config ?? defaultQ4MatVecConfig(ctx.gpu);
+  checkConfig(c);
+  if (c.subgroups && !canUseSubgroups(ctx.gpu, c.tpr)) {
+    throw new KernelError(name, `subgroup reduction needs the feature and subgroups of at most tpr=${c.tpr} lanes`);
+  }
+  return c;
+}
+
+/** The single part of a weight a fused kernel binds (the fusions take unsplit weights only). */
+function onlyPart(name: string, w: Q4Weight): Q4Part {
+  if (w.parts.length !== 1) throw new KernelError(name, `${w.label} is held in ${w.parts.length} row parts; fused kernels need one`);
+  return w.parts[0]!;
+}
+
+/**
+ * y [yOffset + n] = silu((Wg x)[n]) * (Wu x)[n] for n < N (decode, batch 1): the gate and up
+ * projections of a gated MLP and their SiLU product in one dispatch, silu(g) = g / (1 + e^-g).
+ * gate, up: [N, K], one row part each; x: [>= K] f32 or f16; y: the same dtype, [>= yOffset + N].
+ * In f32 the result is bit-identical to q4MatVec, q4MatVec, siluMul (same sums, same formula).
+ */
+export function q4MatVecGateUp(
+  ctx: Ctx,
+  gate: Q4Weight,
+  up: Q4Weight,
+  x: Tensor,
+  y: Tensor,
+  opts: { yOffset?: number; config?: Q4MatVecConfig } = {},
+): void {
+  const name = 'q4_matvec_gate_up';
+  const dtype = checkAct(name, x, y);
+  if (gate.rows !== up.rows || gate.cols !== up.cols) {
+    throw new KernelError(name, `${gate.label} [${gate.rows}, ${gate.cols}] and ${up.label} [${up.rows}, ${up.cols}] differ`);
+  }
+  const yOffset = opts.yOffset ?? 0;
+  if (x.numel < gate.cols) throw new KernelError(name, `x [${x.shape}] shorter than K=${gate.cols} of ${gate.label}`);
+  if (y.numel < yOffset + gate.rows) throw new KernelError(name, `y [${y.shape}] shorter than ${yOffset} + N=${gate.rows}`);
+  const g = onlyPart(name, gate);
+  const u = onlyPart(name, up);
+  const config = fusedConfig(ctx, name, opts.config);
+  const rowsPerWg = (4 * config.wg) / config.tpr;
+  dispatch(ctx.gpu, ctx.pass, q4GateUpKernel, { dtype, ...config }, {
+    buffers: [g.qweight, g.scales, x.buffer, y.buffer, u.qweight, u.scales],
+    uniforms: { K: gate.cols, G: gate.cols / Q4_GROUP, rows: gate.rows, yOffset },
+    workgroups: grid(Math.ceil(gate.rows / rowsPerWg), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
+  });
+}
+
+/**
+ * y [yOffsets[i] + n] = (W_i x)[n] for n < W_i.rows, i < ws.length (1..3 weights with the same
+ * K, one row part each) in one dispatch (decode, batch 1): e.g. the q, k, v projections into one
+ * [q | k | v] buffer. x: [>= K] f32 or f16; y: the same dtype, [>= yOffsets[i] + W_i.rows].
+ * Each output equals q4MatVec's exactly. Fewer than 3 weights: the missing ones are empty.
+ */
+export function q4MatVecMulti(
+  ctx: Ctx,
+  ws: readonly Q4Weight[],
+  x: Tensor,
+  y: Tensor,
+  yOffsets: readonly number[],
+  opts: { config?: Q4MatVecConfig } = {},
+): void {
+  const name = 'q4_matvec_qkv';
+  const dtype = checkAct(name, x, y);
+  if (ws.length < 1 || ws.length > 3 || yOffsets.length !== ws.length) {
+    throw new KernelError(name, `${ws.length} weights with ${yOffsets.length} offsets: need 1..3 of each, as many`);
+  }
+  const K = ws[0]!.cols;
+  ws.forEach((w, i) => {
+    if (w.cols !== K) throw new KernelError(name, `${w.label} has K=${w.cols}, ${ws[0]!.label} K=${K}`);
+    if (y.numel < yOffsets[i]! + w.rows) throw new KernelError(name, `y [${y.shape}] shorter than ${yOffsets[i]} + N=${w.rows} of ${w.label}`);
+  });
+  if (x.numel < K) throw new KernelError(name, `x [${x.shape}] shorter than K=${K}`);
+  const parts = ws.map((w) => onlyPart(name, w));
+  const config = fusedConfig(ctx, name, opts.config);
+  const rowsPerWg = (4 * config.wg) / config.tpr;
+  // Absent weights: 0 rows and 0 workgroups; their bindings repeat weight 0 (never read).
+  const rows = [0, 1, 2].map((i) => ws[i]?.rows ?? 0);
+  const wgs = rows.map((r) => Math.ceil(r / rowsPerWg));
+  const part = (i: number) => parts[i] ?? parts[0]!;
+  dispatch(ctx.gpu, ctx.pass, q4QkvKernel, { dtype, ...config }, {
+    buffers: [part(0).qweight, part(0).scales, x.buffer, y.buffer, part(1).qweight, part(1).scales, part(2).qweight, part(2).scales],
+    uniforms: {
+      K, G: K / Q4_GROUP, rows0: rows[0]!, rows1: rows[1]!, rows2: rows[2]!, wgs0: wgs[0]!, wgs1: wgs[1]!,
+      yOff0: yOffsets[0]!, yOff1: yOffsets[1] ?? 0, yOff2: yOffsets[2] ?? 0,
+    },
+    workgroups: grid(wgs[0]! + wgs[1]! + wgs[2]!, ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
+  });
 }
 
 /**

@@ -3,7 +3,8 @@
  * over the KV cache -> residual -> RMSNorm -> SiLU-gated MLP -> residual] -> final RMSNorm ->
  * lm_head. The query width is heads x head_dim and may differ from the hidden size. Prefill runs
  * in chunks of at most `maxChunk` tokens; decode is the same path with one token, where the q4
- * linears switch to their matrix-vector kernel. Activations are allocated once.
+ * linears switch to their matrix-vector kernel and, for q4 weights, q/k/v and gate/up+SiLU run
+ * as one dispatch each (q, k, v packed in one row; see `layers`). Activations are allocated once.
  */
 import type { TextConfig } from '../config.js';
 import type { Gpu } from '../gpu/device.js';
@@ -11,12 +12,11 @@ import type { Ctx } from '../gpu/kernel.js';
 import { Tensor, writeBuffer } from '../gpu/tensor.js';
 import { rmsnorm } from '../kernels/rmsnorm.js';
 import { addInPlace } from '../kernels/add.js';
-import { siluMul } from '../kernels/silu-mul.js';
 import { embed, type EmbeddingTable } from '../kernels/embedding.js';
 import { buildRopeTable, ropeInPlace, type RopeTable } from '../kernels/rope.js';
 import { ropeInvFreq, yarnAttentionFactor, yarnInvFreq } from '../kernels/rope-freqs.js';
 import { causalAttention, createDecodeScratch, decodeAttention, destroyDecodeScratch, kvWrite, type DecodeScratch } from '../kernels/attention.js';
-import { linear, type Linear } from './linear.js';
+import { canFuseGateUp, canFuseQkv, linear, linearGateUpSilu, linearQkv, type Linear } from './linear.js';
 import { loadLinear, path, type WeightMap } from './weights.js';
 import type { KvCache } from './kv-cache.js';
 
@@ -95,6 +95,7 @@ interface DecoderActivations {
   q: Tensor; // [C, Hq*hd]
   k: Tensor; // [C, Hkv*hd]
   v: Tensor; // [C, Hkv*hd]
+  qkv: Tensor; // [1, Hq*hd + 2 Hkv*hd]: packed q | k | v of a fused decode step
   attn: Tensor; // [C, Hq*hd]
   gate: Tensor; // [C, I]
   up: Tensor; // [C, I]
@@ -109,6 +110,11 @@ export class Decoder {
   private readonly ropeArgs: ReturnType<typeof decoderRope>;
   private readonly scratch: DecodeScratch;
   private allLogits: Tensor | null = null; // [C, V], allocated when first asked for
+  /**
+   * Decode (T = 1) fusions: q/k/v in one dispatch and gate/up + SiLU in one, where the weights
+   * allow (`decodeFusions`). On by default; tests turn it off to compare with the unfused kernels.
+   */
+  fuseDecode = true;
 
   constructor(
     private readonly gpu: Gpu,
@@ -129,6 +135,7 @@ export class Decoder {
       q: t([C, qDim], 'q'),
       k: t([C, kvDim], 'k'),
       v: t([C, kvDim], 'v'),
+      qkv: t([1, qDim + 2 * kvDim], 'qkv'),
       attn: t([C, qDim], 'attn'),
       gate: t([C, c.intermediateSize], 'gate'),
       up: t([C, c.intermediateSize], 'up'),
@@ -168,28 +175,50 @@ export class Decoder {
     const v = a.v.view([T, kvDim]);
     const attn = a.attn.view([T, qDim]);
     const r = this.ropeArgs;
+    const ropeQ = { tokens: T, heads: c.numHeads, pos0, attnFactor: r.attnFactor, llama4Beta: r.llama4Beta, llama4Orig: r.llama4Orig };
+    const ropeK = { tokens: T, heads: c.numKvHeads, pos0, attnFactor: r.attnFactor };
+    const mlpScratch = { gate: a.gate, up: a.up };
     this.weights.layers.forEach((l, i) => {
       const kv = cache.layers[i]!;
       rmsnorm(ctx, x, l.inputNorm, h, c.normEps);
-      linear(ctx, l.q, h, q, T);
-      linear(ctx, l.k, h, k, T);
-      linear(ctx, l.v, h, v, T);
-      ropeInPlace(ctx, q, this.rope, {
-        tokens: T, heads: c.numHeads, pos0, attnFactor: r.attnFactor, llama4Beta: r.llama4Beta, llama4Orig: r.llama4Orig,
-      });
-      ropeInPlace(ctx, k, this.rope, { tokens: T, heads: c.numKvHeads, pos0, attnFactor: r.attnFactor });
-      kvWrite(ctx, kv, k, v, { tokens: T, pos0 });
-      if (T === 1) decodeAttention(ctx, attn, q, kv, this.scratch, { nCtx: pos0 + 1, heads: c.numHeads });
-      else causalAttention(ctx, attn, q, kv, { tokens: T, heads: c.numHeads, pos0 });
+      if (T === 1 && this.fuseDecode && canFuseQkv(l.q, l.k, l.v)) {
+        // Decode, q4: one dispatch for q, k, v into the packed row [q | k | v]; rope, kv_write
+        // and attention read it through offsets.
+        const qkv = a.qkv.view([1, qDim + 2 * kvDim]);
+        linearQkv(ctx, l.q, l.k, l.v, h, qkv);
+        if (r.llama4Beta === 0) {
+          // q and k heads are adjacent with the same rotation: one rope over Hq + Hkv heads.
+          ropeInPlace(ctx, qkv, this.rope, { ...ropeK, heads: c.numHeads + c.numKvHeads });
+        } else {
+          ropeInPlace(ctx, qkv, this.rope, ropeQ);
+          ropeInPlace(ctx, qkv, this.rope, { ...ropeK, offset: qDim });
+        }
+        kvWrite(ctx, kv, qkv, qkv, { tokens: 1, pos0, kView: { offset: qDim }, vView: { offset: qDim + kvDim } });
+        decodeAttention(ctx, attn, qkv, kv, this.scratch, { nCtx: pos0 + 1, heads: c.numHeads, qOffset: 0 });
+      } else {
+        linear(ctx, l.q, h, q, T);
+        linear(ctx, l.k, h, k, T);
+        linear(ctx, l.v, h, v, T);
+        ropeInPlace(ctx, q, this.rope, ropeQ);
+        ropeInPlace(ctx, k, this.rope, ropeK);
+        kvWrite(ctx, kv, k, v, { tokens: T, pos0 });
+        if (T === 1) decodeAttention(ctx, attn, q, kv, this.scratch, { nCtx: pos0 + 1, heads: c.numHeads });
+        else causalAttention(ctx, attn, q, kv, { tokens: T, heads: c.numHeads, pos0 });
+      }
       linear(ctx, l.o, attn, h, T);
       addInPlace(ctx, x, h);
       rmsnorm(ctx, x, l.postNorm, h, c.normEps);
-      linear(ctx, l.gate, h, a.gate.view([T, I]), T);
-      linear(ctx, l.up, h, a.up.view([T, I]), T);
-      siluMul(ctx, a.gate.view([T, I]), a.up.view([T, I]), a.act.view([T, I]));
+      // Decode, q4: gate, up and SiLU in one dispatch; otherwise gate, up, silu_mul.
+      linearGateUpSilu(ctx, l.gate, l.up, h, a.act.view([T, I]), T, mlpScratch, this.fuseDecode);
       linear(ctx, l.down, a.act.view([T, I]), h, T);
       addInPlace(ctx, x, h);
     });
+  }
+
+  /** Which decode fusions the weights of layer 0 allow (all layers are stored alike). */
+  decodeFusions(): { qkv: boolean; gateUp: boolean } {
+    const l = this.weights.layers[0];
+    return { qkv: !!l && canFuseQkv(l.q, l.k, l.v), gateUp: !!l && canFuseGateUp(l.gate, l.up) };
   }
 
   /** Records the final norm over all T rows into `h` (the last row is then copied by the caller). */

@@ -1,0 +1,347 @@
+/**
+ * Decode fusions of the q4 matvec shader against float64 CPU references: gate/up + SiLU in one
+ * dispatch (`q4MatVecGateUp`) and up to three weights with the same K in one dispatch
+ * (`q4MatVecMulti`, the q/k/v projections), in every work split, awkward sizes and the real Nemo
+ * shapes (5120 -> 2 x 14336 gate/up; 5120 -> 4096 + 1024 + 1024 q/k/v) with sampled rows.
+ *
+ * Tolerances, with u = 2^-24 and C = 4 as in q4.test.ts:
+ * - a projection row r: |got - ref| <= E_r = C u sqrt(K) mag_r, mag_r = sum_k |w_rk x_k|
+ *   (exact dequantisation, f32 rounding of the sums only; see q4.test.ts), plus half an f16 ulp
+ *   (2^-11 |ref|) for f16 output.
+ * - gate/up: out = silu(g~) u~ with |g~ - g| <= Eg, |u~ - u| <= Eu (the bound above, per row).
+ *   Propagated: |silu(g~) - silu(g)| <= 1.1 Eg (|silu'| <= 1.0998) and the product adds
+ *   |silu(g)| Eu + 1.1 Eg (|u| + Eu); the SiLU evaluation itself errs by (9 + 2|g~|) u relative
+ *   (WGSL exp: 3 + 2|x| ULP, then +, / and *; see elementwise.test.ts), applied to the bound of
+ *   |silu(g~) u~|; f16 output adds 2^-11 |ref|; results below the smallest normal f32 may flush.
+ * Each check is shown to fail on a plausible bug (gate and up swapped, a weight's rows shifted).
+ */
+import { describe, expect, it } from 'vitest';
+import { record } from '../../src/gpu/kernel.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+import type { Gpu } from '../../src/gpu/device.js';
+import { quantizeQ4, type Q4Matrix } from '../../src/quant/q4.js';
+import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
+import {
+  canUseSubgroups,
+  destroyQ4,
+  q4MatVec,
+  q4MatVecGateUp,
+  q4MatVecMulti,
+  uploadQ4,
+  type Q4MatVecConfig,
+  type Q4Weight,
+} from '../../src/kernels/q4.js';
+import { activationDtypes, getGpu } from '../helpers/gpu.js';
+import { randn } from '../helpers/random.js';
+import { U32, q4MatVecWithMag, synthRowDot, uploadSynthQ4 } from './ref/q4.js';
+import { silu } from './ref/elementwise.js';
+
+const C = 4;
+const FTZ = 2 ** -126;
+type Act = 'f32' | 'f16';
+
+function upload(gpu: Gpu, v: Float32Array, dtype: Act, label: string): Tensor {
+  return Tensor.from(gpu, dtype === 'f16' ? toF16(v) : v, [v.length], dtype, label);
+}
+
+async function readF32(t: Tensor): Promise<Float32Array> {
+  const raw = await t.read();
+  return t.dtype === 'f16' ? fromF16(raw as Uint16Array) : (raw as Float32Array);
+}
+
+/** The matvec work splits to test on this adapter (the CPU default first). */
+function configs(gpu: Gpu): (Q4MatVecConfig & { name: string })[] {
+  const out: (Q4MatVecConfig & { name: string })[] = [
+    { name: 'rows per thread, intcvt', wg: 64, tpr: 1, subgroups: false, pairs: false, intcvt: true },
+    { name: 'rows per thread, pairs', wg: 32, tpr: 1, subgroups: false, pairs: true, intcvt: false },
+    { name: 'shared tpr=4, pairs, intcvt', wg: 64, tpr: 4, subgroups: false, pairs: true, intcvt: true },
+    { name: 'shared tpr=32, pairs', wg: 128, tpr: 32, subgroups: false, pairs: true, intcvt: false },
+  ];
+  if (canUseSubgroups(gpu, 32)) out.push({ name: 'subgroups tpr=32, pairs', wg: 128, tpr: 32, subgroups: true, pairs: true, intcvt: false });
+  return out;
+}
+
+/** One gate/up reference row: float64 value and its tolerance (see the file comment). */
+interface GateUpRef {
+  ref: number;
+  tol: number;
+}
+
+function gateUpRef(g: number, magG: number, u: number, magU: number, K: number, dtype: Act): GateUpRef {
+  const eg = C * U32 * Math.sqrt(K) * magG;
+  const eu = C * U32 * Math.sqrt(K) * magU;
+  const ref = silu(g) * u;
+  const prop = 1.1 * eg * (Math.abs(u) + eu) + Math.abs(silu(g)) * eu;
+  const evalErr = (9 + 2 * (Math.abs(g) + eg)) * U32 * (Math.abs(silu(g)) + 1.1 * eg) * (Math.abs(u) + eu);
+  const store = dtype === 'f16' ? 2 ** -11 * Math.abs(ref) : 0;
+  return { ref, tol: prop + evalErr + store + FTZ };
+}
+
+/** Worst |got - ref| / tol over the rows; fails past 1 with the first offending row. */
+function checkTol(got: ArrayLike<number>, refs: readonly GateUpRef[], what: string, index: (i: number) => number = (i) => i): number {
+  let worst = 0;
+  refs.forEach((r, i) => {
+    const g = got[index(i)]!;
+    const ratio = Math.abs(g - r.ref) / r.tol;
+    if (!(ratio <= 1)) expect.fail(`${what}: [${index(i)}] got ${g} want ${r.ref} (err ${ratio.toFixed(2)} x tol ${r.tol})`);
+    worst = Math.max(worst, ratio);
+  });
+  return worst;
+}
+
+/** Per-row projection references with the bound C u sqrt(K) mag (+ f16 store). */
+function projRefs(y: ArrayLike<number>, mag: ArrayLike<number>, K: number, dtype: Act): GateUpRef[] {
+  return Array.from({ length: y.length }, (_, i) => ({
+    ref: y[i]!,
+    tol: C * U32 * Math.sqrt(K) * mag[i]! + (dtype === 'f16' ? 2 ** -11 * Math.abs(y[i]!) : 0),
+  }));
+}
+
+function quantized(N: number, K: number, seed: number): Q4Matrix {
+  return quantizeQ4(randn(N * K, seed), N, K);
+}
+
+describe('q4 matvec gate/up + SiLU (one dispatch)', async () => {
+  const gpu = await getGpu();
+  const dtypes = await activationDtypes();
+
+  async function run(gate: Q4Weight, up: Q4Weight, xv: Float32Array, dtype: Act, config?: Q4MatVecConfig, yOffset = 0, yLen = gate.rows) {
+    const x = upload(gpu, xv, dtype, 'x');
+    const y = upload(gpu, new Float32Array(yLen).fill(12345), dtype, 'y');
+    record(gpu, 'gate_up', (ctx) => q4MatVecGateUp(ctx, gate, up, x, y, { yOffset, config }));
+    const out = await readF32(y);
+    x.destroy();
+    y.destroy();
+    return out;
+  }
+
+  for (const config of configs(gpu)) {
+    for (const dtype of dtypes) {
+      // K: 1, 3, 5 groups (odd counts: the odd f16 of a scale pair); N: not multiples of the
+      // 4-row block nor of a workgroup's rows.
+      it(`${config.name}, ${dtype}: K x N in {32,96,160} x {1,7,33,257}`, async () => {
+        let worst = 0;
+        for (const K of [32, 96, 160]) {
+          for (const N of [1, 7, 33, 257]) {
+            const mg = quantized(N, K, N * 1000 + K);
+            const mu = quantized(N, K, N * 1000 + K + 1);
+            const xv = randn(K, K + 7);
+            if (dtype === 'f16') xv.forEach((v, i) => (xv[i] = roundF16(v)));
+            const [gate, up] = [uploadQ4(gpu, mg, 'gate'), uploadQ4(gpu, mu, 'up')];
+            const got = await run(gate, up, xv, dtype, config);
+            destroyQ4(gate);
+            destroyQ4(up);
+            const g = q4MatVecWithMag(mg, xv);
+            const u = q4MatVecWithMag(mu, xv);
+            const refs = Array.from({ length: N }, (_, i) => gateUpRef(g.y[i]!, g.mag[i]!, u.y[i]!, u.mag[i]!, K, dtype));
+            worst = Math.max(worst, checkTol(got, refs, `N=${N} K=${K}`));
+          }
+        }
+        console.log(`q4 gate/up ${config.name} ${dtype}: worst err ${worst.toFixed(3)} x tol`);
+      });
+    }
+  }
+
+  it('writes at the output offset only, and the check catches gate and up swapped', async () => {
+    const [N, K] = [33, 160];
+    const mg = quantized(N, K, 71);
+    const mu = quantized(N, K, 72);
+    const xv = randn(K, 73);
+    const [gate, up] = [uploadQ4(gpu, mg, 'gate'), uploadQ4(gpu, mu, 'up')];
+    const got = await run(gate, up, xv, 'f32', undefined, 3, N + 5);
+    expect([got[0], got[1], got[2], got[N + 3], got[N + 4]]).toEqual([12345, 12345, 12345, 12345, 12345]);
+    const g = q4MatVecWithMag(mg, xv);
+    const u = q4MatVecWithMag(mu, xv);
+    const refs = Array.from({ length: N }, (_, i) => gateUpRef(g.y[i]!, g.mag[i]!, u.y[i]!, u.mag[i]!, K, 'f32'));
+    checkTol(got, refs, 'offset 3', (i) => i + 3);
+    const swapped = Array.from({ length: N }, (_, i) => gateUpRef(u.y[i]!, u.mag[i]!, g.y[i]!, g.mag[i]!, K, 'f32'));
+    expect(() => checkTol(got, swapped, 'swapped', (i) => i + 3)).toThrow();
+    destroyQ4(gate);
+    destroyQ4(up);
+  });
+
+  it('rejects split weights and mismatched shapes', async () => {
+    const K = 96;
+    const a = uploadQ4(gpu, quantized(40, K, 1), 'a', 16 * (K / 2));
+    const b = uploadQ4(gpu, quantized(40, K, 2), 'b');
+    const c = uploadQ4(gpu, quantized(41, K, 3), 'c');
+    const x = Tensor.empty(gpu, [K], 'f32', 'x');
+    const y = Tensor.empty(gpu, [41], 'f32', 'y');
+    expect(() => record(gpu, 'split', (ctx) => q4MatVecGateUp(ctx, a, b, x, y))).toThrow(/row parts/);
+    expect(() => record(gpu, 'shape', (ctx) => q4MatVecGateUp(ctx, b, c, x, y))).toThrow(/differ/);
+    gpu.check();
+    for (const w of [a, b, c]) destroyQ4(w);
+    x.destroy();
+    y.destroy();
+  });
+
+  it('Nemo 5120 -> 2 x 14336: synthetic weights, sampled rows', async () => {
+    const [K, N] = [5120, 14336];
+    const gate = uploadSynthQ4(gpu, N, K, 11, 'gate');
+    const up = uploadSynthQ4(gpu, N, K, 12, 'up');
+    const xv = randn(K, 13);
+    const got = await run(gate, up, xv, 'f32');
+    const rows = [0, 1, 2, 3, N - 4, N - 3, N - 2, N - 1];
+    for (let i = 1; rows.length < 48; i++) rows.push(Math.floor((i * (N - 1)) / 41));
+    const refs = rows.map((r) => {
+      const g = synthRowDot(K, 11, r, xv);
+      const u = synthRowDot(K, 12, r, xv);
+      return gateUpRef(g.y, g.mag, u.y, u.mag, K, 'f32');
+    });
+    const worst = checkTol(got, refs, '5120->2x14336', (i) => rows[i]!);
+    console.log(`q4 gate/up Nemo: worst err ${worst.toFixed(3)} x tol`);
+    destroyQ4(gate);
+    destroyQ4(up);
+  });
+});
+
+describe('q4 matvec of up to three weights (q/k/v, one dispatch)', async () => {
+  const gpu = await getGpu();
+  const dtypes = await activationDtypes();
+
+  async function run(ws: Q4Weight[], offsets: number[], xv: Float32Array, dtype: Act, yLen: number, config?: Q4MatVecConfig) {
+    const x = upload(gpu, xv, dtype, 'x');
+    const y = upload(gpu, new Float32Array(yLen).fill(12345), dtype, 'y');
+    record(gpu, 'qkv', (ctx) => q4MatVecMulti(ctx, ws, x, y, offsets, { config }));
+    const out = await readF32(y);
+    x.destroy();
+    y.destroy();
+    return out;
+  }
+
+  for (const config of configs(gpu)) {
+    for (const dtype of dtypes) {
+      // Row counts not multiples of 4 (a weight's last block is partial) nor of a workgroup;
+      // one and two weights too. Outputs packed with a gap of 2 between them (left untouched).
+      it(`${config.name}, ${dtype}: K in {32,160}, rows {1 | 7,33,257 | 5,1,130}`, async () => {
+        let worst = 0;
+        for (const K of [32, 160]) {
+          for (const rows of [[1], [7, 33, 257], [5, 1, 130], [64, 3]]) {
+            const ms = rows.map((N, i) => quantized(N, K, 500 + N * 7 + K + i));
+            const ws = ms.map((m, i) => uploadQ4(gpu, m, `w${i}`));
+            const offsets: number[] = [];
+            let end = 1;
+            for (const N of rows) {
+              offsets.push(end);
+              end += N + 2;
+            }
+            const xv = randn(K, K + rows.length);
+            if (dtype === 'f16') xv.forEach((v, i) => (xv[i] = roundF16(v)));
+            const got = await run(ws, offsets, xv, dtype, end, config);
+            ws.forEach(destroyQ4);
+            const untouched = [0, ...offsets.map((o, i) => o + rows[i]!), ...offsets.map((o, i) => o + rows[i]! + 1)];
+            expect(untouched.map((i) => got[i])).toEqual(untouched.map(() => 12345));
+            ms.forEach((m, i) => {
+              const { y, mag } = q4MatVecWithMag(m, xv);
+              worst = Math.max(worst, checkTol(got, projRefs(y, mag, K, dtype), `K=${K} rows ${rows} weight ${i}`, (r) => r + offsets[i]!));
+            });
+          }
+        }
+        console.log(`q4 qkv ${config.name} ${dtype}: worst err ${worst.toFixed(3)} x tol`);
+      });
+    }
+  }
+
+  it('equals three q4MatVec dispatches exactly; the check catches a shifted row', async () => {
+    const K = 96;
+    const rows = [40, 9, 9];
+    const ms = rows.map((N, i) => quantized(N, K, 900 + i));
+    const ws = ms.map((m, i) => uploadQ4(gpu, m, `w${i}`));
+    const xv = randn(K, 901);
+    const got = await run(ws, [0, 40, 49], xv, 'f32', 58);
+    const x = upload(gpu, xv, 'f32', 'x');
+    const y = Tensor.empty(gpu, [58], 'f32', 'y');
+    record(gpu, 'unfused', (ctx) => ws.forEach((w, i) => q4MatVec(ctx, w, x, y, { yOffset: [0, 40, 49][i]! })));
+    expect(Array.from(got)).toEqual(Array.from((await y.read()) as Float32Array));
+    const { y: ref, mag } = q4MatVecWithMag(ms[1]!, xv);
+    expect(() => checkTol(got, projRefs(ref, mag, K, 'f32'), 'shifted', (r) => r + 41)).toThrow();
+    ws.forEach(destroyQ4);
+    x.destroy();
+    y.destroy();
+  });
+
+  it('Nemo 5120 -> 4096 + 1024 + 1024: synthetic weights, sampled rows', async () => {
+    const K = 5120;
+    const rows = [4096, 1024, 1024];
+    const seeds = [21, 22, 23];
+    const offsets = [0, 4096, 5120];
+    const ws = rows.map((N, i) => uploadSynthQ4(gpu, N, K, seeds[i]!, `nemo${i}`));
+    const xv = randn(K, 24);
+    const got = await run(ws, offsets, xv, 'f32', 6144);
+    let worst = 0;
+    rows.forEach((N, i) => {
+      const sample = [0, 1, 2, 3, N - 4, N - 3, N - 2, N - 1];
+      for (let j = 1; sample.length < 32; j++) sample.push(Math.floor((j * (N - 1)) / 25));
+      const refs = sample.map((r) => {
+        const d = synthRowDot(K, seeds[i]!, r, xv);
+        return { ref: d.y, tol: C * U32 * Math.sqrt(K) * d.mag };
+      });
+      worst = Math.max(worst, checkTol(got, refs, `weight ${i}`, (j) => offsets[i]! + sample[j]!));
+    });
+    console.log(`q4 qkv Nemo: worst err ${worst.toFixed(3)} x tol`);
+    ws.forEach(destroyQ4);
+  });
+});
+
+describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async () => {
+  const gpu = await getGpu();
+  // Loaded here rather than at the top: the fixture is written by test/global-setup.ts.
+  const { loadFixtureModel } = await import('../golden/load.js');
+  const { argmax, casePrompt, loadCase } = await import('../golden/cases.js');
+
+  // q4: both fusions; f32 (dense): gate/up only (q/k/v stay three matvecs).
+  it.each([
+    ['pixtral-tiny-a-q4', { qkv: true, gateUp: true }],
+    ['pixtral-tiny-a-f32', { qkv: false, gateUp: true }],
+  ] as const)('%s decodes bit-identically to the unfused kernels, and like a prefill of the same tokens', async (fixture, fusions) => {
+    const f = await loadFixtureModel(gpu, fixture, { maxContext: 64, maxChunk: 32 });
+    try {
+      const m = f.model;
+      // The fusions this fixture takes (else this test would compare the unfused path with itself).
+      expect(m.decoder.decodeFusions()).toEqual(fusions);
+      const c = await loadCase('pixtral-tiny-a', 'text_only');
+      const prompt = casePrompt(c, m.config.tokens.img, m.config.vision.patchSize);
+      const steps = 6;
+      const decode = async (fuse: boolean) => {
+        m.decoder.fuseDecode = fuse;
+        await m.prefill(prompt, { returnLogits: true }); // returnLogits: no cache reuse
+        const ids: number[] = [];
+        const logits: Float32Array[] = [];
+        let last = await m.readLogits();
+        for (let s = 0; s < steps; s++) {
+          ids.push(argmax(last));
+          m.append(ids[s]!);
+          last = await m.readLogits();
+          logits.push(last);
+        }
+        return { ids, logits };
+      };
+      const fused = await decode(true);
+      const plain = await decode(false);
+      m.decoder.fuseDecode = true;
+      // f32 everywhere and the same sums in the same order: exactly equal.
+      expect(fused.ids).toEqual(plain.ids);
+      fused.logits.forEach((l, s) => expect(Array.from(l), `step ${s}`).toEqual(Array.from(plain.logits[s]!)));
+      // Against a prefill of prompt + generated tokens (the tiled q4_matmul, other summation
+      // order): logits agree to f32 rounding through the layers. Bound: 1e-4 of the logits' RMS
+      // per element (observed ~1e-6, printed); a wrong k/v/q offset or rope head count in the
+      // packed decode path changes logits by O(RMS).
+      const all = await m.prefill({ ids: [...prompt.ids, ...fused.ids.slice(0, steps - 1)], images: prompt.images }, { returnLogits: true });
+      const V = m.config.text.vocabSize;
+      let worst = 0;
+      for (let s = 0; s < steps - 1; s++) {
+        const row = all.logits!.subarray((prompt.ids.length + s) * V, (prompt.ids.length + s + 1) * V);
+        const got = fused.logits[s]!;
+        const rms = Math.sqrt(row.reduce((a, v) => a + v * v, 0) / V);
+        for (let i = 0; i < V; i++) {
+          const r = Math.abs(got[i]! - row[i]!) / rms;
+          if (!(r <= 1e-4)) expect.fail(`step ${s} logit ${i}: decode ${got[i]} vs prefill ${row[i]} (${r.toExponential(2)} x RMS)`);
+          worst = Math.max(worst, r);
+        }
+      }
+      console.log(`${fixture} fused decode vs prefill: worst ${worst.toExponential(2)} x logit RMS`);
+    } finally {
+      f.model.destroy();
+    }
+  });
+});
