@@ -18,7 +18,8 @@ import { uploadModel, type GpuWeights } from './weights/upload.js';
 import type { ProgressCallback } from './weights/progress.js';
 import { UploadedWeights } from './model/gpu-weights.js';
 import { VisionLanguageModel, type PromptImage } from './model/vlm.js';
-import { resolveSampling, seededUniform, type SamplingOptions } from './model/sampler.js';
+import { resolveSampling, type SamplingOptions } from './model/sampler.js';
+import { seededUniforms } from './util/random.js';
 import { StopStringFilter } from './model/stop.js';
 import { Sampler, TOPK_MAX } from './kernels/sampling.js';
 import { checkTokenIds } from './kernels/embedding.js';
@@ -350,7 +351,7 @@ export class Engine {
     const pre = await model.prefill({ ids, images }, { returnLogits, signal });
     const history = ids.slice();
     writeBuffer(l.gpu, l.penalty.buffer, 0, Uint32Array.from(history));
-    const uniform = seededUniform(sampling.seed);
+    const uniform = seededUniforms(sampling.seed);
     let finish: FinishReason = 'length';
     let generated = 0;
     const t0 = performance.now();

@@ -21,7 +21,7 @@ export interface Timing {
 
 /** True on CPU adapters, where sections use fewer repetitions. */
 export function isSoftware(gpu: Gpu): boolean {
-  return gpu.adapterInfo.architecture === 'swiftshader' || gpu.adapterInfo.isFallbackAdapter === true;
+  return gpu.isSoftware;
 }
 
 export function timingMethod(gpu: Gpu): TimingMethod {

@@ -125,6 +125,14 @@ export class Gpu {
     return new Gpu(device, adapter.info, features);
   }
 
+  /**
+   * A CPU implementation (SwiftShader, or any fallback adapter): kernels pick work splits where a
+   * thread streams whole rows, and benchmarks run fewer repetitions.
+   */
+  get isSoftware(): boolean {
+    return this.adapterInfo.architecture === 'swiftshader' || this.adapterInfo.isFallbackAdapter === true;
+  }
+
   get isLost(): boolean {
     return this.lostError !== null;
   }

@@ -20,7 +20,7 @@ export interface MatVecConfig {
 
 /** CPU adapters (SwiftShader): one thread per row; GPUs: 32 threads per row. */
 export function defaultMatVecConfig(gpu: Gpu): MatVecConfig {
-  return gpu.adapterInfo.architecture === 'swiftshader' ? { wg: 64, tpr: 1 } : { wg: 256, tpr: 32 };
+  return gpu.isSoftware ? { wg: 64, tpr: 1 } : { wg: 256, tpr: 32 };
 }
 
 export const matvecKernel = defineKernel({

@@ -97,7 +97,7 @@ export interface Q4MatVecConfig {
  * reduction is fastest; on GPUs 32 threads read consecutive 16-byte groups of each row.
  */
 export function defaultQ4MatVecConfig(gpu: Gpu): Q4MatVecConfig {
-  if (gpu.adapterInfo.architecture === 'swiftshader') return { wg: 64, tpr: 1, subgroups: false, pairs: false, intcvt: true };
+  if (gpu.isSoftware) return { wg: 64, tpr: 1, subgroups: false, pairs: false, intcvt: true };
   // Best on an H100 (bench section q4tune): 32 threads per block, 4 blocks per workgroup.
   const tpr = 32;
   return { wg: 128, tpr, subgroups: canUseSubgroups(gpu, tpr), pairs: true, intcvt: false };

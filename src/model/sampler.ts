@@ -1,15 +1,11 @@
 /**
- * Sampling settings on the host side: validation, defaults, and the seeded random stream. The
+ * Sampling settings on the host side: validation and defaults. The
  * draw itself happens on the GPU (`src/kernels/sampling.ts`) so a decode step reads back one
- * token id; the host only supplies one uniform number per step from a seeded PRNG, which makes
+ * token id; the host only supplies one uniform number per step from a seeded PRNG (`src/util/random.ts`), which makes
  * "same seed, same output" hold across runs and devices.
  */
 import { LimitError } from '../errors.js';
 import { TOPK_MAX } from '../kernels/sampling.js';
-import { seededUniforms } from '../util/random.js';
-
-/** The seeded uniform stream (mulberry32: identical on every JavaScript engine). */
-export const seededUniform = seededUniforms;
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax, lowest index on ties). Default 0. */

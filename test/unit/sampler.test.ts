@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { resolveSampling, seededUniform } from '../../src/model/sampler.js';
+import { resolveSampling } from '../../src/model/sampler.js';
+import { seededUniforms as seededUniform } from '../../src/util/random.js';
 import { StopStringFilter } from '../../src/model/stop.js';
 import { LimitError } from '../../src/errors.js';
 
