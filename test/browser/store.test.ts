@@ -164,6 +164,15 @@ beforeEach(async () => {
   await deleteCachedModel(URL_);
 });
 
+/**
+ * The cache entries of this file's fixture URL. Other test files in the same browser cache
+ * their own models, so assertions about "what is cached" look only at this URL.
+ */
+async function fixtureModels() {
+  const url = new URL(URL_, location.href).href;
+  return (await listCachedModels()).filter((m) => m.url === url);
+}
+
 describe('loadModelFiles', () => {
   it('streams with monotonic progress that reaches the total, through a retried mid-stream failure', async () => {
     const events: LoadProgress[] = [];
@@ -224,7 +233,7 @@ describe('loadModelFiles', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(t.calls.length).toBe(callsAtAbort); // no request after the abort
     expect(t.calls).toEqual(['manifest.json', 'shard-00000.bin', 'shard-00001.bin', 'shard-00002.bin']);
-    const [cached] = await listCachedModels();
+    const [cached] = await fixtureModels();
     expect(cached).toMatchObject({ manifestHash: hash, complete: false, bytes: shardBytes(0).byteLength + shardBytes(1).byteLength });
 
     const t2 = traced();
@@ -232,7 +241,7 @@ describe('loadModelFiles', () => {
     expect(t2.calls.sort()).toEqual(['manifest.json', 'shard-00002.bin', 'shard-00003.bin', 'tekken.json']);
     expect(r.downloaded).toEqual(['shard-00002.bin', 'shard-00003.bin', 'tekken.json']);
     await expectTensorsEqual(r.files);
-    expect((await listCachedModels())[0]).toMatchObject({ complete: true, bytes: totalBytes() });
+    expect((await fixtureModels())[0]).toMatchObject({ complete: true, bytes: totalBytes() });
   });
 
   it('refetches a tampered shard once; a persistently tampered one raises IntegrityError and is not stored', async () => {
@@ -304,7 +313,7 @@ describe('loadModelFiles', () => {
     const r = await loadModelFiles({ url: URL_, fetch: v2.fetch, retry: fast });
     expect(r.manifestHash).not.toBe(hash);
     expect(r.manifest.name).toBe('store-fixture v2');
-    expect((await listCachedModels()).map((m) => m.manifestHash)).toEqual([r.manifestHash]);
+    expect((await fixtureModels()).map((m) => m.manifestHash)).toEqual([r.manifestHash]);
     expect(await dbNames()).not.toContain(modelDbName(hash));
     expect(await dbNames()).toContain(modelDbName(r.manifestHash));
     await deleteCachedModel(r.manifestHash);
