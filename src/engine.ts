@@ -269,7 +269,7 @@ export class Engine {
       }
       const last = l.lastAnswer;
       const encode = (text: string) => (last && text === last.text ? last.ids : l.tokenizer.encode(text));
-      const rendered = renderPrompt(prompt, encode, l.model.config.tokens);
+      const rendered = renderPrompt(prompt, l.tokenizer.version, l.tokenizer.specialIds, encode);
       const promptImages: PromptImage[] = rendered.images.map((r, i) => {
         const pre = images[i]!.pre;
         return { start: r.start, rows: r.rows, cols: r.cols, image: pre, key: pixelKey(pre) };
