@@ -48,10 +48,18 @@ export interface ShardEntry {
 }
 
 export interface TokenizerEntry {
-  file: string; // 'tekken.json' or 'tokenizer.json'
+  /** Plain file name inside the model folder: 'tekken.json' or 'tokenizer.json'. */
+  file: string;
   kind: 'tekken' | 'hf';
   byteLength: number;
+  /** Lowercase hex SHA-256 of the file; it is verified like a shard's. */
   sha256: string;
+  /**
+   * Mistral tokenizer version ('v3', 'v7', ...), which picks the chat layout: tekken.json's
+   * `config.version`, else the checkpoint's `tokenizer_version`, else 'v3' for Pixtral-12B.
+   * Absent when the checkpoint says nothing and the model is not Pixtral.
+   */
+  version?: string;
 }
 
 export interface Manifest {
