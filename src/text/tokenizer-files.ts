@@ -158,11 +158,14 @@ function readTekken(j: Json, vocabSize?: number): TekkenSpec {
   return { source: where, pattern, specials: uniqueNames(specials, where), tokens, version: readVersion(config, where) };
 }
 
+/** A tokenizer version name (`v3`, `v7`, `v11`, ...), as the manifest validates it too. */
+export const VERSION_NAME = /^v\d+[\w.-]{0,12}$/;
+
 /** `config.version` of a tekken.json: absent, or a version name such as `v3`, `v7`, `v11`. */
 export function readVersion(config: Json, where: string): string | undefined {
   const v = config.version;
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^v\d+$/.test(v)) {
+  if (typeof v !== 'string' || !VERSION_NAME.test(v)) {
     throw new FormatError(`${where}: config.version must be a version name like "v3" (got ${JSON.stringify(v)})`);
   }
   return v;

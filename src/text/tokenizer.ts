@@ -14,7 +14,7 @@ import { throwIfAborted, FormatError } from '../errors.js';
 import { RankBpe } from './bpe.js';
 import { renderPrompt, renderPromptAsync, type PromptMessage, type RenderedPrompt } from './prompt.js';
 import { specialIdsOf, type SpecialIds } from './special-ids.js';
-import { parseTokenizerJson, readTokenizerFile, type TekkenSpec, type TokenizerFileInput } from './tokenizer-files.js';
+import { parseTokenizerJson, readTokenizerFile, VERSION_NAME, type TekkenSpec, type TokenizerFileInput } from './tokenizer-files.js';
 
 export { detectFormat, tokenizerVersion, type TokenizerFileInput } from './tokenizer-files.js';
 export { checkSpecialIds, SPECIAL_TOKEN_NAMES, type SpecialIds } from './special-ids.js';
@@ -106,7 +106,7 @@ export interface Tokenizer {
  */
 export function loadTokenizer(file: TokenizerFileInput, options: LoadTokenizerOptions = {}): Tokenizer {
   const spec = readTokenizerFile(parseTokenizerJson(file), options.vocabSize);
-  if (options.version !== undefined && (typeof options.version !== 'string' || !/^v\d+$/.test(options.version))) {
+  if (options.version !== undefined && (typeof options.version !== 'string' || !VERSION_NAME.test(options.version))) {
     throw new FormatError(`loadTokenizer: version must be a version name like "v3" (got ${JSON.stringify(options.version)})`);
   }
   return new TekkenTokenizer(spec, options.version ?? spec.version);
