@@ -10,7 +10,7 @@ import { uploadModel, type GpuWeights } from '../weights/upload.js';
 import { UploadedWeights } from '../model/gpu-weights.js';
 import { VisionLanguageModel } from '../model/vlm.js';
 import { Sampler } from '../kernels/sampling.js';
-import { loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
+import { checkSpecialIds, loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
 import { Grammars } from '../grammar/constraint.js';
 import type { LoadOptions, ModelInfo } from './types.js';
 
@@ -32,12 +32,15 @@ export interface LoadedModel {
 export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
   const files = await loadModelFiles({ url: opts.url, offline: opts.offline, signal: opts.signal, onProgress: opts.onProgress, fetch: opts.fetch });
   const m = files.manifest;
+  // The tokenizer before the GPU: a manifest whose token ids disagree with it fails here.
+  const tokBytes = await files.files.readTokenizer();
+  if (!tokBytes) throw new FormatError(`${opts.url}: the model has no tokenizer file`);
+  // The manifest's version picks the chat layout (a tokenizer.json names none of its own).
+  const tokenizer = loadTokenizer(tokBytes, { vocabSize: m.config.text.vocabSize, version: m.tokenizer?.version });
+  checkSpecialIds(m.config.tokens, tokenizer.specialIds, `${opts.url} (manifest.json)`);
   const gpu = await Gpu.create(opts.gpu);
   try {
     const weights = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
-    const tokBytes = await files.files.readTokenizer();
-    if (!tokBytes) throw new FormatError(`${opts.url}: the model has no tokenizer file`);
-    const tokenizer = loadTokenizer(tokBytes, { vocabSize: m.config.text.vocabSize });
     const kvCache = opts.kvCache ?? (m.dtype === 'q4' ? 'f16' : 'f32');
     const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, kvCache });
     const sampler = new Sampler(gpu, m.config.text.vocabSize);

@@ -109,7 +109,9 @@ export function layoutPrompt(messages: PromptMessage[], version: string | undefi
     } else if (t.role === 'assistant') {
       out.push(t.text.replace(/ +$/, ''), [requireId(ids, 'eos', 'to end an answer')]);
     } else {
-      out.push([inst], ...userSegments(t, i === lastUser ? v3System : undefined), [instEnd]);
+      out.push([inst]);
+      for (const seg of userSegments(t, i === lastUser ? v3System : undefined)) out.push(seg);
+      out.push([instEnd]);
     }
   });
   return out;
