@@ -225,6 +225,12 @@ describe('long text', () => {
     expect(r.ids.slice(0, 3)).toEqual([1, 3, v3.encode('7')[0]]);
   });
 
+  it('an earlier answer padded with 500,000 spaces loses the trailing ones (a / +$/ regex runs for minutes there)', () => {
+    const spaces = ' '.repeat(500_000);
+    const ids = v7.encodeChat([{ role: 'user', content: 'a' }, { role: 'assistant', content: `${spaces}b${spaces}` }, { role: 'user', content: 'c' }]).ids;
+    expect(ids).toEqual([1, 3, ...v7.encode('a'), 4, ...v7.encode(`${spaces}b`), 2, 3, ...v7.encode('c'), 4]);
+  });
+
   it('encodeChatAsync stops between chunks when its signal aborts', async () => {
     const ac = new AbortController();
     const pending = v3.encodeChatAsync([{ role: 'user', content: digits }], { signal: ac.signal, chunkChars: 1000 });
