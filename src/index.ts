@@ -19,7 +19,7 @@ export {
   type GenerationStats,
   type LoadOptions,
   type ModelInfo,
-} from './engine.js';
+} from './engine/index.js';
 export type { SamplingOptions } from './model/sampler.js';
 export {
   preprocessImage,
