@@ -39,7 +39,9 @@ export interface ParamExtensions {
   longest_edge?: number;
 }
 
-export type CreateParamsBase = Omit<ChatCompletionCreateParamsBase, 'messages' | 'stream'> & ParamExtensions & { messages: MessageParam[] };
+/** OpenAI's parameters; `model` is optional (an engine serves one model; remote: `createEngine`'s). */
+export type CreateParamsBase = Omit<ChatCompletionCreateParamsBase, 'messages' | 'stream' | 'model'> &
+  ParamExtensions & { messages: MessageParam[]; model?: string };
 export type CreateParamsNonStreaming = CreateParamsBase & { stream?: false | null };
 export type CreateParamsStreaming = CreateParamsBase & { stream: true };
 export type CreateParams = CreateParamsNonStreaming | CreateParamsStreaming;
