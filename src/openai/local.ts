@@ -86,11 +86,11 @@ class LocalCompletions {
 
   async create(params: CreateParams, options: RequestOptions = {}): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
     const req = parseChatRequest(params);
-    checkResponseFormat(req.responseFormat);
+    const responseFormat = checkResponseFormat(req.responseFormat);
     const ac = linkedAbort(options.signal);
     const messages = await engineMessages(req.messages, { ...this.opts, signal: ac.signal });
     const head = responseHead(this.model.info.name);
-    const stream = this.model.chat(messages, { ...req.options, signal: ac.signal });
+    const stream = this.model.chat(messages, { ...req.options, ...(responseFormat ? { responseFormat } : {}), signal: ac.signal });
     const it = stream[Symbol.asyncIterator]();
     const aborted = () => {
       throw options.signal?.reason instanceof PixtralError ? options.signal.reason : new AbortError();

@@ -14,6 +14,7 @@
 import { RequestError } from '../errors.js';
 import type { ChatOptions } from '../engine/types.js';
 import type { ImageInput } from '../image/decode.js';
+import type { ResponseFormat } from '../grammar/response-format.js';
 
 /** A content part after validation; image URLs are resolved later (`images.ts`). */
 export type RequestPart =
@@ -26,15 +27,9 @@ export interface RequestMessage {
   content: string | RequestPart[];
 }
 
-/** `response_format`, validated for shape; what may be used is decided by `response-format.ts`. */
-export type ResponseFormat =
-  | { type: 'text' }
-  | { type: 'json_object' }
-  | { type: 'json_schema'; json_schema: { name?: string; schema?: Record<string, unknown>; strict?: boolean | null } };
-
 export interface ChatRequest {
   messages: RequestMessage[];
-  options: Omit<ChatOptions, 'signal'>;
+  options: Omit<ChatOptions, 'signal' | 'responseFormat'>;
   stream: boolean;
   /** The `model` field, when given (informational: an engine serves one model). */
   model?: string;

@@ -1,15 +1,18 @@
 /**
- * Where structured output plugs in: `response_format` -> what constrains decoding. Today only
- * `text` (no constraint) is served; `json_object` and `json_schema` are refused with a
- * `RequestError` naming the parameter, before any work. Grammar-constrained decoding
- * (`src/grammar/`, xgrammar and the GPU token mask) replaces this refusal with a compiled
- * grammar handed to the engine.
+ * Where structured output plugs in: `response_format` goes to the engine's `responseFormat`
+ * (grammar-constrained decoding, `src/grammar/`). It is checked here first, so a schema the
+ * grammar engine cannot enforce is a `RequestError` naming `response_format`, before any work.
  */
-import { RequestError } from '../errors.js';
-import type { ResponseFormat } from './request.js';
+import { FormatError, RequestError } from '../errors.js';
+import { grammarSpec, type ResponseFormat } from '../grammar/response-format.js';
 
-/** Throws unless the engine can honour `format`. */
-export function checkResponseFormat(format: ResponseFormat | undefined): void {
-  if (!format || format.type === 'text') return;
-  throw new RequestError('response_format', `type "${format.type}" (structured output) is not supported yet; only "text" is`);
+/** Throws `RequestError` unless the engine can honour `format`; returns it for the engine. */
+export function checkResponseFormat(format: ResponseFormat | undefined): ResponseFormat | undefined {
+  try {
+    grammarSpec(format);
+  } catch (e) {
+    if (e instanceof FormatError) throw new RequestError('response_format', e.message.replace(/^response_format:?\s*/, ''));
+    throw e;
+  }
+  return format;
 }

@@ -3,7 +3,7 @@
  * the global setup), in Chromium on the real WebGPU adapter: answers on the sample screenshots
  * (data: URL and image-object parts) equal the engine's own `model.chat` answers and, for the
  * colour question, the float64 reference answers; streaming chunks; typed refusals before any
- * work; abort; dispose; the remote backend's image encoding; and the fallback when WebGPU is
+ * work; structured output through the engine's grammar; abort; dispose; the remote backend's image encoding; and the fallback when WebGPU is
  * missing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,13 +100,26 @@ describe('engine.chat.completions.create (local)', () => {
     expect('red'.startsWith(r.choices[0]!.message.content!)).toBe(true);
   });
 
+  it('constrains the answer with response_format json_schema (the grammar engine)', async () => {
+    const schema = { type: 'object', properties: { color: { enum: ['red', 'green', 'blue', 'yellow', 'purple', 'orange'] } }, required: ['color'] };
+    const r = await engine.chat.completions.create({
+      messages: ask(await dataUrl(await bytesOf('screen_02.png'))),
+      response_format: { type: 'json_schema', json_schema: { name: 'box', schema, strict: true } },
+      max_tokens: 24,
+    });
+    const parsed = JSON.parse(r.choices[0]!.message.content!) as { color: string };
+    expect(schema.properties.color.enum).toContain(parsed.color);
+    expect(parsed.color).toBe('green');
+  });
+
   it('refuses bad requests with typed errors naming the culprit, before any generation', async () => {
     const url = await dataUrl(await bytesOf('screen_02.png'));
     const fails = (p: Promise<unknown>) => p.then(() => { throw new Error('accepted'); }, (e: unknown) => e as Error & { param?: string });
     const n = await fails(engine.chat.completions.create({ messages: ask(url), n: 2 }));
     expect(n).toBeInstanceOf(RequestError);
     expect(n.param).toBe('n');
-    const rf = await fails(engine.chat.completions.create({ messages: ask(url), response_format: { type: 'json_object' } }));
+    const rf = await fails(engine.chat.completions.create({ messages: ask(url), response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', format: 'email' } } } }));
+    expect(rf).toBeInstanceOf(RequestError);
     expect(rf.param).toBe('response_format');
     const img = await fails(engine.chat.completions.create({ messages: ask(`data:image/png;base64,${btoa('garbage bytes, no image')}`) }));
     expect(img).toBeInstanceOf(ImageError);

@@ -105,15 +105,22 @@ describe('parseChatRequest', () => {
     expect(refused({ ...user('x'), response_format: { type: 'xml' } }).param).toBe('response_format.type');
   });
 
-  it('accepts response_format text and refuses structured output until the grammar lands', () => {
-    expect(() => checkResponseFormat(parseChatRequest({ ...user('x'), response_format: { type: 'text' } }).responseFormat)).not.toThrow();
-    const r = parseChatRequest({ ...user('x'), response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { type: 'object' } } } });
-    expect(() => checkResponseFormat(r.responseFormat)).toThrow(RequestError);
-    try {
-      checkResponseFormat(r.responseFormat);
-    } catch (e) {
-      expect((e as RequestError).param).toBe('response_format');
-    }
+  it('passes response_format on, refusing what the grammar engine cannot enforce', () => {
+    expect(checkResponseFormat(parseChatRequest({ ...user('x'), response_format: { type: 'text' } }).responseFormat)).toEqual({ type: 'text' });
+    const schema = { type: 'object', properties: { color: { enum: ['red', 'green'] } }, required: ['color'] };
+    const ok = parseChatRequest({ ...user('x'), response_format: { type: 'json_schema', json_schema: { name: 'a', schema } } });
+    expect(checkResponseFormat(ok.responseFormat)).toEqual({ type: 'json_schema', json_schema: { name: 'a', schema } });
+    const bad = parseChatRequest({ ...user('x'), response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { type: 'string', format: 'email' } } } });
+    const err = (() => {
+      try {
+        checkResponseFormat(bad.responseFormat);
+      } catch (e) {
+        return e as RequestError;
+      }
+    })();
+    expect(err).toBeInstanceOf(RequestError);
+    expect(err!.param).toBe('response_format');
+    expect(err!.message).toMatch(/"format" is not supported/);
   });
 });
 
