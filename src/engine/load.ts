@@ -26,14 +26,20 @@ export interface LoadedModel {
   grammars: Grammars;
   allowed: Tensor; // [ceil(V / 32)] u32: this step's allowed-token bitmask, when a grammar is on
   info: ModelInfo;
+  /** This context's hold on the cached model files (a shared Web Lock); released with the model. */
+  files: { release(): Promise<void> };
 }
 
 /** Loads a converted model onto a new GPU device. */
 export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
-  const files = await loadModelFiles({ url: opts.url, offline: opts.offline, signal: opts.signal, onProgress: opts.onProgress, fetch: opts.fetch });
+  const files = await loadModelFiles({
+    url: opts.url, offline: opts.offline, signal: opts.signal, onProgress: opts.onProgress, fetch: opts.fetch,
+    verify: opts.verify, stallTimeoutMs: opts.stallTimeoutMs,
+  });
   const m = files.manifest;
-  const gpu = await Gpu.create(opts.gpu);
+  let gpu: Gpu | undefined;
   try {
+    gpu = await Gpu.create(opts.gpu);
     const weights = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
     const tokBytes = await files.files.readTokenizer();
     if (!tokBytes) throw new FormatError(`${opts.url}: the model has no tokenizer file`);
@@ -63,9 +69,10 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
       },
       fromCache: files.fromCache,
     };
-    return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info };
+    return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info, files };
   } catch (e) {
-    gpu.destroy();
+    gpu?.destroy();
+    void files.release();
     throw e;
   }
 }
@@ -78,4 +85,5 @@ export function releaseModel(l: LoadedModel): void {
   l.penalty.destroy();
   l.allowed.destroy();
   l.gpu.destroy();
+  void l.files.release();
 }
