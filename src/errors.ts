@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'CONTEXT_LENGTH'
   | 'ABORTED'
   | 'DISPOSED'
+  | 'REQUEST'
   | 'IN_USE';
 
 /** Class names by code: literal, so they survive minification (constructor names do not). */
@@ -35,6 +36,7 @@ const NAMES: Record<ErrorCode, string> = {
   CONTEXT_LENGTH: 'ContextLengthError',
   ABORTED: 'AbortError',
   DISPOSED: 'DisposedError',
+  REQUEST: 'RequestError',
   IN_USE: 'InUseError',
 };
 
@@ -158,6 +160,18 @@ export class AbortError extends PixtralError {
   }
 }
 
+/**
+ * A request parameter is malformed, has the wrong type, or asks for something not supported
+ * (e.g. `n` > 1, `tools`); `param` names it as a path (`messages[0].content[1].image_url.url`).
+ */
+export class RequestError extends PixtralError {
+  readonly param: string;
+  constructor(param: string, message: string) {
+    super('REQUEST', `${param}: ${message}`);
+    this.param = param;
+  }
+}
+
 /** The model or runtime was disposed. */
 export class DisposedError extends PixtralError {
   constructor(what = 'model') {
@@ -219,7 +233,7 @@ const classes: Record<ErrorCode, new (...a: never[]) => PixtralError> = {
   WEBGPU_UNAVAILABLE: WebGPUUnavailableError, DEVICE_LOST: DeviceLostError, KERNEL: KernelError,
   OUT_OF_MEMORY: OutOfMemoryError, LIMIT: LimitError, QUOTA: QuotaError, INTEGRITY: IntegrityError,
   FORMAT: FormatError, NETWORK: NetworkError, IMAGE: ImageError, CONTEXT_LENGTH: ContextLengthError,
-  ABORTED: AbortError, DISPOSED: DisposedError, IN_USE: InUseError,
+  ABORTED: AbortError, DISPOSED: DisposedError, REQUEST: RequestError, IN_USE: InUseError,
 };
 
 export function reviveError(s: SerializedError): Error {
