@@ -10,6 +10,7 @@ import { InUseError, reviveError, type SerializedError } from '../../src/errors.
 import { deleteCachedModel, sha256Hex, type CachedModelInfo } from '../../src/weights/index.js';
 import { downloadLockName } from '../../src/weights/locks.js';
 import { buildStoreFixture, STORE_FIXTURE_URL, type StoreFixture } from './store-fixture-data.js';
+import { ensureServed, serverLog } from './store-serve.js';
 
 class Context {
   private readonly worker = new Worker(new URL('./store-locks-worker.ts', import.meta.url), { type: 'module' });
@@ -51,22 +52,14 @@ class Context {
   }
 }
 
-async function serverLog(): Promise<string[]> {
-  return (await (await fetch('/__fixture-requests', { cache: 'no-store' })).json()) as string[];
-}
-
 let fx: StoreFixture;
 let hash: string;
 const contexts: Context[] = [];
 
 beforeAll(async () => {
-  // store.test.ts serves and checks the same fixture; make sure it is there when run alone.
   fx = await buildStoreFixture();
   hash = await sha256Hex(fx.files.get('manifest.json')!);
-  const served = await fetch(`${STORE_FIXTURE_URL}manifest.json`, { cache: 'no-store' });
-  if (!served.ok || (await sha256Hex(new Uint8Array(await served.arrayBuffer()))) !== hash) {
-    throw new Error('store fixture not served at /scratch/store-fixture/: run `npx tsx test/browser/store-fixture.ts`');
-  }
+  await ensureServed(fx);
   await deleteCachedModel(STORE_FIXTURE_URL);
 });
 

@@ -5,7 +5,6 @@
  * `fetch` around the real one; nothing of IndexedDB or WebGPU is mocked.
  */
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { commands } from 'vitest/browser';
 import { AbortError, FormatError, InUseError, IntegrityError, NetworkError, QuotaError } from '../../src/errors.js';
 import { readBuffer } from '../../src/gpu/tensor.js';
 import {
@@ -13,7 +12,8 @@ import {
   type LoadProgress, type ModelFiles,
 } from '../../src/weights/index.js';
 import { getGpu } from '../helpers/gpu.js';
-import { buildStoreFixture, STORE_FIXTURE_DIR, STORE_FIXTURE_URL, type StoreFixture } from './store-fixture-data.js';
+import { buildStoreFixture, STORE_FIXTURE_URL, type StoreFixture } from './store-fixture-data.js';
+import { ensureServed, serverLog } from './store-serve.js';
 
 const URL_ = STORE_FIXTURE_URL;
 /** Loads made by the current test, released after it (each holds the model's shared Web Lock). */
@@ -27,36 +27,6 @@ async function load(opts: Parameters<typeof loadModelFiles>[0]) {
 const fast = { baseDelayMs: 1, maxDelayMs: 4 };
 let fx: StoreFixture;
 let hash: string;
-
-function toBase64(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-/** Makes sure the server serves exactly this fixture; writes it through Vitest's file command if not. */
-async function ensureServed(f: StoreFixture): Promise<void> {
-  const want = f.files.get('manifest.json')!;
-  const same = async () => {
-    const r = await fetch(`${URL_}manifest.json`, { cache: 'no-store' });
-    return r.ok && (await sha256Hex(new Uint8Array(await r.arrayBuffer()))) === (await sha256Hex(want));
-  };
-  if (await same()) return;
-  try {
-    for (const [name, bytes] of f.files) {
-      if (name !== 'manifest.json') await commands.writeFile(`.scratch/${STORE_FIXTURE_DIR}/${name}`, toBase64(bytes), 'base64');
-    }
-    await commands.writeFile(`.scratch/${STORE_FIXTURE_DIR}/manifest.json`, toBase64(want), 'base64');
-  } catch (e) {
-    throw new Error(`store fixture missing and not writable from the page (${(e as Error).message}): run \`npx tsx test/browser/store-fixture.ts\``);
-  }
-  if (!(await same())) throw new Error('store fixture not served at /scratch/store-fixture/: run `npx tsx test/browser/store-fixture.ts`');
-}
-
-/** Every request the fixture server has served so far (path and query), from its own log. */
-async function serverLog(): Promise<string[]> {
-  return (await (await fetch('/__fixture-requests', { cache: 'no-store' })).json()) as string[];
-}
 
 const nameOf = (input: RequestInfo | URL) => {
   const u = new URL(input instanceof Request ? input.url : String(input));
