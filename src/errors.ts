@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'CONTEXT_LENGTH'
   | 'ABORTED'
   | 'DISPOSED'
-  | 'REQUEST';
+  | 'REQUEST'
+  | 'IN_USE';
 
 /** Class names by code: literal, so they survive minification (constructor names do not). */
 const NAMES: Record<ErrorCode, string> = {
@@ -36,6 +37,7 @@ const NAMES: Record<ErrorCode, string> = {
   ABORTED: 'AbortError',
   DISPOSED: 'DisposedError',
   REQUEST: 'RequestError',
+  IN_USE: 'InUseError',
 };
 
 export class PixtralError extends Error {
@@ -177,6 +179,19 @@ export class DisposedError extends PixtralError {
   }
 }
 
+/**
+ * A cached model cannot be deleted because a context of this origin (a tab, a worker, or this
+ * one) has it loaded or is loading it; nothing was deleted. Release the model there first.
+ */
+export class InUseError extends PixtralError {
+  /** The model's base URL or manifest hash, as given. */
+  readonly model: string;
+  constructor(model: string, message: string) {
+    super('IN_USE', message);
+    this.model = model;
+  }
+}
+
 export function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) {
     const r = signal.reason;
@@ -218,7 +233,7 @@ const classes: Record<ErrorCode, new (...a: never[]) => PixtralError> = {
   WEBGPU_UNAVAILABLE: WebGPUUnavailableError, DEVICE_LOST: DeviceLostError, KERNEL: KernelError,
   OUT_OF_MEMORY: OutOfMemoryError, LIMIT: LimitError, QUOTA: QuotaError, INTEGRITY: IntegrityError,
   FORMAT: FormatError, NETWORK: NetworkError, IMAGE: ImageError, CONTEXT_LENGTH: ContextLengthError,
-  ABORTED: AbortError, DISPOSED: DisposedError, REQUEST: RequestError,
+  ABORTED: AbortError, DISPOSED: DisposedError, REQUEST: RequestError, IN_USE: InUseError,
 };
 
 export function reviveError(s: SerializedError): Error {

@@ -26,20 +26,26 @@ export interface LoadedModel {
   grammars: Grammars;
   allowed: Tensor; // [ceil(V / 32)] u32: this step's allowed-token bitmask, when a grammar is on
   info: ModelInfo;
+  /** This context's hold on the cached model files (a shared Web Lock); released with the model. */
+  files: { release(): Promise<void> };
 }
 
 /** Loads a converted model onto a new GPU device. */
 export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
-  const files = await loadModelFiles({ url: opts.url, offline: opts.offline, signal: opts.signal, onProgress: opts.onProgress, fetch: opts.fetch });
+  const files = await loadModelFiles({
+    url: opts.url, offline: opts.offline, signal: opts.signal, onProgress: opts.onProgress, fetch: opts.fetch,
+    verify: opts.verify, stallTimeoutMs: opts.stallTimeoutMs,
+  });
   const m = files.manifest;
-  // The tokenizer before the GPU: a manifest whose token ids disagree with it fails here.
-  const tokBytes = await files.files.readTokenizer();
-  if (!tokBytes) throw new FormatError(`${opts.url}: the model has no tokenizer file`);
-  // The manifest's version picks the chat layout (a tokenizer.json names none of its own).
-  const tokenizer = loadTokenizer(tokBytes, { vocabSize: m.config.text.vocabSize, version: m.tokenizer?.version });
-  checkSpecialIds(m.config.tokens, tokenizer.specialIds, `${opts.url} (manifest.json)`);
-  const gpu = await Gpu.create(opts.gpu);
+  let gpu: Gpu | undefined;
   try {
+    // The tokenizer before the GPU: a manifest whose token ids disagree with it fails here.
+    const tokBytes = await files.files.readTokenizer();
+    if (!tokBytes) throw new FormatError(`${opts.url}: the model has no tokenizer file`);
+    // The manifest's version picks the chat layout (a tokenizer.json names none of its own).
+    const tokenizer = loadTokenizer(tokBytes, { vocabSize: m.config.text.vocabSize, version: m.tokenizer?.version });
+    checkSpecialIds(m.config.tokens, tokenizer.specialIds, `${opts.url} (manifest.json)`);
+    gpu = await Gpu.create(opts.gpu);
     const weights = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
     const kvCache = opts.kvCache ?? (m.dtype === 'q4' ? 'f16' : 'f32');
     const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, kvCache });
@@ -66,9 +72,10 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
       },
       fromCache: files.fromCache,
     };
-    return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info };
+    return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info, files };
   } catch (e) {
-    gpu.destroy();
+    gpu?.destroy();
+    void files.release();
     throw e;
   }
 }
@@ -81,4 +88,5 @@ export function releaseModel(l: LoadedModel): void {
   l.penalty.destroy();
   l.allowed.destroy();
   l.gpu.destroy();
+  void l.files.release();
 }

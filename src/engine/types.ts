@@ -27,6 +27,13 @@ export interface LoadOptions {
   gpu?: GpuOptions;
   /** Replaces fetch (tests, auth headers). */
   fetch?: typeof fetch;
+  /**
+   * Re-hash every cached file at load instead of trusting the SHA-256 checked when it was
+   * downloaded; a file that fails is downloaded again. Default false.
+   */
+  verify?: boolean;
+  /** A download request that receives no byte for this long is retried, then NetworkError. Default 30 000 ms. */
+  stallTimeoutMs?: number;
 }
 
 export interface ModelInfo {
