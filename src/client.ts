@@ -5,7 +5,7 @@
  * `worker: false` the same engine runs in the calling thread.
  */
 import * as Comlink from 'comlink';
-import { Engine, type ChatMessage, type ChatOptions, type GenerateRequest, type GenerateResult, type GenerationStats, type LoadOptions, type ModelInfo } from './engine.js';
+import { Engine, type ChatMessage, type ChatOptions, type GenerateRequest, type GenerateResult, type GenerationStats, type LoadOptions, type ModelInfo } from './engine/index.js';
 import { installHandlers } from './worker/comlink-handlers.js';
 import { toTransferable, transferList } from './image/decode.js';
 import { AbortError, DisposedError, FormatError, WebGPUUnavailableError } from './errors.js';

@@ -19,7 +19,7 @@ export {
   type GenerationStats,
   type LoadOptions,
   type ModelInfo,
-} from './engine.js';
+} from './engine/index.js';
 export type { SamplingOptions } from './model/sampler.js';
 export {
   preprocessImage,
@@ -39,3 +39,17 @@ export * from './presets.js';
 export { gpuAvailable, describeAdapter } from './gpu/device.js';
 export { inspectGguf, summarizeGguf, readGgufHeader, urlSource, blobSource, type GgufSummary, type GgufHeader } from './gguf/index.js';
 export * from './errors.js';
+export {
+  createEngine,
+  engineFromModel,
+  type ChatBackend,
+  type ChatEngine,
+  type CreateEngineOptions,
+  type CreateParams,
+  type EngineInfo,
+  type ImageObjectPart,
+  type LocalCreateOptions,
+  type ParamExtensions,
+} from './openai/index.js';
+export type { RemoteEngineOptions } from './remote/engine.js';
+export type { RemoteImageOptions } from './remote/image-url.js';

@@ -1,6 +1,6 @@
 /** The module Web Worker: exposes one `Engine` over comlink, and nothing else. */
 import * as Comlink from 'comlink';
-import { Engine } from './engine.js';
+import { Engine } from './engine/index.js';
 import { installHandlers } from './worker/comlink-handlers.js';
 
 installHandlers();

@@ -6,7 +6,7 @@
  * turns, seeds, stop strings, abort, context errors, and the golden ids through generate().
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine, type ChatMessage } from '../../src/engine.js';
+import { Engine, type ChatMessage } from '../../src/engine/index.js';
 import { AbortError, ContextLengthError } from '../../src/errors.js';
 import { loadCase } from '../golden/cases.js';
 

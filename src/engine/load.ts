@@ -1,0 +1,81 @@
+/**
+ * Loading: manifest and shards (`src/weights`) -> GPU weights -> the model, its tokenizer and
+ * sampler, and the `ModelInfo` reported to callers. `release` frees all of it.
+ */
+import { Gpu } from '../gpu/device.js';
+import { Tensor } from '../gpu/tensor.js';
+import { FormatError } from '../errors.js';
+import { loadModelFiles } from '../weights/fetch.js';
+import { uploadModel, type GpuWeights } from '../weights/upload.js';
+import { UploadedWeights } from '../model/gpu-weights.js';
+import { VisionLanguageModel } from '../model/vlm.js';
+import { Sampler } from '../kernels/sampling.js';
+import { loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
+import { Grammars } from '../grammar/constraint.js';
+import type { LoadOptions, ModelInfo } from './types.js';
+
+/** Everything one loaded model holds; owned by the engine. */
+export interface LoadedModel {
+  gpu: Gpu;
+  weights: GpuWeights;
+  model: VisionLanguageModel;
+  tokenizer: Tokenizer;
+  sampler: Sampler;
+  penalty: Tensor; // [maxContext] u32: ids the repetition penalty applies to
+  /** Response formats compiled against this vocabulary (on first use). */
+  grammars: Grammars;
+  allowed: Tensor; // [ceil(V / 32)] u32: this step's allowed-token bitmask, when a grammar is on
+  info: ModelInfo;
+}
+
+/** Loads a converted model onto a new GPU device. */
+export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
+  const files = await loadModelFiles({ url: opts.url, offline: opts.offline, signal: opts.signal, onProgress: opts.onProgress, fetch: opts.fetch });
+  const m = files.manifest;
+  const gpu = await Gpu.create(opts.gpu);
+  try {
+    const weights = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
+    const tokBytes = await files.files.readTokenizer();
+    if (!tokBytes) throw new FormatError(`${opts.url}: the model has no tokenizer file`);
+    const tokenizer = loadTokenizer(tokBytes, { vocabSize: m.config.text.vocabSize });
+    const kvCache = opts.kvCache ?? (m.dtype === 'q4' ? 'f16' : 'f32');
+    const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, kvCache });
+    const sampler = new Sampler(gpu, m.config.text.vocabSize);
+    const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
+    const grammars = new Grammars(tokenizer, m.config.tokens.eos);
+    const allowed = Tensor.empty(gpu, [Math.ceil(m.config.text.vocabSize / 32)], 'u32', 'allowed-tokens');
+    await gpu.sync();
+    const info: ModelInfo = {
+      name: m.name,
+      modelType: m.config.modelType,
+      dtype: m.dtype,
+      config: m.config,
+      maxContext: model.limits.maxContext,
+      kvCache,
+      maxPatches: model.limits.maxPatches,
+      tokenPixels: model.tokenPixels,
+      weightBytes: weights.byteLength,
+      adapter: {
+        vendor: gpu.adapterInfo.vendor,
+        architecture: gpu.adapterInfo.architecture,
+        description: gpu.adapterInfo.description,
+        f16: gpu.features.f16,
+      },
+      fromCache: files.fromCache,
+    };
+    return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info };
+  } catch (e) {
+    gpu.destroy();
+    throw e;
+  }
+}
+
+/** Frees the model's GPU memory and its device. */
+export function releaseModel(l: LoadedModel): void {
+  l.model.destroy();
+  l.weights.destroy();
+  l.sampler.destroy();
+  l.penalty.destroy();
+  l.allowed.destroy();
+  l.gpu.destroy();
+}

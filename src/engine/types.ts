@@ -1,0 +1,117 @@
+/**
+ * The engine's public request and result types: what `load`, `chat` and `generate` take and
+ * give back, the same in the worker, in-thread and across comlink.
+ */
+import type { GpuOptions } from '../gpu/device.js';
+import type { ModelConfig } from '../config.js';
+import type { ProgressCallback } from '../weights/progress.js';
+import type { SamplingOptions } from '../model/sampler.js';
+import type { TextPart } from '../text/prompt.js';
+import type { ImageInput } from '../image/decode.js';
+import type { ResponseFormat } from '../grammar/response-format.js';
+
+export interface LoadOptions {
+  /** Base URL of a converted model (folder holding manifest.json). */
+  url: string;
+  /** Never touch the network: load from the IndexedDB cache only. */
+  offline?: boolean;
+  /** KV-cache length to allocate (capped by the model and the adapter; the cap is reported). */
+  maxContext?: number;
+  /**
+   * KV-cache element type. Default: 'f16' for q4 models (half the memory: Pixtral-12B at 8k
+   * context needs 1.34 GB instead of 2.7 GB; logits move by ~1e-3), 'f32' otherwise.
+   */
+  kvCache?: 'f16' | 'f32';
+  onProgress?: ProgressCallback;
+  signal?: AbortSignal;
+  gpu?: GpuOptions;
+  /** Replaces fetch (tests, auth headers). */
+  fetch?: typeof fetch;
+}
+
+export interface ModelInfo {
+  name: string;
+  modelType: ModelConfig['modelType'];
+  /** Storage dtype of the decoder's linear weights. */
+  dtype: 'q4' | 'f16' | 'f32';
+  config: ModelConfig;
+  /** Context tokens actually allocated. */
+  maxContext: number;
+  /** KV-cache element type in use. */
+  kvCache: 'f16' | 'f32';
+  /** Patches of all images of one prompt. */
+  maxPatches: number;
+  /** Pixels per side of one image token (patch x merge). */
+  tokenPixels: number;
+  /** Bytes of weights on the GPU. */
+  weightBytes: number;
+  adapter: { vendor: string; architecture: string; description: string; f16: boolean };
+  fromCache: boolean;
+}
+
+export type ChatContent = string | (TextPart | { type: 'image'; image: ImageInput })[];
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: ChatContent;
+}
+
+export interface GenerationOptions extends SamplingOptions {
+  /** Tokens to generate at most (default 256; clipped to the context left). */
+  maxTokens?: number;
+  /** Stop when the text contains one of these (not included in the output). */
+  stop?: string[];
+  /** Stops within one decode step. */
+  signal?: AbortSignal;
+}
+
+export interface ChatOptions extends GenerationOptions {
+  /** Lower the longest image edge (pixels) to spend fewer image tokens. */
+  longestEdge?: number;
+  /**
+   * OpenAI's `response_format`: `json_object` or `json_schema` constrain decoding with a grammar
+   * (xgrammar), so the answer always parses and validates; `text` (the default) does not.
+   */
+  responseFormat?: ResponseFormat;
+}
+
+export type FinishReason = 'eos' | 'length' | 'stop' | 'abort';
+
+export interface GenerationStats {
+  promptTokens: number;
+  imageTokens: number;
+  /** Prompt positions reused from the KV cache (earlier turns, images). */
+  reusedTokens: number;
+  imagesEncoded: number;
+  generatedTokens: number;
+  imageEncodeMs: number;
+  prefillMs: number;
+  prefillTokensPerSecond: number;
+  decodeMs: number;
+  decodeTokensPerSecond: number;
+  finishReason: FinishReason;
+  /** CPU time computing the grammar's allowed-token masks (0 without a response_format). */
+  grammarMs: number;
+}
+
+/** A finished chat turn: the whole answer (also streamed through `onDelta`) and its stats. */
+export interface ChatResult {
+  text: string;
+  stats: GenerationStats;
+}
+
+export interface GenerateRequest extends GenerationOptions {
+  /** Already tokenised, image tokens included. */
+  inputIds: number[];
+  /** Normalised CHW pixels, sizes multiples of the token size, in prompt order. */
+  images?: { pixels: Float32Array; height: number; width: number }[];
+  maxNewTokens?: number;
+  /** Logits of every prompt position [promptTokens, V] (evaluation). */
+  returnLogits?: boolean;
+}
+
+export interface GenerateResult {
+  tokenIds: number[];
+  logits?: Float32Array;
+  stats: GenerationStats;
+}
