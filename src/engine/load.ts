@@ -26,7 +26,8 @@ export interface LoadedModel {
 
 /** Loads a converted model onto a new GPU device. */
 export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
-  const files = await loadModelFiles({ url: opts.url, offline: opts.offline, signal: opts.signal, onProgress: opts.onProgress, fetch: opts.fetch });
+  const open = opts.openModel ?? loadModelFiles;
+  const files = await open({ url: opts.url, offline: opts.offline, signal: opts.signal, onProgress: opts.onProgress, fetch: opts.fetch });
   const m = files.manifest;
   const gpu = await Gpu.create(opts.gpu);
   try {

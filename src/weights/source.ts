@@ -1,0 +1,37 @@
+/**
+ * The extension point between "where a model's files live" and the engine: a `ModelSource`
+ * gives the validated manifest and the verified bytes of each shard and of the tokenizer file.
+ * The browser's IndexedDB cache (`ModelFiles`, `store.ts`) is one; `pixtral-webgpu/node` adds a
+ * folder on disk read in place and a disk cache of a remote model. `LoadOptions.openModel`
+ * picks one; without it the engine uses the IndexedDB downloader (`loadModelFiles`).
+ */
+import type { Manifest } from './manifest.js';
+import type { ProgressCallback } from './progress.js';
+
+export interface ModelSource {
+  /** Where the model came from (base URL or folder), for messages. */
+  readonly url: string;
+  readonly manifest: Manifest;
+  /** All bytes of shard `index`; with `verify` (default true) their SHA-256 is checked (IntegrityError). */
+  readShard(index: number, opts?: { verify?: boolean }): Promise<Uint8Array>;
+  /** The tokenizer file's bytes, or null when the model has none. */
+  readTokenizer(): Promise<Uint8Array | null>;
+}
+
+/** A model made available by an opener: its source and whether nothing had to be downloaded. */
+export interface OpenedModel {
+  files: ModelSource;
+  manifest: Manifest;
+  fromCache: boolean;
+}
+
+export interface OpenModelOptions {
+  url: string;
+  offline?: boolean;
+  signal?: AbortSignal;
+  onProgress?: ProgressCallback;
+  fetch?: typeof fetch;
+}
+
+/** Makes a model available (downloading what is missing, if it downloads at all). */
+export type ModelOpener = (opts: OpenModelOptions) => Promise<OpenedModel>;
