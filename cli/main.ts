@@ -24,7 +24,7 @@ Options:
   --vision-dtype f16|f32    vision tower + projector when --dtype is q4/f16 (default f16)
   --shard-mb N              shard size in MiB (default ${DEFAULT_SHARD_MB})
   --layout hf|native        pick a layout when the folder holds both (default hf)
-  --force                   replace a non-empty <out-dir>
+  --force                   replace <out-dir> when it holds a previous conversion
   --json                    print the summary as JSON
   --quiet                   no progress output
   -h, --help                this help

@@ -38,3 +38,17 @@ export { configFromHf, configFromNative, PIXTRAL_12B_2409, type ModelConfig } fr
 export * from './presets.js';
 export { gpuAvailable, describeAdapter } from './gpu/device.js';
 export * from './errors.js';
+export {
+  createEngine,
+  engineFromModel,
+  type ChatBackend,
+  type ChatEngine,
+  type CreateEngineOptions,
+  type CreateParams,
+  type EngineInfo,
+  type ImageObjectPart,
+  type LocalCreateOptions,
+  type ParamExtensions,
+} from './openai/index.js';
+export type { RemoteEngineOptions } from './remote/engine.js';
+export type { RemoteImageOptions } from './remote/image-url.js';

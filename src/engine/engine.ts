@@ -17,6 +17,7 @@ import type { ImageInput } from '../image/decode.js';
 import { loadModel, releaseModel, type LoadedModel } from './load.js';
 import { prepareChat, prepareGenerate } from './turn.js';
 import { decodeLoop } from './decode-loop.js';
+import { grammarSpec } from '../grammar/response-format.js';
 import type { ChatMessage, ChatOptions, ChatResult, GenerateRequest, GenerateResult, LoadOptions, ModelInfo } from './types.js';
 
 interface Loaded extends LoadedModel {
@@ -88,17 +89,20 @@ export class Engine {
       const l = this.need();
       throwIfAborted(opts.signal);
       const sampling = resolveSampling(opts);
+      const format = grammarSpec(opts.responseFormat);
       const last = l.lastAnswer;
       const encode = (text: string) => (last && text === last.text ? last.ids : l.tokenizer.encode(text));
       // Images and the prompt first (CPU work only): all before any GPU work.
-      const turn = await prepareChat(messages, l.model.config, encode, opts);
+      const turn = await prepareChat(messages, l.model.config, l.tokenizer, encode, opts);
       const ids: number[] = [];
       const decoder = l.tokenizer.createStreamDecoder();
       const stop = new StopStringFilter(opts.stop ?? []);
       let answer = '';
+      const constraint = format ? await l.grammars.start(format) : null;
       const out = await decodeLoop(l, {
         turn,
         sampling,
+        constraint,
         maxTokens: opts.maxTokens ?? 256,
         signal: opts.signal,
         returnLogits: false,
@@ -109,7 +113,7 @@ export class Engine {
           if (text) onDelta(text);
           return stop.done;
         },
-      });
+      }).finally(() => constraint?.dispose());
       const tail = stop.push(decoder.flush()) + stop.flush();
       if (tail) {
         answer += tail;

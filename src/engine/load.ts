@@ -11,6 +11,7 @@ import { UploadedWeights } from '../model/gpu-weights.js';
 import { VisionLanguageModel } from '../model/vlm.js';
 import { Sampler } from '../kernels/sampling.js';
 import { loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
+import { Grammars } from '../grammar/constraint.js';
 import type { LoadOptions, ModelInfo } from './types.js';
 
 /** Everything one loaded model holds; owned by the engine. */
@@ -21,6 +22,9 @@ export interface LoadedModel {
   tokenizer: Tokenizer;
   sampler: Sampler;
   penalty: Tensor; // [maxContext] u32: ids the repetition penalty applies to
+  /** Response formats compiled against this vocabulary (on first use). */
+  grammars: Grammars;
+  allowed: Tensor; // [ceil(V / 32)] u32: this step's allowed-token bitmask, when a grammar is on
   info: ModelInfo;
 }
 
@@ -39,6 +43,8 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
     const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, kvCache });
     const sampler = new Sampler(gpu, m.config.text.vocabSize);
     const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
+    const grammars = new Grammars(tokenizer, m.config.tokens.eos);
+    const allowed = Tensor.empty(gpu, [Math.ceil(m.config.text.vocabSize / 32)], 'u32', 'allowed-tokens');
     await gpu.sync();
     const info: ModelInfo = {
       name: m.name,
@@ -58,7 +64,7 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
       },
       fromCache: files.fromCache,
     };
-    return { gpu, weights, model, tokenizer, sampler, penalty, info };
+    return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info };
   } catch (e) {
     gpu.destroy();
     throw e;
@@ -71,5 +77,6 @@ export function releaseModel(l: LoadedModel): void {
   l.weights.destroy();
   l.sampler.destroy();
   l.penalty.destroy();
+  l.allowed.destroy();
   l.gpu.destroy();
 }

@@ -9,6 +9,7 @@ import type { ModelOpener } from '../weights/source.js';
 import type { SamplingOptions } from '../model/sampler.js';
 import type { TextPart } from '../text/prompt.js';
 import type { ImageInput } from '../image/decode.js';
+import type { ResponseFormat } from '../grammar/response-format.js';
 
 export interface LoadOptions {
   /** Base URL of a converted model (folder holding manifest.json). */
@@ -73,6 +74,11 @@ export interface GenerationOptions extends SamplingOptions {
 export interface ChatOptions extends GenerationOptions {
   /** Lower the longest image edge (pixels) to spend fewer image tokens. */
   longestEdge?: number;
+  /**
+   * OpenAI's `response_format`: `json_object` or `json_schema` constrain decoding with a grammar
+   * (xgrammar), so the answer always parses and validates; `text` (the default) does not.
+   */
+  responseFormat?: ResponseFormat;
 }
 
 export type FinishReason = 'eos' | 'length' | 'stop' | 'abort';
@@ -90,6 +96,8 @@ export interface GenerationStats {
   decodeMs: number;
   decodeTokensPerSecond: number;
   finishReason: FinishReason;
+  /** CPU time computing the grammar's allowed-token masks (0 without a response_format). */
+  grammarMs: number;
 }
 
 /** A finished chat turn: the whole answer (also streamed through `onDelta`) and its stats. */
