@@ -244,7 +244,7 @@ export async function openRemoteModel(opts: RemoteModelOptions): Promise<OpenedM
     const bytes = await readFile(join(cached.dir, 'manifest.json'));
     if (sha256HexNode(bytes) !== cached.manifestHash) throw new IntegrityError(`the cached manifest of ${base} (${cached.dir}) is corrupted; load the model online`);
     const manifest = parseManifestBytes(bytes, base);
-    return { files: new DiskModelSource(cached.dir, manifest, base), manifest, fromCache: true };
+    return { files: new DiskModelSource(cached.dir, manifest, base, false), manifest, fromCache: true };
   }
 
   const hash = sha256HexNode(manifestBytes);
@@ -260,7 +260,7 @@ export async function openRemoteModel(opts: RemoteModelOptions): Promise<OpenedM
   });
   const missing: ModelFile[] = [];
   for (const f of files) {
-    // A file in place passed its hash when it was renamed there; its bytes are hashed again on upload.
+    // A file in place passed its hash when it was renamed there (hash once, like the browser cache).
     if ((await sizeOf(join(dir, f.name))) === f.byteLength) progress.cached(f.shardIndex, f.byteLength);
     else missing.push(f);
   }
@@ -299,5 +299,5 @@ export async function openRemoteModel(opts: RemoteModelOptions): Promise<OpenedM
   // A model re-converted on the server has a new manifest hash: drop the older versions.
   for (const e of await listDiskCache(opts.cacheDir)) if (e.url === base && e.manifestHash !== hash) await rm(e.dir, { recursive: true, force: true });
   progress.phase('done');
-  return { files: new DiskModelSource(dir, manifest, base), manifest, fromCache: missing.length === 0 };
+  return { files: new DiskModelSource(dir, manifest, base, false), manifest, fromCache: missing.length === 0 };
 }

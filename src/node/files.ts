@@ -1,8 +1,8 @@
 /**
  * A converted model folder on disk as a `ModelSource`: `manifest.json`, the shards and the
  * tokenizer file are read in place (never copied), each file's length and SHA-256 checked
- * against the manifest when it is read, as the browser's cache does on upload. Also used for
- * the disk cache of a remote model (`cache.ts`), which is such a folder.
+ * against the manifest when it is read (a folder was never hashed by us before). Also used for
+ * the disk cache of a remote model (`cache.ts`), which is such a folder, hashed at download.
  */
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -50,6 +50,11 @@ export class DiskModelSource implements ModelSource {
     readonly manifest: Manifest,
     /** Shown in messages (the folder, or the URL a cached copy came from). */
     readonly url: string = dir,
+    /**
+     * Hash each file when it is read (default). The disk cache passes false: its files were
+     * hashed once when downloaded, as the browser's cache does (lengths are always checked).
+     */
+    private readonly verifyByDefault = true,
   ) {}
 
   private async read(f: ModelFile, verify: boolean): Promise<Uint8Array> {
@@ -73,12 +78,12 @@ export class DiskModelSource implements ModelSource {
   readShard(index: number, opts: { verify?: boolean } = {}): Promise<Uint8Array> {
     const f = manifestFiles(this.manifest)[index];
     if (!f || f.shardIndex !== index) throw new FormatError(`${this.url}: no shard ${index}`);
-    return this.read(f, opts.verify ?? true);
+    return this.read(f, opts.verify ?? this.verifyByDefault);
   }
 
   async readTokenizer(): Promise<Uint8Array | null> {
     const f = manifestFiles(this.manifest).find((x) => x.shardIndex === -1);
-    return f ? this.read(f, true) : null;
+    return f ? this.read(f, this.verifyByDefault) : null;
   }
 }
 
