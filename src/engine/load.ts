@@ -12,6 +12,7 @@ import { VisionLanguageModel } from '../model/vlm.js';
 import { Sampler } from '../kernels/sampling.js';
 import { checkSpecialIds, loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
 import { Grammars } from '../grammar/constraint.js';
+import type { OpenedModel } from '../weights/source.js';
 import type { LoadOptions, ModelInfo } from './types.js';
 
 /** Everything one loaded model holds; owned by the engine. */
@@ -27,12 +28,13 @@ export interface LoadedModel {
   allowed: Tensor; // [ceil(V / 32)] u32: this step's allowed-token bitmask, when a grammar is on
   info: ModelInfo;
   /** This context's hold on the cached model files (a shared Web Lock); released with the model. */
-  files: { release(): Promise<void> };
+  files: Pick<OpenedModel, 'release'>;
 }
 
 /** Loads a converted model onto a new GPU device. */
 export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
-  const files = await loadModelFiles({
+  const open = opts.openModel ?? loadModelFiles;
+  const files = await open({
     url: opts.url, offline: opts.offline, signal: opts.signal, onProgress: opts.onProgress, fetch: opts.fetch,
     verify: opts.verify, stallTimeoutMs: opts.stallTimeoutMs,
   });
@@ -75,7 +77,7 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
     return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info, files };
   } catch (e) {
     gpu?.destroy();
-    void files.release();
+    void files.release?.();
     throw e;
   }
 }
@@ -88,5 +90,5 @@ export function releaseModel(l: LoadedModel): void {
   l.penalty.destroy();
   l.allowed.destroy();
   l.gpu.destroy();
-  void l.files.release();
+  void l.files.release?.();
 }
