@@ -92,9 +92,8 @@ describe('images outside user messages', () => {
       ];
       for (const tok of [v3, v7]) {
         expect(() => tok.encodeChat(messages)).toThrow(FormatError);
-        const i = role === 'system' ? 0 : 1;
-        const part = role === 'system' ? 0 : 0;
-        expect(() => tok.encodeChat(messages)).toThrow(`message ${i} (${role}) part ${part} is an image: Mistral's chat formats have no images in ${role} messages`);
+        const i = role === 'system' ? 0 : 1; // the image is part 0 of that message
+        expect(() => tok.encodeChat(messages)).toThrow(`message ${i} (${role}) part 0 is an image: Mistral's chat formats have no images in ${role} messages`);
       }
     });
   }
