@@ -108,6 +108,7 @@ function progressPrinter(t0: number): (p: ConvertProgress) => void {
 
 /** Runs the CLI; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'serve') return (await import('./serve.js')).serveMain(argv.slice(1));
   let args: Args | null;
   try {
     args = parseCliArgs(argv);
