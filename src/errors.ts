@@ -88,14 +88,19 @@ export class LimitError extends PixtralError {
   }
 }
 
-/** Not enough browser storage for the shards still to download. Nothing was written. */
+/**
+ * Not enough browser storage for the files still to download. Nothing was written when raised by
+ * the quota check; raised by a failed write, the files stored before it stay stored.
+ * `availableBytes` is null when the browser gives no estimate of its free space.
+ */
 export class QuotaError extends PixtralError {
   readonly neededBytes: number;
-  readonly availableBytes: number;
-  constructor(neededBytes: number, availableBytes: number) {
+  readonly availableBytes: number | null;
+  constructor(neededBytes: number, availableBytes: number | null, detail = '') {
     super(
       'QUOTA',
-      `not enough browser storage: ${formatBytes(neededBytes)} needed, ${formatBytes(availableBytes)} available`,
+      `not enough browser storage: ${formatBytes(neededBytes)} needed, ` +
+        `${availableBytes === null ? 'free space unknown (the browser gives no estimate)' : `${formatBytes(availableBytes)} available`}${detail ? `: ${detail}` : ''}`,
     );
     this.neededBytes = neededBytes;
     this.availableBytes = availableBytes;

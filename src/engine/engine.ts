@@ -93,7 +93,7 @@ export class Engine {
       const last = l.lastAnswer;
       const encode = (text: string) => (last && text === last.text ? last.ids : l.tokenizer.encode(text));
       // Images and the prompt first (CPU work only): all before any GPU work.
-      const turn = await prepareChat(messages, l.model.config, encode, opts);
+      const turn = await prepareChat(messages, l.model.config, l.tokenizer, encode, opts);
       const ids: number[] = [];
       const decoder = l.tokenizer.createStreamDecoder();
       const stop = new StopStringFilter(opts.stop ?? []);

@@ -5,7 +5,8 @@
  */
 import { FormatError, throwIfAborted } from '../errors.js';
 import type { ModelConfig } from '../config.js';
-import { renderPrompt, type GridPart, type PromptMessage, type TextPart } from '../text/prompt.js';
+import { renderPromptAsync, type GridPart, type PromptMessage, type TextPart } from '../text/prompt.js';
+import type { Tokenizer } from '../text/tokenizer.js';
 import { preprocessImage, preprocessOptionsFor } from '../image/preprocess.js';
 import type { PromptImage } from '../model/vlm.js';
 import type { ChatMessage, GenerateRequest } from './types.js';
@@ -24,11 +25,15 @@ export function pixelKey(p: { pixels: Float32Array; height: number; width: numbe
   return `img${p.height}x${p.width}:${(h >>> 0).toString(16)}`;
 }
 
-/** Chat messages -> prompt ids and images (images are decoded and preprocessed here). */
+/**
+ * Chat messages -> prompt ids and images (images are decoded and preprocessed here, after the
+ * messages' shape is checked). The layout is the tokenizer's version's; `encode` may be async.
+ */
 export async function prepareChat(
   messages: ChatMessage[],
   config: ModelConfig,
-  encode: (text: string) => number[],
+  tokenizer: Pick<Tokenizer, 'version' | 'specialIds'>,
+  encode: (text: string) => number[] | Promise<number[]>,
   opts: { longestEdge?: number; signal?: AbortSignal },
 ): Promise<PreparedTurn> {
   const images: { part: GridPart; pre: Awaited<ReturnType<typeof preprocessImage>> }[] = [];
@@ -52,7 +57,7 @@ export async function prepareChat(
     }
     prompt.push({ role: m.role, content: parts });
   }
-  const rendered = renderPrompt(prompt, encode, config.tokens);
+  const rendered = await renderPromptAsync(prompt, tokenizer.version, tokenizer.specialIds, async (text) => await encode(text));
   return {
     ids: rendered.ids,
     images: rendered.images.map((r, i) => {

@@ -35,6 +35,7 @@ export function createBuffer(gpu: Gpu, bytes: number, label: string, usage = USA
   if (size > gpu.limits.maxBufferSize) {
     throw new LimitError(`${label}: ${size} bytes exceed the adapter's maxBufferSize ${gpu.limits.maxBufferSize}`);
   }
+  gpu.noteAllocation(label, size);
   try {
     return gpu.device.createBuffer({ label, size, usage });
   } catch (e) {

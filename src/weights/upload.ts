@@ -76,8 +76,6 @@ export interface UploadOptions {
   maxBindingBytes?: number;
   /** Buffer usage (default STORAGE | COPY_SRC | COPY_DST). */
   usage?: GPUBufferUsageFlags;
-  /** Re-hash each shard as it is read (default true; see `store.ts`). */
-  verify?: boolean;
   signal?: AbortSignal;
   onProgress?: ProgressCallback;
   progressIntervalMs?: number;
@@ -234,7 +232,7 @@ export async function uploadModel(files: ModelFiles, gpu: Gpu, opts: UploadOptio
     const writer = new AlignedWriter((buf, off, bytes) => writeBuffer(gpu, buf, off, bytes));
     for (const shard of [...byShard.keys()].sort((a, b) => a - b)) {
       throwIfAborted(opts.signal);
-      const bytes = await files.readShard(shard, { verify: opts.verify ?? true });
+      const bytes = await files.readShard(shard);
       throwIfAborted(opts.signal);
       for (const { seg, at, jobs } of byShard.get(shard)!) {
         if (seg.offset + seg.byteLength > bytes.byteLength) throw new FormatError(`segment beyond the end of shard ${shard}`);
