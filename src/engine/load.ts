@@ -35,7 +35,7 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
     if (!tokBytes) throw new FormatError(`${opts.url}: the model has no tokenizer file`);
     const tokenizer = loadTokenizer(tokBytes, { vocabSize: m.config.text.vocabSize });
     const kvCache = opts.kvCache ?? (m.dtype === 'q4' ? 'f16' : 'f32');
-    const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, kvCache });
+    const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, maxPatches: opts.maxPatches, kvCache });
     const sampler = new Sampler(gpu, m.config.text.vocabSize);
     const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
     await gpu.sync();
