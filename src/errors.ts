@@ -153,10 +153,10 @@ export class ContextLengthError extends PixtralError {
   }
 }
 
-/** The operation was aborted through its AbortSignal. */
+/** The operation was aborted through its AbortSignal; the signal's reason is the `cause`. */
 export class AbortError extends PixtralError {
-  constructor(message = 'aborted') {
-    super('ABORTED', message);
+  constructor(message = 'aborted', options?: { cause?: unknown }) {
+    super('ABORTED', message, options);
   }
 }
 
@@ -172,10 +172,10 @@ export class RequestError extends PixtralError {
   }
 }
 
-/** The model or runtime was disposed. */
+/** The model or runtime was disposed, or its worker stopped (`reason` says why). */
 export class DisposedError extends PixtralError {
-  constructor(what = 'model') {
-    super('DISPOSED', `${what} has been disposed`);
+  constructor(what = 'model', reason?: string) {
+    super('DISPOSED', `${what} has been disposed${reason ? `: ${reason}` : ''}`);
   }
 }
 
@@ -192,11 +192,22 @@ export class InUseError extends PixtralError {
   }
 }
 
+/**
+ * The error an aborted signal stands for: its reason when that is already one of ours, else an
+ * `AbortError` whose message carries the reason ("aborted: user left") and whose `cause` is it.
+ * A signal aborted without a reason has a DOMException `AbortError` as reason: that says nothing.
+ */
+export function abortError(signal?: AbortSignal): PixtralError {
+  const r: unknown = signal?.reason;
+  if (r instanceof PixtralError) return r;
+  const silent = r === undefined || (r instanceof Error && r.name === 'AbortError');
+  if (silent) return new AbortError();
+  const text = r instanceof Error ? r.message : String(r);
+  return new AbortError(`aborted: ${text}`, { cause: r });
+}
+
 export function throwIfAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) {
-    const r = signal.reason;
-    throw r instanceof PixtralError ? r : new AbortError(r instanceof Error ? r.message : 'aborted');
-  }
+  if (signal?.aborted) throw abortError(signal);
 }
 
 export function formatBytes(n: number): string {

@@ -50,7 +50,7 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
     gpu = await Gpu.create(opts.gpu);
     const weights = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
     const kvCache = opts.kvCache ?? (m.dtype === 'q4' ? 'f16' : 'f32');
-    const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, kvCache });
+    const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, maxPatches: opts.maxPatches, kvCache });
     const sampler = new Sampler(gpu, m.config.text.vocabSize);
     const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
     const grammars = new Grammars(tokenizer, m.config.tokens.eos);

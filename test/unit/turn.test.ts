@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { configFromHf } from '../../src/config.js';
 import type { ChatMessage } from '../../src/engine/types.js';
 import { prepareChat } from '../../src/engine/turn.js';
+import { ImageCache } from '../../src/engine/image-cache.js';
 import { AbortError, FormatError } from '../../src/errors.js';
 import { loadTokenizer, type PromptMessage } from '../../src/text/tokenizer.js';
 import { sharedDir } from '../fixture-server.js';
@@ -34,9 +35,9 @@ describe('prepareChat', () => {
       { role: 'system', content: [watchedImage(touched), { type: 'text', text: 'a system image' }] },
       { role: 'user', content: [watchedImage(touched), { type: 'text', text: 'what is this?' }] },
     ] as ChatMessage[];
-    const err = await prepareChat(messages, config, v7, (t) => v7.encode(t), {}).catch((e: unknown) => e);
+    const err = await prepareChat(messages, config, v7, (t) => v7.encode(t), new ImageCache(), {}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FormatError);
-    expect((err as Error).message).toMatch(/message 0 \(system\) part 0 is an image: Mistral's chat formats have no images in system messages/);
+    expect((err as Error).message).toMatch(/messages\[0\].content\[0\] is an image in a system message: Mistral's chat formats have no images in system or assistant messages/);
     expect(touched).toEqual([]);
   });
 
@@ -47,13 +48,13 @@ describe('prepareChat', () => {
       { role: 'assistant', content: [watchedImage(touched)] },
       { role: 'user', content: [watchedImage(touched)] },
     ] as ChatMessage[];
-    await expect(prepareChat(messages, config, v7, (t) => v7.encode(t), {})).rejects.toThrow(/message 1 \(assistant\) part 0 is an image/);
+    await expect(prepareChat(messages, config, v7, (t) => v7.encode(t), new ImageCache(), {})).rejects.toThrow(/messages\[1\].content\[0\] is an image in an assistant message/);
     expect(touched).toEqual([]);
   });
 
   it('a conversation without them is laid out by the tokenizer version (golden ids)', async () => {
     const textOnly = goldens.versions.v7!.system_text!;
-    const turn = await prepareChat(textOnly.messages as ChatMessage[], config, v7, (t) => v7.encodeAsync(t), {});
+    const turn = await prepareChat(textOnly.messages as ChatMessage[], config, v7, (t) => v7.encodeAsync(t), new ImageCache(), {});
     expect(turn.ids).toEqual(textOnly.ids);
     expect(turn.images).toEqual([]);
     expect(turn.ids[1]).toBe(17); // [SYSTEM_PROMPT]: the v7 layout, not a silent v3
@@ -62,7 +63,7 @@ describe('prepareChat', () => {
   it("stops on the request's signal while encoding long text", async () => {
     const ac = new AbortController();
     const messages = [{ role: 'user', content: 'word '.repeat(100_000) }] as ChatMessage[];
-    const pending = prepareChat(messages, config, v7, (t) => v7.encodeAsync(t, { signal: ac.signal, chunkChars: 1000 }), { signal: ac.signal });
+    const pending = prepareChat(messages, config, v7, (t) => v7.encodeAsync(t, { signal: ac.signal, chunkChars: 1000 }), new ImageCache(), { signal: ac.signal });
     ac.abort();
     await expect(pending).rejects.toBeInstanceOf(AbortError);
   });
