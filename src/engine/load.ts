@@ -10,6 +10,7 @@ import { uploadModel, type GpuWeights } from '../weights/upload.js';
 import { UploadedWeights } from '../model/gpu-weights.js';
 import { VisionLanguageModel } from '../model/vlm.js';
 import { Sampler } from '../kernels/sampling.js';
+import { compileModelPipelines } from '../model/pipelines.js';
 import { loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
 import type { LoadOptions, ModelInfo } from './types.js';
 
@@ -38,6 +39,12 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
     const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, kvCache });
     const sampler = new Sampler(gpu, m.config.text.vocabSize);
     const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
+    // Every pipeline now, in parallel, so the first answer does not pay for compilation.
+    const bytes = weights.byteLength;
+    const event = (phase: 'compile' | 'done', done: number, total: number) =>
+      opts.onProgress?.({ phase, loadedBytes: bytes, totalBytes: bytes, shardIndex: -1, shardCount: m.shards.length, bytesPerSecond: 0, pipelinesCompiled: done, pipelinesTotal: total });
+    const pipelines = await compileModelPipelines(gpu, model, sampler, (done, total) => event('compile', done, total));
+    event('done', pipelines, pipelines);
     await gpu.sync();
     const info: ModelInfo = {
       name: m.name,
