@@ -11,12 +11,11 @@ import type { Gpu } from '../gpu/device.js';
 import type { Ctx } from '../gpu/kernel.js';
 import { Tensor, writeBuffer } from '../gpu/tensor.js';
 import { rmsnorm } from '../kernels/rmsnorm.js';
-import { addInPlace } from '../kernels/add.js';
 import { embed, type EmbeddingTable } from '../kernels/embedding.js';
 import { buildRopeTable, ropeInPlace, type RopeTable } from '../kernels/rope.js';
 import { ropeInvFreq, yarnAttentionFactor, yarnInvFreq } from '../kernels/rope-freqs.js';
 import { causalAttention, createDecodeScratch, decodeAttention, destroyDecodeScratch, kvWrite, type DecodeScratch } from '../kernels/attention.js';
-import { canFuseGateUp, canFuseQkv, linear, linearBytes, linearGateUpSilu, linearQkv, type Linear } from './linear.js';
+import { canFuseGateUp, canFuseQkv, linear, linearAddInto, linearBytes, linearGateUpSilu, linearQkv, type Linear } from './linear.js';
 import { loadLinear, path, type WeightMap } from './weights.js';
 import type { KvCache } from './kv-cache.js';
 
@@ -111,7 +110,8 @@ export class Decoder {
   private readonly scratch: DecodeScratch;
   private allLogits: Tensor | null = null; // [C, V], allocated when first asked for
   /**
-   * Decode (T = 1) fusions: q/k/v in one dispatch and gate/up + SiLU in one, where the weights
+   * Decode (T = 1) fusions: q/k/v in one dispatch, gate/up + SiLU in one, the residual adds in
+   * the o- and down-projections' epilogues, where the weights
    * allow (`decodeFusions`). On by default; tests turn it off to compare with the unfused kernels.
    */
   fuseDecode = true;
@@ -214,13 +214,12 @@ export class Decoder {
         if (T === 1) decodeAttention(ctx, attn, q, kv, this.scratch, { nCtx: pos0 + 1, heads: c.numHeads });
         else causalAttention(ctx, attn, q, kv, { tokens: T, heads: c.numHeads, pos0 });
       }
-      linear(ctx, l.o, attn, h, T);
-      addInPlace(ctx, x, h);
+      // x += o(attn); decode, q4: one dispatch, the add is the matvec's epilogue.
+      linearAddInto(ctx, l.o, attn, x, T, h, this.fuseDecode);
       rmsnorm(ctx, x, l.postNorm, h, c.normEps);
       // Decode, q4: gate, up and SiLU in one dispatch; otherwise gate, up, silu_mul.
       linearGateUpSilu(ctx, l.gate, l.up, h, a.act.view([T, I]), T, mlpScratch, this.fuseDecode);
-      linear(ctx, l.down, a.act.view([T, I]), h, T);
-      addInPlace(ctx, x, h);
+      linearAddInto(ctx, l.down, a.act.view([T, I]), x, T, h, this.fuseDecode);
     });
   }
 

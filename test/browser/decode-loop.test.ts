@@ -147,3 +147,31 @@ describe('GPU-resident decode loop', () => {
     expect(r.tokens).not.toEqual((c.json.greedy_tokens as number[]).slice(0, 6)); // the penalty changed something
   });
 });
+
+describe('decode fusions on a q4 model', () => {
+  it('give bit-identical logits and the same greedy tokens as the unfused kernels', async () => {
+    const q = await loadModel({ url: '/scratch/models/pixtral-tiny-a-q4/', maxContext: 96 });
+    try {
+      const t = prepareGenerate(
+        { inputIds: c.json.input_ids, images: turn.images.map((im) => im.image) },
+        q.model.config,
+        q.model.tokenPixels,
+      );
+      const runQ4 = async (fuse: boolean) => {
+        q.model.decoder.fuseDecode = fuse;
+        q.model.cache.truncate(0);
+        const tokens: number[] = [];
+        await decodeLoop(q, { turn: t, sampling: resolveSampling({ temperature: 0 }), maxTokens: 8, returnLogits: false, emit: (tok) => (tokens.push(tok), false) });
+        return { tokens, logits: await q.model.readLogits() };
+      };
+      const fused = await runQ4(true);
+      const plain = await runQ4(false);
+      expect(q.model.decoder.decodeFusions()).toEqual({ qkv: true, gateUp: true });
+      expect(fused.tokens).toEqual(plain.tokens);
+      // The last step computed (possibly one past the end) left its logits: equal to the bit.
+      expect(fused.logits).toEqual(plain.logits);
+    } finally {
+      releaseModel(q);
+    }
+  });
+});
