@@ -28,6 +28,8 @@ export interface DecodeProfile {
   cpuMs: number;
   /** Decode steps submitted, including any computed past the end and discarded. */
   steps: number;
+  /** Dispatches recorded by the decode steps (the runtime's count). */
+  dispatches: number;
 }
 
 export interface DecodeRequest {
@@ -75,6 +77,7 @@ export async function decodeLoop(
   const budget = Math.min(maxTokens, model.limits.maxContext - ids.length);
   throwIfAborted(signal);
   const pre = await model.prefill({ ids, images }, { returnLogits: r.returnLogits, signal });
+  const dispatches0 = l.gpu.ledger.dispatches;
   const S = ids.length;
   const penalised = sampling.repetitionPenalty !== 1;
   // The prompt's ids start the penalty history; each step appends its token on the GPU.
@@ -139,7 +142,7 @@ export async function decodeLoop(
   const fed = finish === 'stop' || finish === 'length' ? tokens.length - 1 : Math.min(tokens.length, pending.length - 1);
   model.cache.keys.push(...tokens.slice(0, Math.max(0, fed)));
   const generated = tokens.length;
-  const profile = { cpuMs, steps: pending.length };
+  const profile = { cpuMs, steps: pending.length, dispatches: l.gpu.ledger.dispatches - dispatches0 };
   const decodeMs = performance.now() - t0;
   if (finish === 'abort' && generated === 0 && signal?.aborted) {
     // Nothing was produced: surface the abort as an error, like fetch does.
