@@ -52,7 +52,7 @@ export class Engine {
     const opts = { ...options, onProgress: onProgress ?? options.onProgress, signal: signal ?? options.signal };
     return this.run(async () => {
       if (this.disposed) throw new DisposedError();
-      this.release();
+      await this.release();
       const l = await loadModel(opts);
       this.loaded = { ...l, lastAnswer: null };
       return l.info;
@@ -156,16 +156,17 @@ export class Engine {
     });
   }
 
-  private release(): void {
+  /** Frees the GPU at once; settles when the model's cache lock is free too (a delete may follow). */
+  private async release(): Promise<void> {
     const l = this.loaded;
     this.loaded = null;
-    if (l) releaseModel(l);
+    if (l) await releaseModel(l);
   }
 
   /** Frees the GPU memory. The engine cannot be used afterwards. */
   dispose(): Promise<void> {
     return this.run(async () => {
-      this.release();
+      await this.release();
       this.disposed = true;
     });
   }

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InUseError, reviveError, type SerializedError } from '../../src/errors.js';
+import { Engine } from '../../src/engine/index.js';
 import { deleteCachedModel, sha256Hex, type CachedModelInfo } from '../../src/weights/index.js';
 import { downloadLockName } from '../../src/weights/locks.js';
 import { buildStoreFixture, STORE_FIXTURE_URL, type StoreFixture } from './store-fixture-data.js';
@@ -117,5 +118,22 @@ describe('two contexts of one origin (Web Locks)', () => {
     await b.call({ op: 'release' });
     expect(await a.call({ op: 'delete', url: STORE_FIXTURE_URL })).toEqual([hash]);
     expect((await b.call<CachedModelInfo[]>({ op: 'list' })).some((m) => m.manifestHash === hash)).toBe(false);
+  });
+
+  it("the engine holds the model while loaded and lets go on dispose, or when its load fails", async () => {
+    // A real converted model (test/global-setup.ts): loaded, it cannot be deleted; disposed, it can.
+    const url = '/scratch/models/pixtral-tiny-a-f32/';
+    const engine = new Engine();
+    await engine.load({ url, maxContext: 64 });
+    const refused = await deleteCachedModel(url).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(InUseError);
+    await engine.dispose();
+    expect((await deleteCachedModel(url)).length).toBe(1);
+
+    // The store fixture's files load, but its tensors are not a model: the failed load lets go too.
+    const broken = new Engine();
+    await expect(broken.load({ url: STORE_FIXTURE_URL })).rejects.toThrow();
+    expect(await deleteCachedModel(STORE_FIXTURE_URL)).toEqual([hash]);
+    await broken.dispose();
   });
 });
