@@ -11,7 +11,7 @@ import { toTransferable, transferList } from './image/decode.js';
 import { AbortError, DisposedError, FormatError, WebGPUUnavailableError } from './errors.js';
 import type { LoadProgress } from './weights/progress.js';
 
-export interface LoadPixtralOptions extends Omit<LoadOptions, 'onProgress' | 'fetch'> {
+export interface LoadPixtralOptions extends Omit<LoadOptions, 'onProgress' | 'fetch' | 'openModel'> {
   /** Progress of download, verification and upload (monotonic bytes). */
   onProgress?: (p: LoadProgress) => void;
   /** Expected weight dtype of the converted model; a mismatch is a FormatError. */
@@ -131,7 +131,8 @@ export class PixtralModel {
     }
   }
 
-  private async prepareMessages(messages: ChatMessage[]): Promise<{ messages: ChatMessage[]; transfer: Transferable[] }> {
+  /** Images -> what the engine receives (the Node entry overrides this to decode files). */
+  protected async prepareMessages(messages: ChatMessage[]): Promise<{ messages: ChatMessage[]; transfer: Transferable[] }> {
     if (!this.worker) return { messages, transfer: [] };
     const transfer: Transferable[] = [];
     const out: ChatMessage[] = [];

@@ -91,7 +91,7 @@ export class Engine {
       const sampling = resolveSampling(opts);
       const format = grammarSpec(opts.responseFormat);
       const last = l.lastAnswer;
-      const encode = (text: string) => (last && text === last.text ? last.ids : l.tokenizer.encode(text));
+      const encode = (text: string) => (last && text === last.text ? last.ids : l.tokenizer.encodeAsync(text, { signal: opts.signal }));
       // Images and the prompt first (CPU work only): all before any GPU work.
       const turn = await prepareChat(messages, l.model.config, l.tokenizer, encode, opts);
       const ids: number[] = [];

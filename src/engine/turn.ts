@@ -5,7 +5,7 @@
  */
 import { FormatError, throwIfAborted } from '../errors.js';
 import type { ModelConfig } from '../config.js';
-import { renderPromptAsync, type GridPart, type PromptMessage, type TextPart } from '../text/prompt.js';
+import { checkChatMessages, renderPromptAsync, type GridPart, type PromptMessage, type TextPart } from '../text/prompt.js';
 import type { Tokenizer } from '../text/tokenizer.js';
 import { preprocessImage, preprocessOptionsFor } from '../image/preprocess.js';
 import type { PromptImage } from '../model/vlm.js';
@@ -36,6 +36,7 @@ export async function prepareChat(
   encode: (text: string) => number[] | Promise<number[]>,
   opts: { longestEdge?: number; signal?: AbortSignal },
 ): Promise<PreparedTurn> {
+  checkChatMessages(messages);
   const images: { part: GridPart; pre: Awaited<ReturnType<typeof preprocessImage>> }[] = [];
   const prepOpts = preprocessOptionsFor(config, { longestEdge: opts.longestEdge });
   const prompt: PromptMessage[] = [];

@@ -5,6 +5,7 @@
 import type { GpuOptions } from '../gpu/device.js';
 import type { ModelConfig } from '../config.js';
 import type { ProgressCallback } from '../weights/progress.js';
+import type { ModelOpener } from '../weights/source.js';
 import type { SamplingOptions } from '../model/sampler.js';
 import type { TextPart } from '../text/prompt.js';
 import type { ImageInput } from '../image/decode.js';
@@ -34,6 +35,11 @@ export interface LoadOptions {
   verify?: boolean;
   /** A download request that receives no byte for this long is retried, then NetworkError. Default 30 000 ms. */
   stallTimeoutMs?: number;
+  /**
+   * Where the model's files come from (in-thread only: a function does not cross to a worker).
+   * Default: the browser's IndexedDB downloader; `pixtral-webgpu/node` passes its disk opener.
+   */
+  openModel?: ModelOpener;
 }
 
 export interface ModelInfo {
