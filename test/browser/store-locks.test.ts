@@ -11,7 +11,7 @@ import { Engine } from '../../src/engine/index.js';
 import { deleteCachedModel, sha256Hex, type CachedModelInfo } from '../../src/weights/index.js';
 import { downloadLockName } from '../../src/weights/locks.js';
 import { buildStoreFixture, STORE_FIXTURE_URL, type StoreFixture } from './store-fixture-data.js';
-import { ensureServed, serverLog } from './store-serve.js';
+import { ensureServed, serverLog, serveRenamedCopy } from './store-serve.js';
 
 class Context {
   private readonly worker = new Worker(new URL('./store-locks-worker.ts', import.meta.url), { type: 'module' });
@@ -121,8 +121,9 @@ describe('two contexts of one origin (Web Locks)', () => {
   });
 
   it("the engine holds the model while loaded and lets go on dispose, or when its load fails", async () => {
-    // A real converted model (test/global-setup.ts): loaded, it cannot be deleted; disposed, it can.
-    const url = '/scratch/models/pixtral-tiny-a-f32/';
+    // A real converted model (test/global-setup.ts), copied under its own manifest hash: golden
+    // tests hold the original for the whole run.
+    const url = await serveRenamedCopy('/scratch/models/pixtral-tiny-a-f32/', 'store-engine-model', `engine lock test ${crypto.randomUUID()}`);
     const engine = new Engine();
     await engine.load({ url, maxContext: 64 });
     const refused = await deleteCachedModel(url).catch((e: unknown) => e);
