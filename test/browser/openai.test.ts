@@ -87,6 +87,12 @@ describe('engine.chat.completions.create (local)', () => {
     expect(chunks.slice(0, -1).every((c) => c.choices[0]!.finish_reason === null && !c.usage)).toBe(true);
   });
 
+  it('fetches http(s) image URLs', async () => {
+    const url = new URL(`${SAMPLES}/screen_02.png`, location.href).href;
+    const r = await engine.chat.completions.create({ messages: ask(url), max_tokens: 4 });
+    expect(r.choices[0]!.message.content).toBe('green');
+  });
+
   it('takes image objects as the extension part and stops at max_tokens with "length"', async () => {
     const blob = await bytesOf('screen_01.png');
     const bitmap = await createImageBitmap(blob);
