@@ -30,6 +30,7 @@ const PHASES: Record<LoadProgress['phase'], string> = {
   verify: 'Verifying',
   cached: 'Found in the browser cache',
   upload: 'Uploading to the GPU',
+  compile: 'Compiling GPU kernels',
   done: 'Done',
 };
 

@@ -158,7 +158,7 @@ export class Engine {
     try {
       const out = await decodeLoop(l, { ...r, turn });
       throwIfAborted(this.lifetime.signal);
-      return { logits: out.logits, stats: { ...out.stats, imagesPreprocessed: turn.imagesPreprocessed } };
+      return { logits: out.logits, stats: { ...out.stats, imagesPreprocessed: turn.imagesPreprocessed ?? 0 } };
     } catch (e) {
       throwIfAborted(this.lifetime.signal);
       if (l.gpu.isLost) l.gpu.check();

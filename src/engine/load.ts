@@ -10,6 +10,7 @@ import { uploadModel, type GpuWeights } from '../weights/upload.js';
 import { UploadedWeights } from '../model/gpu-weights.js';
 import { VisionLanguageModel } from '../model/vlm.js';
 import { Sampler } from '../kernels/sampling.js';
+import { compileModelPipelines } from '../model/pipelines.js';
 import { checkSpecialIds, loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
 import { Grammars } from '../grammar/constraint.js';
 import type { OpenedModel } from '../weights/source.js';
@@ -55,6 +56,12 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
     const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
     const grammars = new Grammars(tokenizer, m.config.tokens.eos);
     const allowed = Tensor.empty(gpu, [Math.ceil(m.config.text.vocabSize / 32)], 'u32', 'allowed-tokens');
+    // Every pipeline now, in parallel, so the first answer does not pay for compilation.
+    const bytes = weights.byteLength;
+    const event = (phase: 'compile' | 'done', done: number, total: number) =>
+      opts.onProgress?.({ phase, loadedBytes: bytes, totalBytes: bytes, shardIndex: -1, shardCount: m.shards.length, bytesPerSecond: 0, pipelinesCompiled: done, pipelinesTotal: total });
+    const pipelines = await compileModelPipelines(gpu, model, sampler, (done, total) => event('compile', done, total));
+    event('done', pipelines, pipelines);
     await gpu.sync();
     const info: ModelInfo = {
       name: m.name,

@@ -18,8 +18,8 @@ import type { GenerateRequest } from './types.js';
 export interface PreparedTurn {
   ids: number[];
   images: PromptImage[];
-  /** Images decoded and resized for this turn (the others came from the image cache). */
-  imagesPreprocessed: number;
+  /** Images decoded and resized for this turn (the others came from the image cache); 0 when absent. */
+  imagesPreprocessed?: number;
 }
 
 /** FNV-1a over the pixels' bits: names an image's content for KV-cache reuse. */

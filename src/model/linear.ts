@@ -5,7 +5,8 @@
  * storage and the number of rows: a matrix-vector kernel for one row (decode) and the tiled
  * matrix-matrix kernel otherwise (prefill, vision). Decode (one row) fusions: `linearGateUpSilu`
  * (gate, up and SiLU product in one dispatch) and `linearQkv` (q, k, v in one dispatch into one
- * packed row), each falling back to the unfused kernels when the weights do not allow it.
+ * packed row) and `linearAddInto` (a projection with the residual add as its epilogue), each
+ * falling back to the unfused kernels when the weights do not allow it.
  */
 import type { Ctx } from '../gpu/kernel.js';
 import type { Tensor } from '../gpu/tensor.js';
@@ -15,6 +16,7 @@ import { q4MatMul, q4MatVec, q4MatVecGateUp, q4MatVecMulti, type Q4Weight } from
 import { ggufMatMul, ggufMatVec, ggufRowBytes, type GgufWeight } from '../kernels/gguf.js';
 import { biasAddInPlace } from '../kernels/bias-add.js';
 import { siluMul } from '../kernels/silu-mul.js';
+import { addInPlace } from '../kernels/add.js';
 import { KernelError } from '../errors.js';
 
 export type LinearWeight = { kind: 'dense'; w: MatWeight } | { kind: 'q4'; w: Q4Weight } | { kind: 'gguf'; w: GgufWeight };
@@ -45,6 +47,23 @@ export function linear(ctx: Ctx, l: Linear, x: Tensor, y: Tensor, M: number): vo
   } else if (M === 1) q4MatVec(ctx, l.weight.w, x.view([l.inFeatures]), y.view([l.outFeatures]));
   else q4MatMul(ctx, l.weight.w, x.view([M, l.inFeatures]), y.view([M, l.outFeatures]), M);
   if (l.bias) biasAddInPlace(ctx, y.view([M, l.outFeatures]), l.bias);
+}
+
+/**
+ * residual [M, out] += x [M, in] W^T (+ b): a projection feeding the residual stream (o-proj,
+ * down-proj). M = 1 with a q4 weight and no bias (and `fuse`): one dispatch, the add being the
+ * matvec's epilogue (bit-identical to the unfused path). Otherwise `linear` into `scratch`
+ * ([M, out]) and `addInPlace`.
+ */
+export function linearAddInto(ctx: Ctx, l: Linear, x: Tensor, residual: Tensor, M: number, scratch: Tensor, fuse = true): void {
+  const out = residual.view([M, l.outFeatures]);
+  if (fuse && M === 1 && l.weight.kind === 'q4' && !l.bias) {
+    q4MatVec(ctx, l.weight.w, x.view([l.inFeatures]), out.view([l.outFeatures]), { residual: true });
+    return;
+  }
+  const y = scratch.view([M, l.outFeatures]);
+  linear(ctx, l, x, y, M);
+  addInPlace(ctx, out, y);
 }
 
 /** Bytes a decode step reads for this layer (weights + scales + bias). */
