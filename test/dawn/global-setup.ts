@@ -16,7 +16,6 @@ import { scratchDir, serveFixtureFile } from '../fixture-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    fixtureOrigin: string;
     adapterMarker: string;
   }
 }
