@@ -54,8 +54,10 @@ export default defineConfig({
           env: { VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? '/usr/share/vulkan/icd.d/lvp_icd.json' },
           testTimeout: 300_000,
           hookTimeout: 300_000,
-          // lavapipe spreads each dispatch over every core: parallel files only contend.
+          // lavapipe spreads each dispatch over every core and compiles each shader variant on
+          // one: parallel files, or running beside the browser project, only contend. Last group.
           fileParallelism: false,
+          sequence: { groupOrder: 2 },
           // Real model shapes run in the browser project only (test/helpers/gpu.ts): on lavapipe
           // the shaders at head_dim 128 alone take minutes to compile.
           provide: { realShapes: false },
