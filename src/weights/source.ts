@@ -12,7 +12,7 @@ export interface ModelSource {
   /** Where the model came from (base URL or folder), for messages. */
   readonly url: string;
   readonly manifest: Manifest;
-  /** All bytes of shard `index`; with `verify` (default true) their SHA-256 is checked (IntegrityError). */
+  /** All bytes of shard `index`, length-checked; `verify` forces a SHA-256 check (default: the source's policy). */
   readShard(index: number, opts?: { verify?: boolean }): Promise<Uint8Array>;
   /** The tokenizer file's bytes, or null when the model has none. */
   readTokenizer(): Promise<Uint8Array | null>;
