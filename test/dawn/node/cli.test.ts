@@ -9,17 +9,18 @@
  * the pipelines anew (slow on lavapipe), so the cases share processes where they can.
  */
 import { spawn } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import { copyFile, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN, COLOR, COLOR_QUESTION, dawnEnv, MODEL_Q4, SAMPLES, twoPagePdf } from './samples.js';
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
-function run(args: string[], cwd: string): Promise<Run> {
+function run(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd, env: dawnEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [BIN, ...args], { cwd, env: dawnEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -106,6 +107,34 @@ describe('pixtral-webgpu CLI (child process, Dawn)', () => {
     expect(none.stderr).toMatch(/no file matches nothing-\*\.png/);
     const usage = await run(['ask', MODEL_Q4, '--image', 'a.png', '--resume', 'q'], dir);
     expect(usage.code).toBe(2);
+  }, 900_000);
+
+  it('ask on an http(s) model URL: downloaded into $XDG_CACHE_HOME/pixtral-webgpu with progress on stderr, then answered', async () => {
+    const server = createServer((req, res) => {
+      readFile(join(MODEL_Q4, new URL(req.url!, 'http://x').pathname.replace(/^\/m\//, ''))).then(
+        (b) => res.writeHead(200, { 'content-length': b.length }).end(b),
+        () => res.writeHead(404).end(),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/m/`;
+      const cache = await mkdtemp(join(tmpdir(), 'pixtral-xdg-'));
+      // A fresh XDG_CACHE_HOME would also move Mesa's shader cache (lavapipe): every pipeline
+      // would be compiled cold by LLVM, minutes on 2 cores. Keep Mesa's where it was.
+      const mesa = process.env.MESA_SHADER_CACHE_DIR ?? process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
+      const r = await run(['ask', url, '--image', join(SAMPLES, 'screen_02.png'), '--max-tokens', '4', COLOR_QUESTION], dir, {
+        XDG_CACHE_HOME: cache, MESA_SHADER_CACHE_DIR: mesa,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`${COLOR['screen_02.png']}\n`);
+      // Non-TTY stderr: plain lines with bytes, rate and ETA.
+      expect(r.stderr).toMatch(/^(download|verify) [\d.]+ [KM]B \/ 1\.7 MB [\d.]+ [KMG]?B\/s ETA /m);
+      const [version] = await readdir(join(cache, 'pixtral-webgpu', 'models'));
+      expect((await readdir(join(cache, 'pixtral-webgpu', 'models', version!))).sort()).toEqual(['manifest.json', 'shard-00000.bin', 'source.json', 'tekken.json']);
+    } finally {
+      server.close();
+    }
   }, 900_000);
 
   it('info prints the manifest and the adapter (text and --json)', async () => {
