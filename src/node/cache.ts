@@ -29,7 +29,8 @@ import { quotaMargin } from '../weights/quota.js';
 import { backoffDelay, DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, sleep, type RetryPolicy } from '../weights/retry.js';
 import { manifestFiles, normalizeBaseUrl, type ModelFile } from '../weights/store.js';
 import type { OpenedModel, OpenModelOptions } from '../weights/source.js';
-import { DiskModelSource, parseManifestBytes, sha256HexNode } from './files.js';
+import { DiskModelSource, parseManifestBytes } from './files.js';
+import { sha256Hex } from '../weights/hash.js';
 
 export const CACHE_ENV = 'PIXTRAL_WEBGPU_CACHE';
 
@@ -242,12 +243,12 @@ export async function openRemoteModel(opts: RemoteModelOptions): Promise<OpenedM
     const cached = (await listDiskCache(opts.cacheDir)).find((e) => e.url === base && e.complete);
     if (!cached) throw netError ?? new NetworkError(`offline: ${base} is not in the disk cache (${root})`);
     const bytes = await readFile(join(cached.dir, 'manifest.json'));
-    if (sha256HexNode(bytes) !== cached.manifestHash) throw new IntegrityError(`the cached manifest of ${base} (${cached.dir}) is corrupted; load the model online`);
+    if ((await sha256Hex(bytes)) !== cached.manifestHash) throw new IntegrityError(`the cached manifest of ${base} (${cached.dir}) is corrupted; load the model online`);
     const manifest = parseManifestBytes(bytes, base);
     return { files: new DiskModelSource(cached.dir, manifest, base, false), manifest, fromCache: true };
   }
 
-  const hash = sha256HexNode(manifestBytes);
+  const hash = await sha256Hex(manifestBytes);
   const manifest = parseManifestBytes(manifestBytes, base);
   const dir = join(root, hash);
   await mkdir(dir, { recursive: true });
