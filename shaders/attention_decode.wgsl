@@ -17,6 +17,8 @@
 //   3 part_o f32 [n_chunks, n_heads, head_dim] as vec4 (read_write)
 //   4 part_ml f32 [n_chunks, n_heads] vec2 (m, l) (read_write)
 //   5 params
+//   SINGLE (one chunk holds every key, n_chunks = 1: short contexts): the combine is done here;
+//   bindings 3 out act [n_heads, head_dim] as vec4 (read_write), 4 params.
 // Dispatch: (n_chunks, n_kv) with n_chunks = ceil(n_ctx / chunk), chunk <= CH (an override).
 #if F16
 alias act = f16;
@@ -63,9 +65,14 @@ fn load_v(i: u32) -> vec4<f32> {
   return vec4<f32>(v[i]);
 }
 #endif
+#if SINGLE
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<act>>;
+@group(0) @binding(4) var<uniform> p: Params;
+#else
 @group(0) @binding(3) var<storage, read_write> part_o: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
 @group(0) @binding(5) var<uniform> p: Params;
+#endif
 
 override WG: u32 = 256;
 // Chunk capacity (keys per workgroup) and query heads per kv head (loop bounds known at pipeline
@@ -189,10 +196,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         o += pw[r * d4 + lid];
       }
       let qh = g * G + h2;
+#if SINGLE
+      // The only chunk: finish as attention_combine.wgsl does for one chunk (its weight
+      // exp(m - m) = 1, so the same operations and the same bits): out = o / l.
+      let l = lg[h2];
+      out[qh * d4 + lid] = vec4<act>(o * select(0.0, 1.0 / l, l > 0.0));
+#else
       part_o[(c * p.n_heads + qh) * d4 + lid] = o;
       if (lid == 0u) {
         part_ml[c * p.n_heads + qh] = vec2<f32>(mg[h2], lg[h2]);
       }
+#endif
     }
   }
 }

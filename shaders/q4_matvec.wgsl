@@ -14,6 +14,9 @@ enable subgroups;
 //            dispatch: y[yOff0 + r] = (W x)[r], y[yOff1 + r] = (W1 x)[r], y[yOff2 + r] = (W2 x)[r].
 //            The first wgs0 workgroups do W, the next wgs1 W1, the rest W2 (a workgroup never
 //            straddles two weights, so the weight is uniform per workgroup).
+//   RESIDUAL (plain only): y[yOffset + r] = y[yOffset + r] + act((W x)[r]): the residual add of
+//            the o- and down-projections as the epilogue (the same two roundings as a matvec
+//            into scratch followed by add.wgsl, so bit-identical to it).
 // Bindings:
 //   0 qweight [rows, G] vec4<u32> (= u32 [rows, K/8]), read; G = K / 32
 //   1 scales  [rows, G] f16 (F16) | [ceil(rows * G / 2)] u32 holding f16 pairs (f32 path), read
@@ -254,6 +257,15 @@ fn blockSum(acc: vec4<f32>, lid: u32, block: u32, t: u32, sgLane: u32, sgSize: u
   return sum;
 }
 
+// Writes row i's value (RESIDUAL: adds it to what y holds, as add.wgsl would).
+fn store(i: u32, v: act) {
+#if RESIDUAL
+  y[i] = y[i] + v;
+#else
+  y[i] = v;
+#endif
+}
+
 // The stored output from the row's sum a (GATE_UP: the gate's) and b (GATE_UP: the up's).
 fn outVal(a: f32, b: f32) -> act {
 #if GATE_UP
@@ -324,7 +336,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
   if (TPR == 1u) {
     for (var j = 0u; j < 4u; j++) {
-      if (row + j < rows) { y[yOff + row + j] = outVal(acc[j], acc1[j]); }
+      if (row + j < rows) { store(yOff + row + j, outVal(acc[j], acc1[j])); }
     }
     return;
   }
@@ -337,6 +349,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #endif
   // Thread t < 4 of the block finishes row row + t.
   if (t < 4u && row + t < rows) {
-    y[yOff + row + t] = outVal(sum, sum1);
+    store(yOff + row + t, outVal(sum, sum1));
   }
 }

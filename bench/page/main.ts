@@ -17,11 +17,12 @@ import * as model from '../sections/model.js';
 import * as mistral3 from '../sections/mistral3.js';
 import * as attention from '../sections/attention.js';
 import * as gguf from '../sections/gguf.js';
+import * as e2e from '../sections/e2e.js';
 import { timingMethod } from '../sections/timing.js';
 
 export interface Section {
   name: string;
-  run(gpu: Gpu): Promise<object>;
+  run(gpu: Gpu, log: (line: string) => void): Promise<object>;
 }
 
 /** Every section, in run order (`copy` first: other sections report fractions of it). */
@@ -36,6 +37,7 @@ export const SECTIONS: Section[] = [
   { name: 'matmul', run: (gpu) => matmul.run(gpu) },
   { name: 'model', run: (gpu) => model.run(gpu) },
   { name: 'mistral3', run: (gpu) => mistral3.run(gpu) },
+  { name: 'e2e', run: e2e.run },
 ];
 
 interface Driver {
@@ -72,7 +74,7 @@ export async function runSections(gpu: Gpu, names: string[], log: (line: string)
     log(`section ${section.name}...`);
     const t0 = performance.now();
     try {
-      Object.assign(result, await section.run(gpu));
+      Object.assign(result, await section.run(gpu, (line) => log(`  ${section.name}: ${line}`)));
     } catch (e) {
       errors[section.name] = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       log(`section ${section.name} failed: ${errors[section.name]}`);

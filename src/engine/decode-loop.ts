@@ -1,21 +1,39 @@
 /**
- * The token loop: prefill a prepared prompt over the KV cache, then per step sample on the GPU,
- * read back one token id, hand it to `emit` and feed it to the next step. Stops on EOS, on
- * `emit` asking to, at the token budget or on abort; the context budget is checked before any
- * GPU work.
+ * The token loop: prefill a prepared prompt over the KV cache, then decode with the token kept
+ * on the GPU: each step (`src/model/decode-steps.ts`, one submit) embeds the token the previous
+ * step sampled, runs the model and samples the next, and steps are submitted up to DECODE_RING
+ * ahead of the CPU, which reads tokens back asynchronously and hands each to `emit`. Stops on
+ * EOS, on `emit` asking to, at the token budget or on abort, checked as tokens arrive; steps
+ * computed past the end are discarded. The context budget is checked before any GPU work.
+ * A caller that must see token k before step k+1 is encoded (a per-step mask) passes `window: 1`:
+ * the same steps, submitted one at a time. A response_format's grammar (`constraint`) runs so:
+ * before each step its allowed-token bitmask is written to `allowed` and applied to the logits on
+ * the GPU inside the step, and each token is fed to it as it arrives.
  */
 import { writeBuffer } from '../gpu/tensor.js';
-import { record } from '../gpu/kernel.js';
 import { AbortError, ContextLengthError, LimitError, throwIfAborted } from '../errors.js';
 import { checkTokenIds } from '../kernels/embedding.js';
 import { TOPK_MAX } from '../kernels/sampling.js';
 import type { resolveSampling } from '../model/sampler.js';
 import { seededUniforms } from '../util/random.js';
+import { DECODE_RING, DecodeSteps } from '../model/decode-steps.js';
 import type { LoadedModel } from './load.js';
 import type { PreparedTurn } from './turn.js';
 import type { FinishReason, GenerationStats } from './types.js';
-import { maskLogits } from '../kernels/logit-mask.js';
 import type { TokenConstraint } from '../grammar/constraint.js';
+
+/** What the loop needs of a loaded model (the engine's `LoadedModel`, or a benchmark's). */
+export type DecodeTarget = Pick<LoadedModel, 'gpu' | 'model' | 'sampler' | 'penalty'> & Partial<Pick<LoadedModel, 'allowed'>>;
+
+/** Where a run's JS time went, for the benchmark (`cpuMsPerToken`). */
+export interface DecodeProfile {
+  /** Milliseconds of JS spent encoding, submitting and handling read-back tokens (not waiting). */
+  cpuMs: number;
+  /** Decode steps submitted, including any computed past the end and discarded. */
+  steps: number;
+  /** Dispatches recorded by the decode steps (the runtime's count). */
+  dispatches: number;
+}
 
 export interface DecodeRequest {
   turn: PreparedTurn;
@@ -23,13 +41,35 @@ export interface DecodeRequest {
   maxTokens: number;
   signal?: AbortSignal;
   returnLogits: boolean;
-  /** A response_format's grammar: only tokens it allows are sampled; it ends with EOS. */
+  /** A response_format's grammar: only tokens it allows are sampled; it ends with EOS. Implies `window: 1`. */
   constraint?: TokenConstraint | null;
   /** Gets each sampled token that is not EOS; returns true to stop. */
   emit: (token: number) => boolean;
+  /**
+   * Steps submitted ahead of the tokens the CPU has seen, 1..DECODE_RING (default). 1 is the
+   * synchronous mode: step k+1 is encoded only after `emit` saw token k (a grammar computes the
+   * mask for k+1 from token k there).
+   */
+  window?: number;
+  /** Benchmarks: EOS is emitted like any token and does not stop the run. */
+  ignoreEos?: boolean;
 }
 
-export async function decodeLoop(l: LoadedModel, r: DecodeRequest): Promise<{ stats: GenerationStats; logits?: Float32Array }> {
+/** The decode steps of each model, made on its first turn (ring buffers live as long as the model's device). */
+const stepsByModel = new WeakMap<DecodeTarget['model'], DecodeSteps>();
+function stepsFor(l: DecodeTarget): DecodeSteps {
+  let s = stepsByModel.get(l.model);
+  if (!s) {
+    s = new DecodeSteps(l.gpu, l.model, l.sampler);
+    stepsByModel.set(l.model, s);
+  }
+  return s;
+}
+
+export async function decodeLoop(
+  l: DecodeTarget,
+  r: DecodeRequest,
+): Promise<{ stats: Omit<GenerationStats, 'imagesPreprocessed'>; logits?: Float32Array; profile: DecodeProfile }> {
   const { model } = l;
   const { ids, images } = r.turn;
   const { sampling, maxTokens, signal } = r;
@@ -42,54 +82,83 @@ export async function decodeLoop(l: LoadedModel, r: DecodeRequest): Promise<{ st
   const budget = Math.min(maxTokens, model.limits.maxContext - ids.length);
   throwIfAborted(signal);
   const pre = await model.prefill({ ids, images }, { returnLogits: r.returnLogits, signal });
-  const history = ids.slice();
-  writeBuffer(l.gpu, l.penalty.buffer, 0, Uint32Array.from(history));
+  const dispatches0 = l.gpu.ledger.dispatches;
+  const S = ids.length;
+  const penalised = sampling.repetitionPenalty !== 1;
+  // The prompt's ids start the penalty history; each step appends its token on the GPU.
+  if (penalised) writeBuffer(l.gpu, l.penalty.buffer, 0, Uint32Array.from(ids));
+  const steps = stepsFor(l);
+  const constraint = r.constraint ?? null;
+  if (constraint && !l.allowed) throw new LimitError('a response_format needs the model\'s allowed-token buffer');
+  const window = constraint ? 1 : (r.window ?? DECODE_RING);
+  if (!Number.isInteger(window) || window < 1 || window > DECODE_RING) throw new LimitError(`window must be an integer in 1..${DECODE_RING} (got ${window})`);
   const uniform = seededUniforms(sampling.seed);
+  const pending: Promise<number>[] = [];
+  const tokens: number[] = [];
   let finish: FinishReason = 'length';
-  let generated = 0;
+  let stopped = false;
+  let cpuMs = 0;
   let grammarMs = 0;
-  const constraint = r.constraint;
   const t0 = performance.now();
-  for (let step = 0; step < budget; step++) {
-    if (signal?.aborted) {
-      finish = 'abort';
-      break;
-    }
-    const u = uniform();
+  // Step k samples token k; step k >= 1 first feeds token k-1 at position S + k - 1. Steps are
+  // submitted up to DECODE_RING ahead of the tokens the CPU has seen; the ones past the end are
+  // discarded (their KV rows lie past the cache's keys and get overwritten later).
+  const submit = () => {
+    const k = pending.length;
     // topK 0 ("off") keeps the TOPK_MAX most likely tokens: the GPU sampler's candidate bound.
-    const gpuOpts = { ...sampling, temperature: sampling.greedy ? 0 : sampling.temperature, topK: sampling.topK || TOPK_MAX, u };
-    if (constraint) {
-      // Computed on the CPU while the GPU runs the step just submitted by `append`.
-      const tm = performance.now();
-      const allowed = await constraint.mask();
-      grammarMs += performance.now() - tm;
-      writeBuffer(l.gpu, l.allowed.buffer, 0, allowed);
+    const gpuSampling = { ...sampling, temperature: sampling.greedy ? 0 : sampling.temperature, topK: sampling.topK || TOPK_MAX, u: uniform() };
+    const penalty = penalised ? { ids: l.penalty, count: S + k } : undefined;
+    const mask = constraint ? l.allowed : undefined;
+    pending.push(steps.submit({ feedPos: k ? S + k - 1 : null, sampling: gpuSampling, penalty, historyAt: penalised ? S + k : undefined, mask }));
+  };
+  try {
+    for (let seen = 0; ; seen++) {
+      const ta = performance.now();
+      while (!stopped && pending.length < budget && pending.length - seen < window) {
+        if (signal?.aborted) {
+          finish = 'abort';
+          stopped = true;
+          break;
+        }
+        if (constraint) {
+          // The mask for step k follows token k-1, seen just before (window 1).
+          const tm = performance.now();
+          writeBuffer(l.gpu, l.allowed!.buffer, 0, await constraint.mask());
+          grammarMs += performance.now() - tm;
+        }
+        submit();
+      }
+      cpuMs += performance.now() - ta;
+      if (seen === pending.length) break;
+      const token = await pending[seen]!;
+      if (stopped) continue; // draining steps computed past the end
+      const tb = performance.now();
+      if (constraint) constraint.accept(token);
+      if (token === model.config.tokens.eos && !r.ignoreEos) {
+        finish = 'eos';
+        stopped = true;
+      } else {
+        tokens.push(token);
+        if (r.emit(token)) {
+          finish = 'stop';
+          stopped = true;
+        } else if (signal?.aborted) {
+          finish = 'abort';
+          stopped = true;
+        }
+      }
+      cpuMs += performance.now() - tb;
     }
-    record(l.gpu, 'sample', (ctx) => {
-      if (constraint) maskLogits(ctx, model.logits, l.allowed, model.config.text.vocabSize);
-      l.sampler.record(ctx, model.logits, gpuOpts, sampling.repetitionPenalty !== 1 ? { ids: l.penalty, count: history.length } : undefined);
-    });
-    const { token } = await l.sampler.read();
-    if (constraint) {
-      const tm = performance.now();
-      constraint.accept(token);
-      grammarMs += performance.now() - tm;
-    }
-    if (token === model.config.tokens.eos) {
-      finish = 'eos';
-      break;
-    }
-    generated++;
-    if (r.emit(token)) {
-      finish = 'stop';
-      break;
-    }
-    if (step + 1 < budget) {
-      writeBuffer(l.gpu, l.penalty.buffer, history.length * 4, Uint32Array.of(token));
-      history.push(token);
-      model.append(token);
-    }
+  } finally {
+    // Every step in flight must finish before its ring slot is used again.
+    await Promise.allSettled(pending);
   }
+  // The cache keeps the tokens that were fed and read on: not the last one of a stop or length
+  // finish (nothing read its step), every one before an EOS or an abort.
+  const fed = finish === 'stop' || finish === 'length' ? tokens.length - 1 : Math.min(tokens.length, pending.length - 1);
+  model.cache.keys.push(...tokens.slice(0, Math.max(0, fed)));
+  const generated = tokens.length;
+  const profile = { cpuMs, steps: pending.length, dispatches: l.gpu.ledger.dispatches - dispatches0 };
   const decodeMs = performance.now() - t0;
   if (finish === 'abort' && generated === 0 && signal?.aborted) {
     // Nothing was produced: surface the abort as an error, like fetch does.
@@ -97,6 +166,7 @@ export async function decodeLoop(l: LoadedModel, r: DecodeRequest): Promise<{ st
   }
   return {
     logits: pre.logits,
+    profile,
     stats: {
       promptTokens: ids.length,
       imageTokens,

@@ -7,6 +7,7 @@
 import { DeviceLostError, KernelError, OutOfMemoryError, WebGPUUnavailableError } from '../errors.js';
 import { PipelineCache } from './kernel.js';
 import { UniformArena } from './uniforms.js';
+import { GpuLedger } from './ledger.js';
 
 export interface GpuFeatures {
   /** `shader-f16`: WGSL `f16` arithmetic and storage. */
@@ -69,6 +70,8 @@ export class Gpu {
   readonly limits: GPUSupportedLimits;
   readonly pipelines: PipelineCache;
   readonly uniforms: UniformArena;
+  /** Dispatches, submits and live / peak buffer bytes, counted by the runtime. */
+  readonly ledger = new GpuLedger();
   /** Resolves when the device is lost; never rejects. */
   readonly lost: Promise<DeviceLostError>;
   private lostError: DeviceLostError | null = null;
@@ -86,7 +89,7 @@ export class Gpu {
     this.features = features;
     this.limits = device.limits;
     this.pipelines = new PipelineCache(this);
-    this.uniforms = new UniformArena(device);
+    this.uniforms = new UniformArena(device, this.ledger);
     this.lost = device.lost.then((l) => {
       this.lostError = new DeviceLostError(l.reason ?? 'unknown', l.message || 'no message');
       return this.lostError;
@@ -159,6 +162,8 @@ export class Gpu {
 
   submit(commands: GPUCommandBuffer[]): void {
     this.check();
+    this.ledger.submits++;
+    this.uniforms.flush();
     this.device.queue.submit(commands);
     this.uniforms.reset();
   }

@@ -47,6 +47,32 @@ type AnyKernel = Kernel<any, any>;
 interface CachedPipeline {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  /** Bind groups made for this pipeline, by their entries (`bindGroupKey`). */
+  groups: Map<string, GPUBindGroup>;
+}
+
+/**
+ * Bind groups kept per pipeline before the cache starts over: a decode step of Pixtral-12B needs
+ * about 2 per layer for the most shared kernel (80), prefill chunks add a few hundred.
+ */
+const MAX_GROUPS_PER_PIPELINE = 1024;
+
+const bufferIds = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 1;
+function bufferId(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) {
+    id = nextBufferId++;
+    bufferIds.set(b, id);
+  }
+  return id;
+}
+
+/** Names a bind group by what it binds: buffer identities, offsets and sizes in binding order. */
+function bindGroupKey(entries: readonly { buffer: GPUBuffer; offset: number; size?: number }[]): string {
+  let key = '';
+  for (const e of entries) key += `${bufferId(e.buffer)}:${e.offset}:${e.size ?? -1};`;
+  return key;
 }
 
 export function cacheKey(name: string, knobs: Knobs): string {
@@ -58,7 +84,46 @@ export function cacheKey(name: string, knobs: Knobs): string {
 
 export class PipelineCache {
   private readonly cache = new Map<string, CachedPipeline>();
+  /** While `plan` runs: the pipelines the recorded dispatches would need that are not built yet. */
+  private planned: Map<string, { kernel: AnyKernel; knobs: Knobs }> | null = null;
   constructor(private readonly gpu: Gpu) {}
+
+  /** True while `plan` records: `dispatch` only notes its pipeline and records nothing. */
+  get planning(): boolean {
+    return this.planned !== null;
+  }
+
+  /** Called by `dispatch` while planning. */
+  note(kernel: AnyKernel, knobs: Knobs): void {
+    const key = cacheKey(kernel.name, knobs);
+    if (!this.cache.has(key)) this.planned?.set(key, { kernel, knobs });
+  }
+
+  /**
+   * Runs `record` (which records dispatches as a real run would) without recording anything,
+   * then compiles every pipeline those dispatches need, all at once with
+   * `createComputePipelineAsync`, reporting each one done. A run that follows finds them built.
+   */
+  async plan(record: () => void, onCompiled?: (done: number, total: number) => void): Promise<number> {
+    if (this.planned) throw new KernelError('pipeline-plan', 'plan() is already running');
+    const planned = new Map<string, { kernel: AnyKernel; knobs: Knobs }>();
+    this.planned = planned;
+    try {
+      record();
+    } finally {
+      this.planned = null;
+    }
+    let done = 0;
+    const total = planned.size;
+    onCompiled?.(0, total);
+    await Promise.all(
+      [...planned.values()].map(async ({ kernel, knobs }) => {
+        await this.compile(kernel, knobs);
+        onCompiled?.(++done, total);
+      }),
+    );
+    return total;
+  }
 
   get size(): number {
     return this.cache.size;
@@ -100,7 +165,7 @@ export class PipelineCache {
         layout: device.createPipelineLayout({ label: key, bindGroupLayouts: [layout] }),
         compute: { module, entryPoint: kernel.entryPoint ?? 'main', constants },
       });
-      this.cache.set(key, { pipeline, layout });
+      this.cache.set(key, { pipeline, layout, groups: new Map() });
     } catch (e) {
       throw new KernelError(kernel.name, (e as Error).message);
     }
@@ -142,7 +207,7 @@ export class PipelineCache {
       layout: device.createPipelineLayout({ label: key, bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: kernel.entryPoint ?? 'main', constants },
     });
-    return { pipeline, layout };
+    return { pipeline, layout, groups: new Map() };
   }
 }
 
@@ -169,11 +234,14 @@ export function dispatch<K extends Knobs, U extends Record<string, UniformType>>
   if (args.buffers.length !== kernel.bindings.length) {
     throw new KernelError(kernel.name, `expected ${kernel.bindings.length} buffers, got ${args.buffers.length}`);
   }
-  const { pipeline, layout } = gpu.pipelines.get(kernel, knobs);
-  const entries: GPUBindGroupEntry[] = args.buffers.map((b, i) => ({
-    binding: i,
-    resource: b instanceof GPUBuffer ? { buffer: b } : { buffer: b.buffer, offset: b.offset ?? 0, size: b.size },
-  }));
+  if (gpu.pipelines.planning) {
+    gpu.pipelines.note(kernel, knobs);
+    return;
+  }
+  const { pipeline, layout, groups } = gpu.pipelines.get(kernel, knobs);
+  const resources: { buffer: GPUBuffer; offset: number; size?: number }[] = args.buffers.map((b) =>
+    b instanceof GPUBuffer ? { buffer: b, offset: 0 } : { buffer: b.buffer, offset: b.offset ?? 0, size: b.size },
+  );
   if (kernel.uniformFields.length) {
     if (!args.uniforms) throw new KernelError(kernel.name, 'missing uniforms');
     const data = new ArrayBuffer(kernel.uniformFields.length * 4);
@@ -186,8 +254,7 @@ export function dispatch<K extends Knobs, U extends Record<string, UniformType>>
       else if (t === 'i32') view.setInt32(i * 4, v, true);
       else view.setUint32(i * 4, v, true);
     });
-    const slice = gpu.uniforms.write(data);
-    entries.push({ binding: entries.length, resource: { buffer: slice.buffer, offset: slice.offset, size: slice.size } });
+    resources.push(gpu.uniforms.write(data));
   }
   const [x, y = 1, z = 1] = args.workgroups;
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
@@ -195,9 +262,21 @@ export function dispatch<K extends Knobs, U extends Record<string, UniformType>>
     throw new KernelError(kernel.name, `dispatch ${x}x${y}x${z} exceeds ${max} workgroups per dimension`);
   }
   if (x === 0 || y === 0 || z === 0) return;
+  // The same buffers and uniform slice (the arena hands out the same slices every decode step)
+  // get the bind group made the first time: nothing is created per token.
+  const gkey = bindGroupKey(resources);
+  let group = groups.get(gkey);
+  if (!group) {
+    if (groups.size >= MAX_GROUPS_PER_PIPELINE) groups.clear();
+    const entries: GPUBindGroupEntry[] = resources.map((r, i) => ({ binding: i, resource: r.size === undefined ? { buffer: r.buffer, offset: r.offset } : r }));
+    group = gpu.device.createBindGroup({ label: kernel.name, layout, entries });
+    groups.set(gkey, group);
+    gpu.ledger.bindGroupsCreated++;
+  }
   pass.setPipeline(pipeline);
-  pass.setBindGroup(0, gpu.device.createBindGroup({ label: kernel.name, layout, entries }));
+  pass.setBindGroup(0, group);
   pass.dispatchWorkgroups(x, y, z);
+  gpu.ledger.dispatches++;
 }
 
 /**

@@ -37,7 +37,7 @@ export function createBuffer(gpu: Gpu, bytes: number, label: string, usage = sto
   }
   gpu.noteAllocation(label, size);
   try {
-    return gpu.device.createBuffer({ label, size, usage });
+    return gpu.ledger.track(gpu.device.createBuffer({ label, size, usage }));
   } catch (e) {
     throw new OutOfMemoryError(size, `${label}: could not allocate ${size} bytes: ${(e as Error).message}`);
   }
@@ -118,11 +118,9 @@ export function writeBuffer(gpu: Gpu, buffer: GPUBuffer, offset: number, data: A
 
 /** Copies `size` bytes at `offset` to the CPU; rejects with DeviceLostError rather than hang. */
 export async function readBuffer(gpu: Gpu, src: GPUBuffer, offset: number, size: number): Promise<ArrayBuffer> {
-  const staging = gpu.device.createBuffer({
-    label: 'readback',
-    size: align4(size),
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
+  const staging = gpu.ledger.track(
+    gpu.device.createBuffer({ label: 'readback', size: align4(size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+  );
   try {
     const enc = gpu.device.createCommandEncoder({ label: 'readback' });
     enc.copyBufferToBuffer(src, offset, staging, 0, align4(size));

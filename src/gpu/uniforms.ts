@@ -1,8 +1,13 @@
 /**
- * Uniform arena: small per-dispatch parameter structs are written into a few large uniform
- * buffers at aligned offsets instead of one tiny buffer per dispatch. Offsets are recycled after
- * each queue submit (queue writes are ordered after earlier submits, so reuse is safe).
+ * Uniform arena: small per-dispatch parameter structs are packed into a few large uniform
+ * buffers at aligned offsets instead of one tiny buffer per dispatch. Structs are staged in a
+ * CPU copy of each page and reach the GPU in one `queue.writeBuffer` per used page at the next
+ * submit (`flush`), so a decode step writes its per-step values once, not once per dispatch.
+ * Offsets restart after each submit (queue writes are ordered after earlier submits, so reuse is
+ * safe); the same sequence of dispatches therefore gets the same slices every step, which lets
+ * `dispatch` reuse its bind groups.
  */
+import type { GpuLedger } from './ledger.js';
 
 const PAGE = 64 * 1024;
 
@@ -12,17 +17,28 @@ export interface UniformSlice {
   size: number;
 }
 
+interface Page {
+  buffer: GPUBuffer;
+  /** CPU copy of the structs written since the last flush. */
+  shadow: Uint8Array<ArrayBuffer>;
+  /** Bytes [0, dirty) of `shadow` go to the GPU at the next flush. */
+  dirty: number;
+}
+
 export class UniformArena {
-  private pages: GPUBuffer[] = [];
+  private pages: Page[] = [];
   private page = 0;
   private offset = 0;
   private readonly align: number;
 
-  constructor(private readonly device: GPUDevice) {
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly ledger?: GpuLedger,
+  ) {
     this.align = device.limits.minUniformBufferOffsetAlignment;
   }
 
-  /** Copies `data` (a whole struct, 4-byte fields) into the arena and returns where it lives. */
+  /** Copies `data` (a whole struct, 4-byte fields) into the arena and returns where it will live. */
   write(data: ArrayBuffer): UniformSlice {
     const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
     if (this.offset + size > PAGE) {
@@ -30,15 +46,25 @@ export class UniformArena {
       this.offset = 0;
     }
     if (this.page === this.pages.length) {
-      this.pages.push(
-        this.device.createBuffer({ label: 'uniform-arena', size: PAGE, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
-      );
+      const buffer = this.device.createBuffer({ label: 'uniform-arena', size: PAGE, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      this.pages.push({ buffer: this.ledger ? this.ledger.track(buffer) : buffer, shadow: new Uint8Array(PAGE), dirty: 0 });
     }
-    const buffer = this.pages[this.page]!;
+    const p = this.pages[this.page]!;
     const offset = this.offset;
-    this.device.queue.writeBuffer(buffer, offset, data, 0, data.byteLength);
+    p.shadow.set(new Uint8Array(data), offset);
+    p.shadow.fill(0, offset + data.byteLength, offset + size);
+    p.dirty = Math.max(p.dirty, offset + size);
     this.offset = Math.ceil((offset + size) / this.align) * this.align;
-    return { buffer, offset, size };
+    return { buffer: p.buffer, offset, size };
+  }
+
+  /** Sends the structs written since the last flush: one queue write per used page. */
+  flush(): void {
+    for (const p of this.pages) {
+      if (!p.dirty) continue;
+      this.device.queue.writeBuffer(p.buffer, 0, p.shadow, 0, p.dirty);
+      p.dirty = 0;
+    }
   }
 
   reset(): void {
@@ -47,7 +73,7 @@ export class UniformArena {
   }
 
   destroy(): void {
-    for (const p of this.pages) p.destroy();
+    for (const p of this.pages) p.buffer.destroy();
     this.pages = [];
   }
 }

@@ -55,6 +55,11 @@ const DECODE_WG = 256;
 const DECODE_CH_MAX = 1024;
 /** Largest chunk of the automatic rule. */
 const DECODE_CH = 512;
+/**
+ * Contexts up to this many keys run in one pass (one workgroup per kv head, no combine
+ * dispatch): the attention is microseconds there and the dispatch and its barrier cost more.
+ */
+export const DECODE_SINGLE_MAX = 256;
 const COMBINE_WG = 128;
 const KV_WG = 256;
 
@@ -94,6 +99,23 @@ export const attentionDecodeKernel = defineKernel({
   },
   specialize: (kn: { dtype: Act; kvF16: boolean; gmax: number; d4: number; ch: number }) => ({
     defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16 },
+    overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
+  }),
+});
+
+/** attention_decode with SINGLE: one chunk per kv head, the combine done in the same dispatch. */
+export const attentionDecodeSingleKernel = defineKernel({
+  name: 'attention_decode_single',
+  source: decodeSource,
+  bindings: [
+    { name: 'q', access: 'read' },
+    { name: 'k', access: 'read' },
+    { name: 'v', access: 'read' },
+    { name: 'out', access: 'write' },
+  ],
+  uniforms: attentionDecodeKernel.uniforms,
+  specialize: (kn: { dtype: Act; kvF16: boolean; gmax: number; d4: number; ch: number }) => ({
+    defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16, SINGLE: true },
     overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
   }),
 });
@@ -361,7 +383,9 @@ export function destroyDecodeScratch(s: DecodeScratch): void {
 
 /**
  * One query token over cache rows [0, nCtx): q [heads, d] (optionally at element `qOffset`, e.g.
- * inside a fused qkv row), out [heads, d]. Two dispatches: split-K chunks, then combine.
+ * inside a fused qkv row), out [heads, d]. Two dispatches: split-K chunks, then combine; one
+ * (`attentionDecodeSingleKernel`) when a single chunk holds every key: by default when
+ * nCtx <= DECODE_SINGLE_MAX and its scores fit in workgroup memory.
  */
 export function decodeAttention(
   ctx: Ctx,
@@ -382,7 +406,9 @@ export function decodeAttention(
   if (a.nCtx < 1 || a.nCtx > cache.maxCtx) throw new KernelError(name, `context ${a.nCtx} outside [1, ${cache.maxCtx}]`);
   const qv = view4(name, q, 1, a.heads, d, { offset: a.qOffset ?? 0 });
   view4(name, out, 1, a.heads, d);
-  const chunk = a.chunk ?? decodeChunk(a.nCtx, G, d, ctx.gpu.limits.maxComputeWorkgroupStorageSize);
+  const wgLimit = ctx.gpu.limits.maxComputeWorkgroupStorageSize;
+  const short = a.nCtx <= DECODE_SINGLE_MAX && decodeWorkgroupBytes(G, d, Math.max(32, 2 ** Math.ceil(Math.log2(a.nCtx)))) <= wgLimit;
+  const chunk = a.chunk ?? (short ? a.nCtx : decodeChunk(a.nCtx, G, d, wgLimit));
   if (chunk < 1 || chunk > DECODE_CH_MAX) throw new KernelError(name, `chunk ${chunk} outside [1, ${DECODE_CH_MAX}]`);
   // Chunk capacity of the pipeline: the next power of two (few pipelines, no wasted memory).
   let ch = 32;
@@ -399,12 +425,22 @@ export function decodeAttention(
   while (tph * 2 * G <= DECODE_WG) tph *= 2;
   const d4 = d / 4;
   const rowStride4 = (cache.kvHeads * d) / 4;
-  dispatch(ctx.gpu, ctx.pass, attentionDecodeKernel, { dtype, kvF16, gmax: G, d4, ch }, {
+  const uniforms = {
+    n_ctx: a.nCtx, n_heads: a.heads, n_kv: cache.kvHeads, q_off4: qv.off4, k_stride4: rowStride4, k_off4: 0,
+    v_stride4: rowStride4, v_off4: 0, chunk, tph, scale: a.scale ?? 1 / Math.sqrt(d),
+  };
+  const knobs = { dtype, kvF16, gmax: G, d4, ch };
+  if (nChunks === 1) {
+    dispatch(ctx.gpu, ctx.pass, attentionDecodeSingleKernel, knobs, {
+      buffers: [q.buffer, cache.k.buffer, cache.v.buffer, out.buffer],
+      uniforms,
+      workgroups: [1, cache.kvHeads],
+    });
+    return;
+  }
+  dispatch(ctx.gpu, ctx.pass, attentionDecodeKernel, knobs, {
     buffers: [q.buffer, cache.k.buffer, cache.v.buffer, scratch.partO.buffer, scratch.partMl.buffer],
-    uniforms: {
-      n_ctx: a.nCtx, n_heads: a.heads, n_kv: cache.kvHeads, q_off4: qv.off4, k_stride4: rowStride4, k_off4: 0,
-      v_stride4: rowStride4, v_off4: 0, chunk, tph, scale: a.scale ?? 1 / Math.sqrt(d),
-    },
+    uniforms,
     workgroups: [nChunks, cache.kvHeads],
   });
   dispatch(ctx.gpu, ctx.pass, attentionCombineKernel, { dtype }, {

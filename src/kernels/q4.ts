@@ -121,7 +121,10 @@ export const q4MatVecKernel = defineKernel({
     { name: 'y', access: 'write' },
   ],
   uniforms: { K: 'u32', G: 'u32', rows: 'u32', yOffset: 'u32' },
-  specialize: (k: MatVecKnobs) => matvecSpec(k, 'none'),
+  specialize: (k: MatVecKnobs & { residual: boolean }) => {
+    const s = matvecSpec(k, 'none');
+    return { ...s, defines: { ...s.defines, RESIDUAL: k.residual } };
+  },
 });
 
 type MatVecKnobs = { dtype: Act; wg: number; tpr: number; subgroups: boolean; pairs: boolean; intcvt: boolean };
@@ -201,17 +204,19 @@ function checkConfig(c: Q4MatVecConfig): void {
 }
 
 /**
- * y [yOffset + n] = sum_k W [n, k] x [k] for n < W.rows (decode, batch 1).
- * x: [>= K] f32 or f16; y: the same dtype, [>= yOffset + N].
+ * y [yOffset + n] = sum_k W [n, k] x [k] for n < W.rows (decode, batch 1); with `residual`,
+ * y [yOffset + n] += that (the residual add as the epilogue, bit-identical to a matvec into
+ * scratch followed by `addInPlace`). x: [>= K] f32 or f16; y: the same dtype, [>= yOffset + N].
  */
 export function q4MatVec(
   ctx: Ctx,
   w: Q4Weight,
   x: Tensor,
   y: Tensor,
-  opts: { yOffset?: number; config?: Q4MatVecConfig } = {},
+  opts: { yOffset?: number; config?: Q4MatVecConfig; residual?: boolean } = {},
 ): void {
   const dtype = checkAct('q4_matvec', x, y);
+  if (opts.residual && (x.buffer === y.buffer)) throw new KernelError('q4_matvec', 'residual: x and y must be different buffers');
   const yOffset = opts.yOffset ?? 0;
   if (x.numel < w.cols) throw new KernelError('q4_matvec', `x [${x.shape}] shorter than K=${w.cols} of ${w.label}`);
   if (y.numel < yOffset + w.rows) {
@@ -224,7 +229,7 @@ export function q4MatVec(
   }
   const rowsPerWg = (4 * config.wg) / config.tpr;
   for (const part of w.parts) {
-    dispatch(ctx.gpu, ctx.pass, q4MatVecKernel, { dtype, ...config }, {
+    dispatch(ctx.gpu, ctx.pass, q4MatVecKernel, { dtype, ...config, residual: !!opts.residual }, {
       buffers: [part.qweight, part.scales, x.buffer, y.buffer],
       uniforms: { K: w.cols, G: w.cols / Q4_GROUP, rows: part.rows, yOffset: yOffset + part.rowStart },
       workgroups: grid(Math.ceil(part.rows / rowsPerWg), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),

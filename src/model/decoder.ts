@@ -11,12 +11,11 @@ import type { Gpu } from '../gpu/device.js';
 import type { Ctx } from '../gpu/kernel.js';
 import { Tensor, writeBuffer } from '../gpu/tensor.js';
 import { rmsnorm } from '../kernels/rmsnorm.js';
-import { addInPlace } from '../kernels/add.js';
 import { embed, type EmbeddingTable } from '../kernels/embedding.js';
 import { buildRopeTable, ropeInPlace, type RopeTable } from '../kernels/rope.js';
 import { ropeInvFreq, yarnAttentionFactor, yarnInvFreq } from '../kernels/rope-freqs.js';
 import { causalAttention, createDecodeScratch, decodeAttention, destroyDecodeScratch, kvWrite, type DecodeScratch } from '../kernels/attention.js';
-import { canFuseGateUp, canFuseQkv, linear, linearGateUpSilu, linearQkv, type Linear } from './linear.js';
+import { canFuseGateUp, canFuseQkv, linear, linearAddInto, linearBytes, linearGateUpSilu, linearQkv, type Linear } from './linear.js';
 import { loadLinear, path, type WeightMap } from './weights.js';
 import type { KvCache } from './kv-cache.js';
 
@@ -111,7 +110,8 @@ export class Decoder {
   private readonly scratch: DecodeScratch;
   private allLogits: Tensor | null = null; // [C, V], allocated when first asked for
   /**
-   * Decode (T = 1) fusions: q/k/v in one dispatch and gate/up + SiLU in one, where the weights
+   * Decode (T = 1) fusions: q/k/v in one dispatch, gate/up + SiLU in one, the residual adds in
+   * the o- and down-projections' epilogues, where the weights
    * allow (`decodeFusions`). On by default; tests turn it off to compare with the unfused kernels.
    */
   fuseDecode = true;
@@ -160,6 +160,15 @@ export class Decoder {
     embed(ctx, this.weights.embed, this.acts.ids.view([T]), this.hidden(T), T);
   }
 
+  /**
+   * Records the embedding of one token whose id is already on the GPU (u32 element 0 of `ids`,
+   * e.g. the sampler's result) into row 0 of the residual stream: the decode loop feeds a sampled
+   * token without the CPU seeing it first.
+   */
+  embedGpuToken(ctx: Ctx, ids: Tensor): void {
+    embed(ctx, this.weights.embed, ids, this.hidden(1), 1);
+  }
+
   /** Records all layers over rows [0, T) of the residual stream at positions pos0..pos0+T-1. */
   layers(ctx: Ctx, T: number, pos0: number, cache: KvCache): void {
     const c = this.config;
@@ -205,13 +214,12 @@ export class Decoder {
         if (T === 1) decodeAttention(ctx, attn, q, kv, this.scratch, { nCtx: pos0 + 1, heads: c.numHeads });
         else causalAttention(ctx, attn, q, kv, { tokens: T, heads: c.numHeads, pos0 });
       }
-      linear(ctx, l.o, attn, h, T);
-      addInPlace(ctx, x, h);
+      // x += o(attn); decode, q4: one dispatch, the add is the matvec's epilogue.
+      linearAddInto(ctx, l.o, attn, x, T, h, this.fuseDecode);
       rmsnorm(ctx, x, l.postNorm, h, c.normEps);
       // Decode, q4: gate, up and SiLU in one dispatch; otherwise gate, up, silu_mul.
       linearGateUpSilu(ctx, l.gate, l.up, h, a.act.view([T, I]), T, mlpScratch, this.fuseDecode);
-      linear(ctx, l.down, a.act.view([T, I]), h, T);
-      addInPlace(ctx, x, h);
+      linearAddInto(ctx, l.down, a.act.view([T, I]), x, T, h, this.fuseDecode);
     });
   }
 
@@ -219,6 +227,19 @@ export class Decoder {
   decodeFusions(): { qkv: boolean; gateUp: boolean } {
     const l = this.weights.layers[0];
     return { qkv: !!l && canFuseQkv(l.q, l.k, l.v), gateUp: !!l && canFuseGateUp(l.gate, l.up) };
+  }
+
+  /**
+   * Weight bytes one decode step reads: every layer's linears and norms, the final norm and
+   * lm_head (the embedding reads one row: left out). The numerator of the bandwidth limit.
+   */
+  decodeWeightBytes(): { layers: number; other: number; total: number } {
+    const w = this.weights;
+    const layer = (l: DecoderLayerWeights) =>
+      [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce((a, x) => a + linearBytes(x), 0) + l.inputNorm.byteLength + l.postNorm.byteLength;
+    const layers = w.layers.reduce((a, l) => a + layer(l), 0);
+    const other = w.norm.byteLength + linearBytes(w.lmHead);
+    return { layers, other, total: layers + other };
   }
 
   /** Records the final norm over all T rows into `h` (the last row is then copied by the caller). */

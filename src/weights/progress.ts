@@ -9,7 +9,8 @@
  * are always emitted. Pure logic with an injectable clock, unit-tested in Node.
  */
 
-export type LoadPhase = 'manifest' | 'download' | 'verify' | 'cached' | 'upload' | 'done';
+/** `compile`: the model's GPU pipelines are being built (after the weights are on the GPU). */
+export type LoadPhase = 'manifest' | 'download' | 'verify' | 'cached' | 'upload' | 'compile' | 'done';
 
 export interface LoadProgress {
   phase: LoadPhase;
@@ -26,6 +27,9 @@ export interface LoadProgress {
    * no storage estimate so the download goes on without a quota check.
    */
   warning?: string;
+  /** Phase `compile`: pipelines built so far, of `pipelinesTotal`. */
+  pipelinesCompiled?: number;
+  pipelinesTotal?: number;
 }
 
 export type ProgressCallback = (p: LoadProgress) => void;

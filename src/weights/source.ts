@@ -23,6 +23,11 @@ export interface OpenedModel {
   files: ModelSource;
   manifest: Manifest;
   fromCache: boolean;
+  /**
+   * Lets go of the model's files (the browser's store holds a shared Web Lock on them while the
+   * model is loaded, so another tab cannot delete them); absent where nothing is held.
+   */
+  release?(): Promise<void>;
 }
 
 export interface OpenModelOptions {
@@ -31,6 +36,10 @@ export interface OpenModelOptions {
   signal?: AbortSignal;
   onProgress?: ProgressCallback;
   fetch?: typeof fetch;
+  /** Re-hash cached files instead of trusting the check made when they were stored. */
+  verify?: boolean;
+  /** Retry a download that receives no byte for this long (ms). */
+  stallTimeoutMs?: number;
 }
 
 /** Makes a model available (downloading what is missing, if it downloads at all). */

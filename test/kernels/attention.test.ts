@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  blockDiagonalAttention, causalAttention, createDecodeScratch, createKvCache, decodeAttention, destroyDecodeScratch,
+  DECODE_SINGLE_MAX, blockDiagonalAttention, causalAttention, createDecodeScratch, createKvCache, decodeAttention, destroyDecodeScratch,
   destroyKvCache, imageSegments, kvWrite,
 } from '../../src/kernels/attention.js';
 import { record } from '../../src/gpu/kernel.js';
@@ -266,6 +266,25 @@ describe('decode attention (split-K over the KV cache)', async () => {
     const gpu = await getGpu();
     const { got, want } = await runDecode(gpu, 'f32', nCtx, 32, 8, 128, 5);
     check(got, want, TOL.f32, 'out');
+  });
+
+  // Short contexts (<= DECODE_SINGLE_MAX keys) take one pass: one workgroup per kv head, the
+  // combine folded in. Same tolerance as the split path (same f32 softmax and sums).
+  it.each([
+    [DECODE_SINGLE_MAX, 32, 8, 128], // Nemo heads at the largest single-pass context
+    [131, 32, 8, 128], // Nemo heads, an odd context
+    [77, 6, 2, 32], // GQA 3, keys not a multiple of anything
+  ] as const)('one pass at context %i, heads %i/%i x %i: one dispatch, float64 reference', async (nCtx, H, KV, d) => {
+    const gpu = await getGpu();
+    for (const dtype of await activationDtypes()) {
+      const before = gpu.ledger.dispatches;
+      const { got, want } = await runDecode(gpu, dtype, nCtx, H, KV, d, nCtx, {});
+      expect(gpu.ledger.dispatches - before).toBe(1);
+      check(got, want, TOL[dtype], `out ${dtype}`);
+    }
+    const before = gpu.ledger.dispatches;
+    await runDecode(gpu, 'f32', DECODE_SINGLE_MAX + 1, H, KV, d, 3, {});
+    expect(gpu.ledger.dispatches - before).toBe(2); // past the limit: split-K + combine
   });
 });
 

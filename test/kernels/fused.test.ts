@@ -31,6 +31,7 @@ import {
   type Q4MatVecConfig,
   type Q4Weight,
 } from '../../src/kernels/q4.js';
+import { addInPlace } from '../../src/kernels/add.js';
 import { activationDtypes, getGpu } from '../helpers/gpu.js';
 import { randn } from '../helpers/random.js';
 import { U32, q4MatVecWithMag, synthRowDot, uploadSynthQ4 } from './ref/q4.js';
@@ -344,4 +345,103 @@ describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async
       f.model.destroy();
     }
   });
+});
+
+/**
+ * Residual epilogue (`q4MatVec(..., { residual: true })`, the o- and down-projections of a decode
+ * step): y = r + W x in one dispatch. Reference: r + (W x) in float64; tolerance the projection's
+ * bound plus the rounding of the add (u |y| in f32; in f16 the product is stored as f16 first,
+ * 2^-11 |W x|, then the f16 add, 2^-11 |y|). It must also be bit-identical to the unfused path
+ * (matvec into scratch, then add.wgsl), which is what keeps greedy decoding unchanged.
+ */
+describe('q4 matvec with the residual add as its epilogue', async () => {
+  const gpu = await getGpu();
+  const dtypes = await activationDtypes();
+
+  async function fused(w: Q4Weight, xv: Float32Array, rv: Float32Array, dtype: Act, config?: Q4MatVecConfig) {
+    const x = upload(gpu, xv, dtype, 'x');
+    const y = upload(gpu, rv, dtype, 'residual');
+    record(gpu, 'residual', (ctx) => q4MatVec(ctx, w, x, y, { residual: true, config }));
+    const out = await readF32(y);
+    x.destroy();
+    y.destroy();
+    return out;
+  }
+
+  async function unfused(w: Q4Weight, xv: Float32Array, rv: Float32Array, dtype: Act, config?: Q4MatVecConfig) {
+    const x = upload(gpu, xv, dtype, 'x');
+    const y = upload(gpu, rv, dtype, 'residual');
+    const h = upload(gpu, new Float32Array(rv.length), dtype, 'h');
+    record(gpu, 'unfused', (ctx) => {
+      q4MatVec(ctx, w, x, h, { config });
+      addInPlace(ctx, y, h);
+    });
+    const out = await readF32(y);
+    for (const t of [x, y, h]) t.destroy();
+    return out;
+  }
+
+  function refs(y: ArrayLike<number>, mag: ArrayLike<number>, rv: ArrayLike<number>, K: number, dtype: Act): GateUpRef[] {
+    return Array.from({ length: y.length }, (_, i) => {
+      const ref = rv[i]! + y[i]!;
+      const add = dtype === 'f16' ? 2 ** -11 * (Math.abs(y[i]!) + Math.abs(ref)) : U32 * Math.abs(ref);
+      return { ref, tol: C * U32 * Math.sqrt(K) * mag[i]! + add + FTZ };
+    });
+  }
+
+  for (const config of configs(gpu)) {
+    for (const dtype of dtypes) {
+      it(`${config.name}, ${dtype}: K x N in {32,96,160} x {1,7,33,257}, equal to matvec + add`, async () => {
+        let worst = 0;
+        for (const K of [32, 96, 160]) {
+          for (const N of [1, 7, 33, 257]) {
+            const m = quantized(N, K, N * 31 + K);
+            const xv = randn(K, K + 3);
+            const rv = randn(N, N + 5);
+            if (dtype === 'f16') for (const v of [xv, rv]) v.forEach((e, i) => (v[i] = roundF16(e)));
+            const w = uploadQ4(gpu, m, 'w');
+            const got = await fused(w, xv, rv, dtype, config);
+            const plain = await unfused(w, xv, rv, dtype, config);
+            destroyQ4(w);
+            expect(Array.from(got), `N=${N} K=${K} bit-identical to matvec + add`).toEqual(Array.from(plain));
+            const r = q4MatVecWithMag(m, xv);
+            worst = Math.max(worst, checkTol(got, refs(r.y, r.mag, rv, K, dtype), `N=${N} K=${K}`));
+          }
+        }
+        console.log(`q4 residual ${config.name} ${dtype}: worst err ${worst.toFixed(3)} x tol`);
+      });
+    }
+  }
+
+  it('adds per row part of a split weight, and the check catches a missing add', async () => {
+    const [N, K] = [41, 96];
+    const m = quantized(N, K, 91);
+    const w = uploadQ4(gpu, m, 'split', 16 * (K / 2)); // 16 rows per part: 3 parts
+    expect(w.parts.length).toBe(3);
+    const xv = randn(K, 92);
+    const rv = randn(N, 93);
+    const got = await fused(w, xv, rv, 'f32');
+    destroyQ4(w);
+    const r = q4MatVecWithMag(m, xv);
+    checkTol(got, refs(r.y, r.mag, rv, K, 'f32'), 'split');
+    expect(() => checkTol(got, refs(r.y, r.mag, new Float32Array(N), K, 'f32'), 'no residual')).toThrow();
+  });
+
+  for (const [K, N, what] of [[4096, 5120, 'o-proj 4096 -> 5120'], [14336, 5120, 'down-proj 14336 -> 5120']] as const) {
+    it(`Nemo ${what}: synthetic weights, sampled rows`, async () => {
+      const w = uploadSynthQ4(gpu, N, K, 21, what);
+      const xv = randn(K, 22);
+      const rv = randn(N, 23);
+      const got = await fused(w, xv, rv, 'f32');
+      destroyQ4(w);
+      const rows = [0, 1, 2, 3, N - 4, N - 3, N - 2, N - 1];
+      for (let i = 1; rows.length < 48; i++) rows.push(Math.floor((i * (N - 1)) / 41));
+      const checks = rows.map((row) => {
+        const d = synthRowDot(K, 21, row, xv);
+        return refs([d.y], [d.mag], [rv[row]!], K, 'f32')[0]!;
+      });
+      const worst = checkTol(got, checks, what, (i) => rows[i]!);
+      console.log(`q4 residual Nemo ${what}: worst err ${worst.toFixed(3)} x tol`);
+    });
+  }
 });

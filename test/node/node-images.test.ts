@@ -122,6 +122,11 @@ describe('errors name the culprit', () => {
     await expectImageError(decodeImageBytes(new TextEncoder().encode('%PDF-1.4\n%%EOF\n'), 'doc.pdf'), /^doc\.pdf: /);
   });
 
+  it('decoded RGBA handed to the engine must hold width x height x 4 bytes', async () => {
+    const bad = { width: 4, height: 4, data: new Uint8ClampedArray(60) };
+    await expectImageError(preprocessImage(bad, { longestEdge: 16, patchSize: 16 }), /RGBA image of 4x4 needs 64 bytes, got 60/);
+  });
+
   it('an image past the size limit is refused from its header', async () => {
     const big = await sharp({ create: { width: 20000, height: 8, channels: 3, background: '#fff' } }).png().toBuffer();
     await expectImageError(decodeImageBytes(big, 'huge.png'), /huge\.png.*20000x8.*beyond the limit/);

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError, IntegrityError } from '../../src/errors.js';
+import { inspectGguf } from '../../src/gguf/index.js';
 import { readGgufHeader } from '../../src/gguf/reader.js';
 import { blobSource, bytesSource, urlSource } from '../../src/gguf/source.js';
 import { fileSource } from '../../src/gguf/source-node.js';
@@ -87,6 +88,17 @@ describe('sources', () => {
     const t = fromUrl.tensors.find((x) => x.name === 'blk.1.attn_q.weight')!;
     const b = await readTensorBytes(urlSource(base), t);
     expect(b).toEqual(bytes.subarray(t.offset, t.offset + t.byteLength));
+  });
+
+  it('inspectGguf: architecture, quant mix, size and parameters from the header alone', async () => {
+    served.length = 0;
+    const { summary } = await inspectGguf(base);
+    expect(summary).toMatchObject({ architecture: 'llama', name: 'pixtral-kq-tiny', bytes: bytes.byteLength, tensors: 21, unsupported: [] });
+    expect(summary.quantMix).toEqual({ F16: { tensors: 16, bytes: summary.quantMix.F16!.bytes }, F32: { tensors: 5, bytes: 5 * 1024 } });
+    expect(summary.parameters).toBe(2 * 256 * 2048 + 2 * (256 * 256 * 2 + 256 * 128 * 2 + 3 * 256 * 768 + 2 * 256) + 256);
+    expect(summary.quantMix.F16!.bytes).toBe(2 * (2 * 256 * 2048 + 2 * (256 * 256 * 2 + 256 * 128 * 2 + 3 * 256 * 768)));
+    expect(summary.largestTensor.bytes).toBe(2 * 256 * 2048);
+    expect(served.reduce((a, s) => a + s.bytes, 0)).toBeLessThan(bytes.byteLength / 4);
   });
 
   it('a server without Range support is refused, not downloaded whole', async () => {

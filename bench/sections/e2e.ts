@@ -1,0 +1,288 @@
+/**
+ * Bench section `e2e`: what a user waits for, through the code path of `chat` (the worker
+ * excepted): prompt ids with an image grid -> image encode -> prefill -> GPU sampling -> token
+ * read back -> next step, i.e. `decodeLoop` (src/engine/decode-loop.ts), greedy, at least
+ * MIN_TOKENS generated tokens after a warm-up run. Per model, under `e2e.<model>`:
+ *  - decodeTokensPerSecond: 1000 / the median wall-clock interval between tokens reaching the CPU;
+ *    fractionOfBandwidthLimit: (weight bytes per token / copy bandwidth of this run) / that interval;
+ *  - gpuOnlyDecodeTokensPerSecond: one step's dispatches (embedding, layers, final norm, lm_head,
+ *    sampling) timed back to back, the older headline figure; cpuMsPerToken: JS time per token
+ *    spent encoding, submitting and handling read-back tokens (the loop's own count);
+ *  - dispatchesPerToken (runtime count over the timed decode), dispatchesPerDecodeLayer (runtime
+ *    count of recording one decode step's layers, / layers);
+ *  - ttftMs (start of the turn -> first token on the CPU: image encode + prefill + first step),
+ *    imageEncodeMs, prefillTokensPerSecond; peakGpuBytes: every GPU buffer alive at the peak.
+ * Models: `pixtral-12b` (random weights at the real shapes; all 40 layers on GPUs, LAYERS_SOFTWARE
+ * on software adapters with `layersRun` recorded and an `extrapolated40Layers` block, labelled)
+ * and `tiny-screens` (the embedded model `public/models/pixtral-tiny-screens-q4`, whole, loaded
+ * through the real loader; also firstAnswerMs and laterAnswerMs of `Engine.chat` on a fresh load).
+ * Random weights give meaningless tokens; EOS does not end these runs (`ignoreEos`).
+ */
+import type { Gpu } from '../../src/gpu/device.js';
+import { record } from '../../src/gpu/kernel.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+import { PIXTRAL_12B_2409, type ModelConfig } from '../../src/config.js';
+import { RandomWeights } from '../../src/model/random-weights.js';
+import { VisionLanguageModel, type VlmOptions } from '../../src/model/vlm.js';
+import { Sampler } from '../../src/kernels/sampling.js';
+import { sizeForImage } from '../../src/image/size.js';
+import { renderPrompt } from '../../src/text/prompt.js';
+import { resolveSampling } from '../../src/model/sampler.js';
+import { decodeLoop, type DecodeTarget } from '../../src/engine/decode-loop.js';
+import { loadModel, releaseModel } from '../../src/engine/load.js';
+import { pixelKey, type PreparedTurn } from '../../src/engine/turn.js';
+import { Engine } from '../../src/engine/engine.js';
+import { compileModelPipelines } from '../../src/model/pipelines.js';
+import { copyGBps, timeDispatches } from './timing.js';
+
+/** Generated tokens timed per model (after a warm-up run). */
+const MIN_TOKENS = 64;
+/** Decoder and vision layers run on software adapters (minutes per full model there). */
+const LAYERS_SOFTWARE = 1;
+const VISION_LAYERS_SOFTWARE = 1;
+/** Longest image edge on software adapters: 1024x1024 -> 64x64 (4x4 patches, 20 tokens). */
+const LONGEST_EDGE_SOFTWARE = 64;
+const QUESTION_TOKENS = 16;
+
+/** Where the embedded model is fetched from; bench/node.ts replaces it (file fetch). */
+export const tinyModelSource: { url: string | null; fetch?: typeof fetch } = {
+  url: typeof location !== 'undefined' ? new URL('/models/pixtral-tiny-screens-q4/', location.href).href : null,
+};
+
+function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** A user turn: one image (as its token grid) and a 16-token question, in the instruct format. */
+function imageTurn(c: ModelConfig, pixels: { pixels: Float32Array; height: number; width: number }, tokenPx: number): PreparedTurn {
+  const rows = pixels.height / tokenPx;
+  const cols = pixels.width / tokenPx;
+  const question = Array.from({ length: QUESTION_TOKENS }, (_, i) => 1000 + ((i * 7919) % (c.text.vocabSize - 1000)));
+  // Random weights come without a tokenizer: the config's ids, in Pixtral-12B's (v3) layout.
+  const ids = { ...c.tokens, system: undefined, systemEnd: undefined };
+  const r = renderPrompt([{ role: 'user', content: [{ type: 'image', rows, cols }, { type: 'text', text: 'q' }] }], 'v3', ids, () => question);
+  const im = r.images[0]!;
+  return { ids: r.ids, images: [{ start: im.start, rows: im.rows, cols: im.cols, image: pixels, key: pixelKey(pixels) }] };
+}
+
+/** Dispatches one decode step's layers at position `pos` record, counted by the runtime (recorded, never submitted). */
+function countLayerDispatches(gpu: Gpu, model: VisionLanguageModel, pos: number): number {
+  const before = gpu.ledger.dispatches;
+  const enc = gpu.device.createCommandEncoder({ label: 'count' });
+  const pass = enc.beginComputePass({ label: 'count' });
+  model.decoder.layers({ gpu, pass }, 1, pos, model.cache);
+  pass.end();
+  return gpu.ledger.dispatches - before;
+}
+
+/** GPU time of one decode step recorded back to back: layers (with embedding), lm_head, sampling. */
+async function gpuOnlyStepMs(t: DecodeTarget, pos: number): Promise<{ layersMs: number; headMs: number; sampleMs: number }> {
+  const { gpu, model, sampler } = t;
+  const dec = model.decoder;
+  const one = Uint32Array.of(1);
+  const layers = await timeDispatches(gpu, 'e2e.layers', (ctx) => {
+    dec.embedTokens(ctx, one);
+    dec.layers(ctx, 1, pos, model.cache);
+    dec.finalNorm(ctx, 1);
+  });
+  const head = await timeDispatches(gpu, 'e2e.lm_head', (ctx) => dec.lastLogits(ctx));
+  const opts = { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1, u: 0 };
+  const sample = await timeDispatches(gpu, 'e2e.sample', (ctx) => sampler.record(ctx, dec.logits, opts));
+  return { layersMs: layers.ms, headMs: head.ms, sampleMs: sample.ms };
+}
+
+/** One timed turn through the decode loop, after a short warm-up turn; the cache is emptied before each. */
+async function timedTurn(t: DecodeTarget, turn: PreparedTurn, copy: number, log: (line: string) => void) {
+  const { gpu, model } = t;
+  const sampling = resolveSampling({ temperature: 0 });
+  const run = async (maxTokens: number, turn: PreparedTurn) => {
+    model.cache.truncate(0);
+    const times: number[] = [];
+    const t0 = performance.now();
+    const out = await decodeLoop(t, {
+      turn, sampling, maxTokens, returnLogits: false, ignoreEos: true,
+      emit: () => {
+        times.push(performance.now());
+        return false;
+      },
+    });
+    return { out, times, t0 };
+  };
+  // Warm-up: a short text turn (pipelines are compiled at load, as `loadModel` does; this warms
+  // the decode step's bind groups and the read-back ring).
+  const c = model.config.tokens;
+  const w = await run(4, { ids: [c.bos, c.inst, 100, 101, c.instEnd], images: [] });
+  log(`warm-up: ${w.out.stats.generatedTokens} tokens in ${w.out.stats.decodeMs.toFixed(0)} ms`);
+  const r = await run(MIN_TOKENS + 1, turn);
+  const st = r.out.stats;
+  log(`timed: ${st.promptTokens} prompt tokens, encode ${st.imageEncodeMs.toFixed(0)} ms, prefill ${st.prefillMs.toFixed(0)} ms, ${st.generatedTokens} tokens in ${st.decodeMs.toFixed(0)} ms`);
+  const intervals = r.times.slice(1).map((x, i) => x - r.times[i]!);
+  const msPerToken = median(intervals);
+  const bytes = model.decoder.decodeWeightBytes().total;
+  const limitMs = bytes / (copy * 1e6);
+  const s = r.out.stats;
+  return {
+    generatedTokens: s.generatedTokens,
+    promptTokens: s.promptTokens,
+    imageTokens: s.imageTokens,
+    decodeTokensPerSecond: 1000 / msPerToken,
+    msPerToken,
+    meanMsPerToken: (r.times.at(-1)! - r.times[0]!) / Math.max(1, r.times.length - 1),
+    weightBytesPerToken: bytes,
+    bandwidthLimitMs: limitMs,
+    fractionOfBandwidthLimit: limitMs / msPerToken,
+    cpuMsPerToken: r.out.profile.cpuMs / Math.max(1, r.out.profile.steps),
+    // Dispatches the decode steps recorded (runtime count), per step.
+    dispatchesPerToken: r.out.profile.dispatches / Math.max(1, r.out.profile.steps),
+    ttftMs: r.times[0]! - r.t0,
+    imageEncodeMs: s.imageEncodeMs,
+    prefillMs: s.prefillMs,
+    prefillTokensPerSecond: s.prefillTokensPerSecond,
+  };
+}
+
+async function pixtral12b(gpu: Gpu, copy: number, log: (line: string) => void) {
+  const soft = gpu.isSoftware;
+  const layersRun = soft ? LAYERS_SOFTWARE : PIXTRAL_12B_2409.text.numLayers;
+  const visionLayersRun = soft ? VISION_LAYERS_SOFTWARE : PIXTRAL_12B_2409.vision.numLayers;
+  const cfg: ModelConfig = {
+    ...PIXTRAL_12B_2409,
+    text: { ...PIXTRAL_12B_2409.text, numLayers: layersRun },
+    vision: { ...PIXTRAL_12B_2409.vision, numLayers: visionLayersRun },
+  };
+  // What `loadModel` picks for a q4 model: f16 KV cache; 8k context (the memory target's).
+  const vlmOptions: VlmOptions = { maxContext: 8192, kvCache: 'f16' };
+  gpu.ledger.resetPeak();
+  const weights = new RandomWeights(gpu, cfg, { decoder: 'q4' });
+  const model = new VisionLanguageModel(gpu, cfg, weights, vlmOptions);
+  const sampler = new Sampler(gpu, cfg.text.vocabSize);
+  const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
+  const target: DecodeTarget = { gpu, model, sampler, penalty };
+  try {
+    const tc = performance.now();
+    const pipelines = await compileModelPipelines(gpu, model, sampler);
+    const compileMs = performance.now() - tc;
+    log(`pixtral-12b: ${layersRun} layers, ${(weights.bytes / 1e9).toFixed(2)} GB of random weights; ${pipelines} pipelines compiled in ${compileMs.toFixed(0)} ms`);
+    const longestEdge = soft ? LONGEST_EDGE_SOFTWARE : 1024;
+    const size = sizeForImage(1024, 1024, { longestEdge, tokenPx: model.tokenPixels });
+    const pixels = { pixels: new Float32Array(3 * size.height * size.width).fill(0.1), height: size.height, width: size.width };
+    const turn = imageTurn(cfg, pixels, model.tokenPixels);
+    const e2e = await timedTurn(target, turn, copy, log);
+    const dispatchesPerDecodeLayer = countLayerDispatches(gpu, model, turn.ids.length) / layersRun;
+    const g = await gpuOnlyStepMs(target, turn.ids.length);
+    log(`gpu-only step: ${JSON.stringify(g)}`);
+    const gpuMs = g.layersMs + g.headMs + g.sampleMs;
+    const peakGpuBytes = gpu.ledger.peakBytes;
+    const real = PIXTRAL_12B_2409.text.numLayers;
+    const perLayerMs = g.layersMs / layersRun;
+    const out: Record<string, unknown> = {
+      layersRun,
+      visionLayersRun,
+      image: soft ? `1024x1024 at longestEdge ${longestEdge} (software adapter): ${size.width}x${size.height}` : '1024x1024',
+      questionTokens: QUESTION_TOKENS,
+      maxContext: model.limits.maxContext,
+      maxPatches: model.limits.maxPatches,
+      pipelinesCompiledAtLoad: pipelines,
+      compileMs,
+      ...e2e,
+      gpuOnlyDecodeTokensPerSecond: 1000 / gpuMs,
+      gpuOnlyMsPerToken: gpuMs,
+      gpuOnly: g,
+      dispatchesPerDecodeLayer,
+      peakGpuBytes,
+      randomWeightBytes: weights.bytes,
+    };
+    if (layersRun !== real) {
+      // Labelled extrapolation: each missing layer adds its GPU time and its weight bytes.
+      const layerBytes = model.decoder.decodeWeightBytes().layers / layersRun;
+      const ms = e2e.msPerToken + (real - layersRun) * perLayerMs;
+      const bytes = e2e.weightBytesPerToken + (real - layersRun) * layerBytes;
+      out.extrapolated40Layers = {
+        note: `extrapolated from ${layersRun} layers: + ${real - layersRun} x the measured GPU time and weight bytes of one layer`,
+        decodeTokensPerSecond: 1000 / ms,
+        fractionOfBandwidthLimit: bytes / (copy * 1e6) / ms,
+        gpuOnlyDecodeTokensPerSecond: 1000 / (gpuMs + (real - layersRun) * perLayerMs),
+      };
+    }
+    return out;
+  } finally {
+    model.destroy();
+    weights.destroy();
+    sampler.destroy();
+    penalty.destroy();
+  }
+}
+
+/** A 128x128 RGBA picture: a red box on grey (what the tiny model was trained on). */
+function boxImage(): ImageData {
+  const w = 128;
+  const h = 128;
+  const data = new Uint8ClampedArray(w * h * 4);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 4;
+      const box = x >= 30 && x < 90 && y >= 40 && y < 100;
+      data.set(box ? [220, 30, 30, 255] : [200, 200, 200, 255], i);
+    }
+  }
+  return new ImageData(data, w, h);
+}
+
+async function tinyScreens(copy: number, log: (line: string) => void) {
+  const src = tinyModelSource;
+  if (!src.url) return { skipped: 'no URL for the embedded model in this runtime' };
+  const l = await loadModel({ url: src.url, fetch: src.fetch });
+  let out: Record<string, unknown>;
+  try {
+    const c = l.model.config;
+    const size = sizeForImage(128, 128, { longestEdge: c.vision.imageSize, tokenPx: l.model.tokenPixels });
+    const pixels = { pixels: new Float32Array(3 * size.height * size.width).fill(0.1), height: size.height, width: size.width };
+    const turn = imageTurn(c, pixels, l.model.tokenPixels);
+    const e2e = await timedTurn(l, turn, copy, log);
+    const g = await gpuOnlyStepMs(l, turn.ids.length);
+    const gpuMs = g.layersMs + g.headMs + g.sampleMs;
+    out = {
+      layersRun: c.text.numLayers,
+      ...e2e,
+      gpuOnlyDecodeTokensPerSecond: 1000 / gpuMs,
+      gpuOnlyMsPerToken: gpuMs,
+      gpuOnly: g,
+      endToEndOverGpuOnly: e2e.decodeTokensPerSecond / (1000 / gpuMs),
+      dispatchesPerDecodeLayer: countLayerDispatches(l.gpu, l.model, turn.ids.length) / c.text.numLayers,
+      peakGpuBytes: l.gpu.ledger.peakBytes,
+    };
+  } finally {
+    releaseModel(l);
+  }
+  // The first answer after a fresh load against a later one: `Engine.chat`, whole.
+  if (typeof ImageData === 'undefined') return out;
+  const engine = new Engine();
+  try {
+    await engine.load({ url: src.url, fetch: src.fetch });
+    const ask = async () => {
+      const t0 = performance.now();
+      await engine.chat([{ role: 'user', content: [{ type: 'image', image: boxImage() }, { type: 'text', text: 'What color is the box?' }] }], { maxTokens: 8 });
+      return performance.now() - t0;
+    };
+    out.firstAnswerMs = await ask();
+    await engine.reset();
+    out.laterAnswerMs = await ask();
+    log(`first answer ${(out.firstAnswerMs as number).toFixed(0)} ms, later ${(out.laterAnswerMs as number).toFixed(0)} ms`);
+  } finally {
+    await engine.dispose();
+  }
+  return out;
+}
+
+export async function run(gpu: Gpu, log: (line: string) => void = () => {}): Promise<object> {
+  const copy = (await copyGBps(gpu)).GBps;
+  log(`copy ${copy.toFixed(2)} GB/s`);
+  const e2e: Record<string, unknown> = { copyGBps: copy, minTokens: MIN_TOKENS };
+  e2e['tiny-screens'] = await tinyScreens(copy, log);
+  log('tiny-screens done');
+  e2e['pixtral-12b'] = await pixtral12b(gpu, copy, log);
+  log('pixtral-12b done');
+  return { e2e };
+}
