@@ -87,6 +87,15 @@ describe('formats and orientation', async () => {
     expect(Buffer.from(d.data).equals(raw)).toBe(true);
   });
 
+  it('animated GIF: the first frame only', async () => {
+    const frame = (background: string) => sharp({ create: { width: 6, height: 4, channels: 4, background } }).png().toBuffer();
+    const gif = await sharp([await frame('#ff0000'), await frame('#0000ff')], { join: { animated: true } }).gif().toBuffer();
+    expect((await sharp(gif, { pages: -1 }).metadata()).pages).toBe(2);
+    const d = await decodeImageBytes(gif, 'anim.gif');
+    expect([d.width, d.height]).toEqual([6, 4]);
+    for (let i = 0; i < d.data.length; i += 4) expect(Array.from(d.data.subarray(i, i + 4))).toEqual([255, 0, 0, 255]);
+  });
+
   it('EXIF orientation 6 turns a 32x16 JPEG upright into 16x32 with the quadrants rotated', async () => {
     const w = 32, h = 16;
     const raw = Buffer.alloc(w * h * 3);
