@@ -117,9 +117,9 @@ export class ExtractPanel {
       try {
         value = JSON.parse(text);
       } catch {
-        // A remote server may not enforce the schema: show what came back, as text.
-        this.output.textContent = text;
-        return this.show('', r.choices[0]?.finish_reason === 'length' ? 'The answer hit the token limit before the JSON was complete.' : 'The answer is not valid JSON (the server may not support response_format).');
+        const shown = this.show('', r.choices[0]?.finish_reason === 'length' ? 'The answer hit the token limit before the JSON was complete.' : 'The answer is not valid JSON (the server may not support response_format).');
+        this.output.textContent = text; // what came back, as text, so the user sees why
+        return shown;
       }
       const imgs = `${images.length} image${images.length === 1 ? '' : 's'}`;
       return this.show(JSON.stringify(value, null, 2), null, `Done: ${imgs}, ${r.usage?.completion_tokens ?? '?'} tokens generated.`);
