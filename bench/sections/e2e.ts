@@ -24,6 +24,7 @@ import { Tensor } from '../../src/gpu/tensor.js';
 import { PIXTRAL_12B_2409, type ModelConfig } from '../../src/config.js';
 import { RandomWeights } from '../../src/model/random-weights.js';
 import { VisionLanguageModel, type VlmOptions } from '../../src/model/vlm.js';
+import { KvCache } from '../../src/model/kv-cache.js';
 import { Sampler } from '../../src/kernels/sampling.js';
 import { sizeForImage } from '../../src/image/size.js';
 import { renderPrompt } from '../../src/text/prompt.js';
@@ -202,6 +203,8 @@ async function pixtral12b(gpu: Gpu, copy: number, log: (line: string) => void) {
         decodeTokensPerSecond: 1000 / ms,
         fractionOfBandwidthLimit: bytes / (copy * 1e6) / ms,
         gpuOnlyDecodeTokensPerSecond: 1000 / (gpuMs + (real - layersRun) * perLayerMs),
+        // Each missing layer adds its weights and its KV cache rows (counted from this run's buffers).
+        peakGpuBytes: peakGpuBytes + (real - layersRun) * (layerBytes + KvCache.bytes(cfg.text, model.limits.maxContext, 'f16') / layersRun),
       };
     }
     return out;
