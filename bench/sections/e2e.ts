@@ -28,6 +28,7 @@ import { PIXTRAL_12B_2409, type ModelConfig } from '../../src/config.js';
 import { RandomWeights } from '../../src/model/random-weights.js';
 import { VisionLanguageModel, type VlmOptions } from '../../src/model/vlm.js';
 import { KvCache } from '../../src/model/kv-cache.js';
+import { expectedTensors } from '../../src/weights/tensor-set.js';
 import { Sampler } from '../../src/kernels/sampling.js';
 import { sizeForImage } from '../../src/image/size.js';
 import { renderPrompt } from '../../src/text/prompt.js';
@@ -52,6 +53,13 @@ const QUESTION_TOKENS = 16;
 export const tinyModelSource: { url: string | null; fetch?: typeof fetch } = {
   url: typeof location !== 'undefined' ? new URL('/models/pixtral-tiny-screens-q4/', location.href).href : null,
 };
+
+/** Bytes of one Pixtral-ViT layer as random weights store it: f16 matrices, f32 norms. */
+function visionLayerBytes(): number {
+  return expectedTensors(PIXTRAL_12B_2409)
+    .filter((t) => t.name.startsWith('vision_tower.transformer.layers.0.'))
+    .reduce((a, t) => a + t.shape.reduce((n, x) => n * x, 1) * (t.role === 'norm' || t.role === 'bias' ? 4 : 2), 0);
+}
 
 function median(xs: number[]): number {
   const s = xs.slice().sort((a, b) => a - b);
@@ -196,18 +204,22 @@ async function pixtral12b(gpu: Gpu, copy: number, log: (line: string) => void) {
       peakGpuBytes,
       randomWeightBytes: weights.bytes,
     };
-    if (layersRun !== real) {
+    if (layersRun !== real || visionLayersRun !== PIXTRAL_12B_2409.vision.numLayers) {
       // Labelled extrapolation: each missing layer adds its GPU time and its weight bytes.
       const layerBytes = model.decoder.decodeWeightBytes().layers / layersRun;
       const ms = e2e.msPerToken + (real - layersRun) * perLayerMs;
       const bytes = e2e.weightBytesPerToken + (real - layersRun) * layerBytes;
       out.extrapolated40Layers = {
-        note: `extrapolated from ${layersRun} layers: + ${real - layersRun} x the measured GPU time and weight bytes of one layer`,
+        note: `extrapolated from ${layersRun} decoder and ${visionLayersRun} vision layers: + ${real - layersRun} x the measured GPU time and bytes of one decoder layer, + the weights of the missing vision layers`,
         decodeTokensPerSecond: 1000 / ms,
         fractionOfBandwidthLimit: bytes / (copy * 1e6) / ms,
         gpuOnlyDecodeTokensPerSecond: 1000 / (gpuMs + (real - layersRun) * perLayerMs),
-        // Each missing layer adds its weights and its KV cache rows (counted from this run's buffers).
-        peakGpuBytes: peakGpuBytes + (real - layersRun) * (layerBytes + KvCache.bytes(cfg.text, model.limits.maxContext, 'f16') / layersRun),
+        // Each missing decoder layer adds its weights and its KV cache, each missing vision layer
+        // its f16 weights (the random weights' storage rule).
+        peakGpuBytes:
+          peakGpuBytes +
+          (real - layersRun) * (layerBytes + KvCache.bytes(cfg.text, model.limits.maxContext, 'f16') / layersRun) +
+          (PIXTRAL_12B_2409.vision.numLayers - visionLayersRun) * visionLayerBytes(),
       };
     }
     return out;
