@@ -1,6 +1,7 @@
 /**
  * `npx tsx bench/bundle-node.ts [OUT.mjs]`: bundles bench/node.ts into one ES module (default
- * bench-out/bench-node.mjs) with the WGSL `?raw` imports inlined, to copy to a GPU machine.
+ * bench-out/bench-node.mjs) with the WGSL `?raw` imports inlined, to copy to a GPU machine; `webgpu`
+ * (dawn.node, a native binary) stays external: `npm install webgpu` next to the bundle there.
  */
 import { build, type Plugin } from 'esbuild';
 import { readFile } from 'node:fs/promises';
@@ -30,6 +31,7 @@ await build({
   target: 'node20',
   outfile,
   plugins: [raw],
+  external: ['webgpu'],
   logLevel: 'warning',
 });
 console.log(`wrote ${outfile}`);

@@ -1,19 +1,26 @@
 /**
  * The benchmark sections in Node on Dawn, for GPU machines without a browser:
- *   WEBGPU_PACKAGE=/path/to/node_modules/webgpu node bench-node.mjs [--out FILE.json] [--only a,b]
- * where bench-node.mjs is this file bundled by `npx tsx bench/bundle-node.ts` (WGSL inlined).
- * Same sections and JSON as `npm run bench` (bench/page/main.ts).
+ *   node bench-out/bench-node.mjs [--out FILE.json] [--only a,b] [--adapter software|N|name]
+ * where bench-node.mjs is this file bundled by `npx tsx bench/bundle-node.ts` (WGSL inlined; on
+ * another machine, `npm install webgpu` next to it).
+ * Same sections and JSON as `npm run bench` (bench/page/main.ts). The adapter comes from
+ * src/node/gpu.ts (`--adapter`, else PIXTRAL_WEBGPU_ADAPTER, else the first); DAWN_FLAGS
+ * (space-separated) replaces its default Dawn toggles.
  */
-import './node-globals.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Gpu } from '../src/gpu/device.js';
-import { runSections } from './page/main.js';
+import { installWebGPU } from '../src/node/gpu.js';
 
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
+
+// Before the engine's modules load: some read WebGPU globals (GPUBufferUsage) at import time.
+const dawnFlags = process.env.DAWN_FLAGS?.split(' ').filter(Boolean);
+await installWebGPU({ adapter: argValue('adapter'), ...(dawnFlags ? { dawnFlags } : {}) });
+const { Gpu } = await import('../src/gpu/device.js');
+const { runSections } = await import('./page/main.js');
 
 const t0 = performance.now();
 const gpu = await Gpu.create();

@@ -15,9 +15,10 @@ import {
 } from '../src/weights/manifest.js';
 import { chooseDType, type VisionDType } from './dtype-policy.js';
 import { detectLayout, findTokenizer, openLayoutCheckpoint, readModelConfig, type LayoutKind } from './layouts.js';
-import { commitOutput, discardOutput, prepareOutput } from './output-dir.js';
+import { checkOutputAgainstInput, commitOutput, discardOutput, prepareOutput } from './output-dir.js';
 import { planConversion } from './plan.js';
 import { ShardWriter } from './shard-writer.js';
+import { findTokenizerVersion } from './tokenizer-version.js';
 import { Scratch, writeTensor } from './write-tensor.js';
 
 /**
@@ -55,7 +56,7 @@ export interface ConvertOptions {
   /** Vision tower + projector dtype when --dtype is q4 or f16 (default f16). */
   visionDtype?: VisionDType;
   shardMb?: number;
-  /** Replace a non-empty output folder. */
+  /** Replace the output folder when it holds a previous conversion (never any other folder). */
   force?: boolean;
   /** Force a layout when a folder holds both. */
   layout?: LayoutKind;
@@ -87,7 +88,6 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   const shardMb = opts.shardMb ?? DEFAULT_SHARD_MB;
   const shardBytes = Math.floor((shardMb * 1024 * 1024) / 256) * 256;
   if (!(shardBytes >= 4096)) throw new RangeError(`shard size ${shardMb} MB is too small (minimum 4 KiB)`);
-  if (input === output) throw new RangeError('input and output folders are the same');
   const warnings: string[] = [];
   const warn = (m: string) => {
     warnings.push(m);
@@ -95,6 +95,7 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
   };
 
   const layout = await detectLayout(input, opts.layout);
+  await checkOutputAgainstInput(input, output);
   const config = await readModelConfig(layout);
   const ckpt = await openLayoutCheckpoint(layout);
   let tmp: string | undefined;
@@ -108,7 +109,11 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
     const tokenizer = await findTokenizer(input);
     if (!tokenizer) warn(`no tekken.json or tokenizer.json in ${input}: manifest has no tokenizer`);
 
-    tmp = await prepareOutput(output, opts.force ?? false);
+    const tokBytes = tokenizer ? await readFile(tokenizer.path) : null;
+    const version = await findTokenizerVersion(input, tokenizer && tokBytes ? { kind: tokenizer.kind, bytes: tokBytes } : null, config);
+    if (tokenizer && !version) warn(`no tokenizer version in ${tokenizer.file}, params.json or config.json: the manifest records none`);
+
+    tmp = await prepareOutput(input, output, opts.force ?? false);
     shards = new ShardWriter(tmp, shardBytes);
     const entries: TensorEntry[] = [];
     let bytesRead = 0;
@@ -134,10 +139,10 @@ export async function convert(opts: ConvertOptions): Promise<ConvertResult> {
       );
     }
     const shardList = await shards.finish();
-    const tok = tokenizer ? await copyTokenizer(tokenizer.path, tmp, tokenizer.file, tokenizer.kind) : null;
+    const tok = tokenizer && tokBytes ? await writeTokenizer(tokBytes, tmp, tokenizer.file, tokenizer.kind, version?.version) : null;
     const manifest = buildManifest(basename(input), dtype, config, tok, entries, shardList);
     await writeFile(join(tmp, 'manifest.json'), manifestJson(manifest));
-    await commitOutput(tmp, output);
+    await commitOutput(tmp, output, opts.force ?? false);
     tmp = undefined;
     return {
       output,
@@ -183,9 +188,12 @@ export function manifestJson(m: Manifest): string {
   return `${top.replace('"@T"', list(tensors)).replace('"@S"', list(shards))}\n`;
 }
 
-async function copyTokenizer(src: string, dir: string, file: TokenizerEntry['file'], kind: TokenizerEntry['kind']): Promise<TokenizerEntry> {
+async function writeTokenizer(
+  bytes: Uint8Array, dir: string, file: TokenizerEntry['file'], kind: TokenizerEntry['kind'], version: string | undefined,
+): Promise<TokenizerEntry> {
   // Tokenizer files are at most a few tens of MB: one read, hashed and written as is.
-  const bytes = await readFile(src);
   await writeFile(join(dir, file), bytes);
-  return { file, kind, byteLength: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  const entry: TokenizerEntry = { file, kind, byteLength: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  if (version) entry.version = version;
+  return entry;
 }

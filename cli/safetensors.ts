@@ -3,7 +3,7 @@
  * little-endian length + JSON); tensor bytes are read on demand with positioned `read`s, one
  * row range at a time, so a 25 GB checkpoint never sits in memory. Every offset in the header is
  * checked against the file size when the file is opened, so a truncated download is refused
- * before any work starts. Multi-file Hugging Face checkpoints (`model.safetensors.index.json`) are
+ * before any work starts, and the tensors must tile the data section (no overlap, no gap). Multi-file Hugging Face checkpoints (`model.safetensors.index.json`) are
  * opened as one `Checkpoint` through their `weight_map`.
  */
 import { open, readFile, type FileHandle } from 'node:fs/promises';
@@ -80,7 +80,38 @@ export function parseHeader(file: string, headerJson: string, headerLen: number,
     }
     out.push({ name, dtype, shape: shape as number[], start: dataStart + a, byteLength: b - a });
   }
+  checkTiling(file, out, dataStart, dataSize);
   return out;
+}
+
+/**
+ * The tensors must tile the data section exactly, as the format requires (and the reference
+ * `safetensors` crate checks): in offset order each one starts where the previous one ended and
+ * the last one ends at the end of the file. Overlapping tensors would alias each other's bytes
+ * and a gap means bytes nobody accounts for: both are refused rather than converted.
+ */
+function checkTiling(file: string, list: readonly TensorInfo[], dataStart: number, dataSize: number): void {
+  const sorted = [...list].sort((x, y) => x.start - y.start || x.byteLength - y.byteLength);
+  let end = dataStart;
+  let prev: TensorInfo | undefined;
+  for (const t of sorted) {
+    if (t.start < end) {
+      throw new FormatError(
+        `${file}: tensors "${prev!.name}" (bytes ${prev!.start - dataStart}..${end - dataStart}) and "${t.name}" ` +
+          `(bytes ${t.start - dataStart}..${t.start - dataStart + t.byteLength}) overlap`,
+      );
+    }
+    if (t.start > end) {
+      throw new FormatError(
+        `${file}: ${t.start - end} byte gap before tensor "${t.name}" (data bytes ${end - dataStart}..${t.start - dataStart} belong to no tensor)`,
+      );
+    }
+    end = t.start + t.byteLength;
+    if (t.byteLength > 0 || !prev) prev = t;
+  }
+  if (end - dataStart !== dataSize) {
+    throw new FormatError(`${file}: ${dataSize - (end - dataStart)} bytes after the last tensor belong to no tensor`);
+  }
 }
 
 /** One open safetensors file. Call `close()` when done. */

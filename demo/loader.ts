@@ -216,7 +216,7 @@ export function describeLoadError(e: unknown): string {
     return 'Cancelled. Files already downloaded stay in the browser cache: Load again to resume (only missing shards are fetched).';
   }
   if (e instanceof QuotaError) {
-    return `Not enough browser storage: ${formatBytes(e.neededBytes)} needed, ${formatBytes(e.availableBytes)} available. Delete cached models below or free disk space.`;
+    return `Not enough browser storage: ${formatBytes(e.neededBytes)} needed, ${e.availableBytes === null ? 'free space unknown' : `${formatBytes(e.availableBytes)} available`}. Delete cached models below or free disk space.`;
   }
   if (e instanceof NetworkError) {
     return `Network problem: ${e.message}. Check the URL and that the host allows cross-origin requests (CORS); Load again to resume.`;

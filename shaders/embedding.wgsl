@@ -7,6 +7,8 @@
 // Bindings (Q4):  0 ids [T] u32 (read), 1 out [T, H] act (read_write),
 //                 2 qweight [rows, H/8] u32 (read; nibble k%8 of word k/8, low first),
 //                 3 scales [rows, H/32] f16 bits, read as u32 pairs (read), 4 params.
+// Bindings (GGUF): 0 ids, 1 out, 2 wq: the part's rows in a ggml block format as stored in the
+//                 GGUF (one W_<type> define; gguf_blocks.wgsl is appended and decodes them), 3 params.
 // Bindings (else): 0 ids, 1 out, 2 table [rows, H] f32, or f16 bits read as u32 pairs when
 //                 TF16 (works without shader-f16), 3 params.
 // act = f16 when F16 else f32. Weights are dequantised as w = (q - 8) * scale (src/quant/q4.ts).
@@ -31,6 +33,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> qweight: array<u32>;
 @group(0) @binding(3) var<storage, read> scales: array<u32>;
 @group(0) @binding(4) var<uniform> p: Params;
+#elif GGUF
+@group(0) @binding(2) var<storage, read> wq: array<u32>;
+@group(0) @binding(3) var<uniform> p: Params;
 #elif TF16
 @group(0) @binding(2) var<storage, read> table: array<u32>;
 @group(0) @binding(3) var<uniform> p: Params;
@@ -48,6 +53,10 @@ fn load(r: u32, c: u32) -> f32 {
   let si = r * (p.H / 32u) + c / 32u;
   let s = unpack2x16float(scales[si >> 1u])[si & 1u];
   return (f32(q) - 8.0) * s;
+#elif GGUF
+  // The element's octet, decoded whole (8 elements share its scale); gathers are not hot.
+  let o = octet(r * rowBytesOf(p.H), c / 8u);
+  return o.s * select(o.b, o.a, (c & 7u) < 4u)[c & 3u] - o.m;
 #elif TF16
   let i = r * p.H + c;
   return unpack2x16float(table[i >> 1u])[i & 1u];

@@ -18,7 +18,7 @@ import { AbortError, DisposedError, FormatError, WebGPUUnavailableError, throwIf
 import type { LoadProgress } from './weights/progress.js';
 import { watchWorkerLife, workerLifeName } from './worker/life.js';
 
-export interface LoadPixtralOptions extends Omit<LoadOptions, 'onProgress' | 'fetch'> {
+export interface LoadPixtralOptions extends Omit<LoadOptions, 'onProgress' | 'fetch' | 'openModel'> {
   /** Progress of download, verification and upload (monotonic bytes). */
   onProgress?: (p: LoadProgress) => void;
   /** Expected weight dtype of the converted model; a mismatch is a FormatError. */
@@ -172,7 +172,8 @@ export class PixtralModel {
     }
   }
 
-  private async prepareMessages(messages: ChatMessage[]): Promise<{ messages: ChatMessage[]; transfer: Transferable[] }> {
+  /** Images -> what the engine receives (the Node entry overrides this to decode files). */
+  protected async prepareMessages(messages: ChatMessage[]): Promise<{ messages: ChatMessage[]; transfer: Transferable[] }> {
     if (!this.worker) return { messages, transfer: [] };
     const transfer: Transferable[] = [];
     const out: ChatMessage[] = [];

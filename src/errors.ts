@@ -17,7 +17,9 @@ export type ErrorCode =
   | 'IMAGE'
   | 'CONTEXT_LENGTH'
   | 'ABORTED'
-  | 'DISPOSED';
+  | 'DISPOSED'
+  | 'REQUEST'
+  | 'IN_USE';
 
 /** Class names by code: literal, so they survive minification (constructor names do not). */
 const NAMES: Record<ErrorCode, string> = {
@@ -34,6 +36,8 @@ const NAMES: Record<ErrorCode, string> = {
   CONTEXT_LENGTH: 'ContextLengthError',
   ABORTED: 'AbortError',
   DISPOSED: 'DisposedError',
+  REQUEST: 'RequestError',
+  IN_USE: 'InUseError',
 };
 
 export class PixtralError extends Error {
@@ -86,14 +90,19 @@ export class LimitError extends PixtralError {
   }
 }
 
-/** Not enough browser storage for the shards still to download. Nothing was written. */
+/**
+ * Not enough browser storage for the files still to download. Nothing was written when raised by
+ * the quota check; raised by a failed write, the files stored before it stay stored.
+ * `availableBytes` is null when the browser gives no estimate of its free space.
+ */
 export class QuotaError extends PixtralError {
   readonly neededBytes: number;
-  readonly availableBytes: number;
-  constructor(neededBytes: number, availableBytes: number) {
+  readonly availableBytes: number | null;
+  constructor(neededBytes: number, availableBytes: number | null, detail = '') {
     super(
       'QUOTA',
-      `not enough browser storage: ${formatBytes(neededBytes)} needed, ${formatBytes(availableBytes)} available`,
+      `not enough browser storage: ${formatBytes(neededBytes)} needed, ` +
+        `${availableBytes === null ? 'free space unknown (the browser gives no estimate)' : `${formatBytes(availableBytes)} available`}${detail ? `: ${detail}` : ''}`,
     );
     this.neededBytes = neededBytes;
     this.availableBytes = availableBytes;
@@ -151,10 +160,35 @@ export class AbortError extends PixtralError {
   }
 }
 
+/**
+ * A request parameter is malformed, has the wrong type, or asks for something not supported
+ * (e.g. `n` > 1, `tools`); `param` names it as a path (`messages[0].content[1].image_url.url`).
+ */
+export class RequestError extends PixtralError {
+  readonly param: string;
+  constructor(param: string, message: string) {
+    super('REQUEST', `${param}: ${message}`);
+    this.param = param;
+  }
+}
+
 /** The model or runtime was disposed, or its worker stopped (`reason` says why). */
 export class DisposedError extends PixtralError {
   constructor(what = 'model', reason?: string) {
     super('DISPOSED', `${what} has been disposed${reason ? `: ${reason}` : ''}`);
+  }
+}
+
+/**
+ * A cached model cannot be deleted because a context of this origin (a tab, a worker, or this
+ * one) has it loaded or is loading it; nothing was deleted. Release the model there first.
+ */
+export class InUseError extends PixtralError {
+  /** The model's base URL or manifest hash, as given. */
+  readonly model: string;
+  constructor(model: string, message: string) {
+    super('IN_USE', message);
+    this.model = model;
   }
 }
 
@@ -210,7 +244,7 @@ const classes: Record<ErrorCode, new (...a: never[]) => PixtralError> = {
   WEBGPU_UNAVAILABLE: WebGPUUnavailableError, DEVICE_LOST: DeviceLostError, KERNEL: KernelError,
   OUT_OF_MEMORY: OutOfMemoryError, LIMIT: LimitError, QUOTA: QuotaError, INTEGRITY: IntegrityError,
   FORMAT: FormatError, NETWORK: NetworkError, IMAGE: ImageError, CONTEXT_LENGTH: ContextLengthError,
-  ABORTED: AbortError, DISPOSED: DisposedError,
+  ABORTED: AbortError, DISPOSED: DisposedError, REQUEST: RequestError, IN_USE: InUseError,
 };
 
 export function reviveError(s: SerializedError): Error {

@@ -37,4 +37,19 @@ export type { LoadProgress, LoadPhase } from './weights/progress.js';
 export { configFromHf, configFromNative, PIXTRAL_12B_2409, type ModelConfig } from './config.js';
 export * from './presets.js';
 export { gpuAvailable, describeAdapter } from './gpu/device.js';
+export { inspectGguf, summarizeGguf, readGgufHeader, urlSource, blobSource, type GgufSummary, type GgufHeader } from './gguf/index.js';
 export * from './errors.js';
+export {
+  createEngine,
+  engineFromModel,
+  type ChatBackend,
+  type ChatEngine,
+  type CreateEngineOptions,
+  type CreateParams,
+  type EngineInfo,
+  type ImageObjectPart,
+  type LocalCreateOptions,
+  type ParamExtensions,
+} from './openai/index.js';
+export type { RemoteEngineOptions } from './remote/engine.js';
+export type { RemoteImageOptions } from './remote/image-url.js';

@@ -2,6 +2,12 @@
  * Vite plugin for tests and benchmarks: serves `../shared` (fixtures, the demo's trained model)
  * read-only under `/shared/` and test scratch output under `/scratch/`, so browser tests fetch the
  * real files exactly as a page would fetch a model from a static host.
+ *
+ * Two test hooks, on real HTTP: every request under a mount is logged (path and query) and the
+ * log is served as JSON at `/__fixture-requests`, so tests count downloads at the server; and a
+ * `stall=<bytes>` query (with `stallTimes=<k>`, default every time) sends the first `bytes`
+ * bytes of the file and then nothing, keeping the connection open, for the first `k` requests
+ * of that exact URL: a server that stops sending mid-download.
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { resolve, normalize, sep } from 'node:path';
@@ -13,12 +19,22 @@ export const scratchDir = resolve(repoRoot, '.scratch');
 
 const mounts: Record<string, string> = { '/shared/': sharedDir, '/scratch/': scratchDir };
 
+/** Requests served so far under the mounts, `path?query`, in order. */
+const requestLog: string[] = [];
+const stallCounts = new Map<string, number>();
+
 export function fixtureServer(): Plugin {
   return {
     name: 'pixtral-fixture-server',
     configureServer(server) {
       server.middlewares.use((req, res, next) => {
         const url = new URL(req.url ?? '/', 'http://x');
+        if (url.pathname === '/__fixture-requests') {
+          res.setHeader('Content-Type', 'application/json');
+          res.setHeader('Cache-Control', 'no-store');
+          res.end(JSON.stringify(requestLog));
+          return;
+        }
         for (const [prefix, dir] of Object.entries(mounts)) {
           if (!url.pathname.startsWith(prefix)) continue;
           const file = normalize(resolve(dir, decodeURIComponent(url.pathname.slice(prefix.length))));
@@ -27,8 +43,21 @@ export function fixtureServer(): Plugin {
             res.end('not found');
             return;
           }
+          requestLog.push(url.pathname + url.search);
           res.setHeader('Content-Length', statSync(file).size);
           res.setHeader('Cache-Control', 'no-store');
+          const stall = url.searchParams.get('stall');
+          const key = url.pathname + url.search;
+          const times = Number(url.searchParams.get('stallTimes') ?? Infinity);
+          const n = stallCounts.get(key) ?? 0;
+          if (stall !== null && n < times) {
+            stallCounts.set(key, n + 1);
+            // The headers and the first bytes, then silence until the client gives up.
+            if (Number(stall) > 0) createReadStream(file, { start: 0, end: Number(stall) - 1 }).on('data', (c) => res.write(c));
+            else res.flushHeaders();
+            req.on('close', () => res.destroy());
+            return;
+          }
           createReadStream(file).pipe(res);
           return;
         }

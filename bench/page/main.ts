@@ -16,6 +16,7 @@ import * as matmul from '../sections/matmul.js';
 import * as model from '../sections/model.js';
 import * as mistral3 from '../sections/mistral3.js';
 import * as attention from '../sections/attention.js';
+import * as gguf from '../sections/gguf.js';
 import { timingMethod } from '../sections/timing.js';
 
 export interface Section {
@@ -30,6 +31,7 @@ export const SECTIONS: Section[] = [
   { name: 'q4matmul', run: q4matmul.run },
   { name: 'q4tune', run: q4tune.run },
   { name: 'q4check', run: q4check.run },
+  { name: 'gguf', run: gguf.run },
   { name: 'attention', run: attention.run },
   { name: 'matmul', run: (gpu) => matmul.run(gpu) },
   { name: 'model', run: (gpu) => model.run(gpu) },

@@ -14,6 +14,8 @@ import { seededUniforms } from '../util/random.js';
 import type { LoadedModel } from './load.js';
 import type { PreparedTurn } from './turn.js';
 import type { FinishReason, GenerationStats } from './types.js';
+import { maskLogits } from '../kernels/logit-mask.js';
+import type { TokenConstraint } from '../grammar/constraint.js';
 
 export interface DecodeRequest {
   turn: PreparedTurn;
@@ -21,6 +23,8 @@ export interface DecodeRequest {
   maxTokens: number;
   signal?: AbortSignal;
   returnLogits: boolean;
+  /** A response_format's grammar: only tokens it allows are sampled; it ends with EOS. */
+  constraint?: TokenConstraint | null;
   /** Gets each sampled token that is not EOS; returns true to stop. */
   emit: (token: number) => boolean;
 }
@@ -43,6 +47,8 @@ export async function decodeLoop(l: LoadedModel, r: DecodeRequest): Promise<{ st
   const uniform = seededUniforms(sampling.seed);
   let finish: FinishReason = 'length';
   let generated = 0;
+  let grammarMs = 0;
+  const constraint = r.constraint;
   const t0 = performance.now();
   for (let step = 0; step < budget; step++) {
     if (signal?.aborted) {
@@ -52,10 +58,23 @@ export async function decodeLoop(l: LoadedModel, r: DecodeRequest): Promise<{ st
     const u = uniform();
     // topK 0 ("off") keeps the TOPK_MAX most likely tokens: the GPU sampler's candidate bound.
     const gpuOpts = { ...sampling, temperature: sampling.greedy ? 0 : sampling.temperature, topK: sampling.topK || TOPK_MAX, u };
-    record(l.gpu, 'sample', (ctx) =>
-      l.sampler.record(ctx, model.logits, gpuOpts, sampling.repetitionPenalty !== 1 ? { ids: l.penalty, count: history.length } : undefined),
-    );
+    if (constraint) {
+      // Computed on the CPU while the GPU runs the step just submitted by `append`.
+      const tm = performance.now();
+      const allowed = await constraint.mask();
+      grammarMs += performance.now() - tm;
+      writeBuffer(l.gpu, l.allowed.buffer, 0, allowed);
+    }
+    record(l.gpu, 'sample', (ctx) => {
+      if (constraint) maskLogits(ctx, model.logits, l.allowed, model.config.text.vocabSize);
+      l.sampler.record(ctx, model.logits, gpuOpts, sampling.repetitionPenalty !== 1 ? { ids: l.penalty, count: history.length } : undefined);
+    });
     const { token } = await l.sampler.read();
+    if (constraint) {
+      const tm = performance.now();
+      constraint.accept(token);
+      grammarMs += performance.now() - tm;
+    }
     if (token === model.config.tokens.eos) {
       finish = 'eos';
       break;
@@ -90,6 +109,7 @@ export async function decodeLoop(l: LoadedModel, r: DecodeRequest): Promise<{ st
       decodeMs,
       decodeTokensPerSecond: generated / Math.max(decodeMs / 1000, 1e-9),
       finishReason: finish,
+      grammarMs,
     },
   };
 }

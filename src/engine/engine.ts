@@ -19,6 +19,7 @@ import { prepareChat, prepareGenerate, type PreparedTurn } from './turn.js';
 import { decodeLoop, type DecodeRequest } from './decode-loop.js';
 import { ImageCache } from './image-cache.js';
 import { validateGenerationOptions, validateLoadOptions } from './validate.js';
+import { grammarSpec } from '../grammar/response-format.js';
 import type { ChatMessage, ChatOptions, ChatResult, GenerateRequest, GenerateResult, GenerationStats, LoadOptions, ModelInfo } from './types.js';
 
 export class Engine {
@@ -95,13 +96,18 @@ export class Engine {
       const sig = this.signalFor(signal ?? options?.signal);
       throwIfAborted(sig);
       const sampling = resolveSampling(opts);
-      // Images and the prompt first (CPU work only): all before any GPU work.
-      const turn = await prepareChat(messages, l.model.config, (text) => l.tokenizer.encode(text), this.images, { longestEdge: opts.longestEdge, signal: sig });
+      const format = grammarSpec(opts.responseFormat); // an unsupported schema fails before any work
+      // Images and the prompt first (CPU work only): all before any GPU work. Long texts are
+      // tokenized in chunks that yield, so an abort or dispose stops them.
+      const encode = (text: string) => l.tokenizer.encodeAsync(text, { signal: sig });
+      const turn = await prepareChat(messages, l.model.config, l.tokenizer, encode, this.images, { longestEdge: opts.longestEdge, signal: sig });
       const decoder = l.tokenizer.createStreamDecoder();
       const stop = new StopStringFilter(opts.stop);
       let answer = '';
+      const constraint = format ? await l.grammars.start(format) : null;
       const stats = await this.decode(l, turn, {
         sampling,
+        constraint,
         maxTokens: opts.maxTokens ?? 256,
         signal: sig,
         returnLogits: false,
@@ -111,7 +117,7 @@ export class Engine {
           if (text) onDelta(text);
           return stop.done;
         },
-      });
+      }).finally(() => constraint?.dispose());
       const tail = stop.push(decoder.flush()) + stop.flush();
       if (tail) {
         answer += tail;

@@ -6,7 +6,8 @@
  */
 import { FormatError, throwIfAborted } from '../errors.js';
 import type { ModelConfig } from '../config.js';
-import { renderPrompt, type GridPart, type PromptMessage, type TextPart } from '../text/prompt.js';
+import { renderPromptAsync, type GridPart, type PromptMessage, type TextPart } from '../text/prompt.js';
+import type { Tokenizer } from '../text/tokenizer.js';
 import { preprocessOptionsFor, type PreprocessedImage } from '../image/preprocess.js';
 import type { PromptImage } from '../model/vlm.js';
 import type { ImageCache } from './image-cache.js';
@@ -29,15 +30,19 @@ export function pixelKey(p: { pixels: Float32Array; height: number; width: numbe
   return `img${p.height}x${p.width}:${(h >>> 0).toString(16)}`;
 }
 
-/** Chat messages -> prompt ids and images (images are preprocessed here, or found in `cache`). */
+/**
+ * Chat messages -> prompt ids and images (images are preprocessed here, or found in `cache`,
+ * after the messages' shape is checked). The layout is the tokenizer's version's.
+ */
 export async function prepareChat(
   messages: unknown,
   config: ModelConfig,
-  encode: (text: string) => number[],
+  tokenizer: Pick<Tokenizer, 'version' | 'specialIds'>,
+  encode: (text: string) => number[] | Promise<number[]>,
   cache: ImageCache,
   opts: { longestEdge?: number; signal?: AbortSignal },
 ): Promise<PreparedTurn> {
-  validateMessages(messages); // before any image work
+  validateMessages(messages); // before any image work: shapes, and images only in user messages
   const images: { pre: PreprocessedImage; key: string }[] = [];
   const prepOpts = preprocessOptionsFor(config, { longestEdge: opts.longestEdge });
   const prompt: PromptMessage[] = [];
@@ -60,7 +65,7 @@ export async function prepareChat(
     }
     prompt.push({ role: m.role, content: parts });
   }
-  const rendered = renderPrompt(prompt, encode, config.tokens);
+  const rendered = await renderPromptAsync(prompt, tokenizer.version, tokenizer.specialIds, async (text) => await encode(text));
   if (rendered.images.length !== images.length) {
     // validateMessages keeps images to user messages, which the prompt always renders.
     throw new FormatError(`the prompt placed ${rendered.images.length} of ${images.length} images`);

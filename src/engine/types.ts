@@ -5,9 +5,11 @@
 import type { GpuOptions } from '../gpu/device.js';
 import type { ModelConfig } from '../config.js';
 import type { ProgressCallback } from '../weights/progress.js';
+import type { ModelOpener } from '../weights/source.js';
 import type { SamplingOptions } from '../model/sampler.js';
 import type { TextPart } from '../text/prompt.js';
 import type { ImageInput } from '../image/decode.js';
+import type { ResponseFormat } from '../grammar/response-format.js';
 
 export interface LoadOptions {
   /** Base URL of a converted model (folder holding manifest.json). */
@@ -32,6 +34,18 @@ export interface LoadOptions {
   gpu?: GpuOptions;
   /** Replaces fetch (tests, auth headers). */
   fetch?: typeof fetch;
+  /**
+   * Re-hash every cached file at load instead of trusting the SHA-256 checked when it was
+   * downloaded; a file that fails is downloaded again. Default false.
+   */
+  verify?: boolean;
+  /** A download request that receives no byte for this long is retried, then NetworkError. Default 30 000 ms. */
+  stallTimeoutMs?: number;
+  /**
+   * Where the model's files come from (in-thread only: a function does not cross to a worker).
+   * Default: the browser's IndexedDB downloader; `pixtral-webgpu/node` passes its disk opener.
+   */
+  openModel?: ModelOpener;
 }
 
 export interface ModelInfo {
@@ -73,6 +87,11 @@ export interface GenerationOptions extends SamplingOptions {
 export interface ChatOptions extends GenerationOptions {
   /** Lower the longest image edge (pixels) to spend fewer image tokens. */
   longestEdge?: number;
+  /**
+   * OpenAI's `response_format`: `json_object` or `json_schema` constrain decoding with a grammar
+   * (xgrammar), so the answer always parses and validates; `text` (the default) does not.
+   */
+  responseFormat?: ResponseFormat;
 }
 
 export type FinishReason = 'eos' | 'length' | 'stop' | 'abort';
@@ -95,6 +114,8 @@ export interface GenerationStats {
   decodeMs: number;
   decodeTokensPerSecond: number;
   finishReason: FinishReason;
+  /** CPU time computing the grammar's allowed-token masks (0 without a response_format). */
+  grammarMs: number;
 }
 
 /** A finished chat turn: the whole answer (also streamed through `onDelta`) and its stats. */

@@ -48,7 +48,7 @@ export function validateMessages(messages: unknown): asserts messages is ChatMes
       } else if (p.type === 'image') {
         if (m.role !== 'user') {
           throw new FormatError(
-            `${pat} is an image in a ${m.role as string} message: Mistral's chat formats have no images in system or assistant messages (put it in a user message)`,
+            `${pat} is an image in ${m.role === 'assistant' ? 'an' : 'a'} ${m.role as string} message: Mistral's chat formats have no images in system or assistant messages (put it in a user message)`,
           );
         }
         if (p.image === undefined || p.image === null) throw new FormatError(`${pat} is an image part without an image`);

@@ -73,6 +73,12 @@ export class Gpu {
   readonly lost: Promise<DeviceLostError>;
   private lostError: DeviceLostError | null = null;
   private pendingError: KernelError | OutOfMemoryError | null = null;
+  /**
+   * Bytes of buffers created so far (`createBuffer` in tensor.ts reports them), and the last
+   * one: an out-of-memory error reports what was asked for, not a placeholder.
+   */
+  private allocatedBytes = 0;
+  private lastAllocation: { label: string; bytes: number } | null = null;
 
   private constructor(device: GPUDevice, info: GPUAdapterInfo, features: GpuFeatures) {
     this.device = device;
@@ -92,9 +98,13 @@ export class Gpu {
       // in an error scope); on its own, arriving after check() took the cause, it would be blamed
       // on whatever runs next.
       if (/invalid due to a previous error/i.test(err.message)) return;
+      const last = this.lastAllocation;
       this.pendingError =
         err instanceof GPUOutOfMemoryError
-          ? new OutOfMemoryError(0, `GPU out of memory: ${err.message}`)
+          ? new OutOfMemoryError(
+              last?.bytes ?? 0,
+              `GPU out of memory${last ? ` (last allocation: ${last.label}, ${last.bytes} bytes; ${this.allocatedBytes} bytes allocated in all)` : ''}: ${err.message}`,
+            )
           : new KernelError(kernelFromMessage(err.message), err.message);
     });
   }
@@ -171,14 +181,24 @@ export class Gpu {
    * `label` if either fires. For allocation and pipeline creation, where the cost is negligible.
    */
   async scoped<T>(label: string, fn: () => T): Promise<T> {
+    const before = this.allocatedBytes;
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
     const out = fn();
     const validation = await this.device.popErrorScope();
     const oom = await this.device.popErrorScope();
-    if (oom) throw new OutOfMemoryError(0, `GPU out of memory in ${label}: ${oom.message}`);
+    if (oom) {
+      const asked = this.allocatedBytes - before;
+      throw new OutOfMemoryError(asked, `GPU out of memory in ${label}: ${asked} bytes asked for (${this.allocatedBytes} bytes allocated in all): ${oom.message}`);
+    }
     if (validation) throw new KernelError(label, validation.message);
     return out;
+  }
+
+  /** Counts a buffer about to be created (see `allocatedBytes`). */
+  noteAllocation(label: string, bytes: number): void {
+    this.allocatedBytes += bytes;
+    this.lastAllocation = { label, bytes };
   }
 
   destroy(): void {

@@ -17,8 +17,12 @@
  */
 import { ImageError } from '../errors.js';
 
-/** Anything `preprocessImage` accepts. `File` is a `Blob`. */
+/**
+ * Anything `preprocessImage` accepts. `File` is a `Blob`. An `RgbaImage` is pixels decoded
+ * elsewhere (`pixtral-webgpu/node` decodes files with sharp into one).
+ */
 export type ImageInput =
+  | RgbaImage
   | Blob
   | ImageBitmap
   | ImageData
@@ -27,7 +31,7 @@ export type ImageInput =
   | HTMLImageElement;
 
 /** What crosses to the worker: see `toTransferable`. */
-export type TransferableImage = ImageBitmap | ImageData | Blob;
+export type TransferableImage = ImageBitmap | ImageData | Blob | RgbaImage;
 
 /** Decoded pixels: row-major RGBA, 8 bits per channel, not premultiplied (like `ImageData`). */
 export interface RgbaImage {
@@ -75,6 +79,10 @@ const isCanvasElement = (x: unknown): x is HTMLCanvasElement =>
   hasGlobal('HTMLCanvasElement') && x instanceof HTMLCanvasElement;
 const isImageElement = (x: unknown): x is HTMLImageElement => hasGlobal('HTMLImageElement') && x instanceof HTMLImageElement;
 const isBlob = (x: unknown): x is Blob => hasGlobal('Blob') && x instanceof Blob;
+/** A plain `{ width, height, data }` (not an ImageData: those are handled above). */
+const isRgbaImage = (x: unknown): x is RgbaImage =>
+  typeof x === 'object' && x !== null && (x as RgbaImage).data instanceof Uint8ClampedArray &&
+  typeof (x as RgbaImage).width === 'number' && typeof (x as RgbaImage).height === 'number';
 
 function describe(x: unknown): string {
   if (x === null) return 'null';
@@ -248,7 +256,16 @@ export async function decodeImage(input: ImageInput): Promise<RgbaImage> {
     return readBack(input);
   }
   if (isImageElement(input)) return readBack(await loadedImageElement(input));
+  if (isRgbaImage(input)) return checkRgba(input);
   throw new ImageError(`unsupported image input: ${describe(input)}`);
+}
+
+function checkRgba(im: RgbaImage): RgbaImage {
+  checkImageSize(im.width, im.height, 'RGBA image');
+  if (im.data.length !== im.width * im.height * 4) {
+    throw new ImageError(`RGBA image of ${im.width}x${im.height} needs ${im.width * im.height * 4} bytes, got ${im.data.length}`);
+  }
+  return im;
 }
 
 /**
@@ -264,6 +281,7 @@ export async function toTransferable(input: ImageInput): Promise<TransferableIma
     return input;
   }
   if (isBlob(input)) return input;
+  if (isRgbaImage(input)) return checkRgba(input);
   if (isImageBitmap(input)) {
     checkImageSize(input.width, input.height, 'ImageBitmap (closed or detached if 0x0)');
     return input;
@@ -287,6 +305,6 @@ export async function toTransferable(input: ImageInput): Promise<TransferableIma
 /** The transfer list for `postMessage(t, transferList(t))`. */
 export function transferList(t: TransferableImage): Transferable[] {
   if (isImageBitmap(t)) return [t];
-  if (isImageData(t)) return [t.data.buffer as ArrayBuffer];
+  if (isImageData(t) || isRgbaImage(t)) return [t.data.buffer as ArrayBuffer];
   return [];
 }

@@ -12,11 +12,14 @@ import { BYTES, createBuffer, splitRows, writeBuffer, type Tensor } from '../gpu
 import type { Gpu } from '../gpu/device.js';
 import { KernelError } from '../errors.js';
 import { Q4_GROUP, type Q4Matrix } from '../quant/q4.js';
+import type { SupportedType } from '../gguf/types.js';
+import { ggufEmbed } from './gguf.js';
 import source from '../../shaders/embedding.wgsl?raw';
 
 const WG = 256;
 
-export type TableDType = 'q4' | 'f16' | 'f32';
+/** `gguf`: rows in a ggml block format as a GGUF stores them (`blockType`; src/kernels/gguf.ts). */
+export type TableDType = 'q4' | 'f16' | 'f32' | 'gguf';
 type Act = 'f32' | 'f16';
 
 /** One row range of the table in its own buffer(s). */
@@ -32,6 +35,8 @@ export interface TablePart {
 /** An embedding table [rows = vocab, cols = hidden] as row parts covering 0..rows in order. */
 export interface EmbeddingTable {
   dtype: TableDType;
+  /** The ggml block format of a `gguf` table. */
+  blockType?: SupportedType;
   rows: number;
   cols: number;
   parts: readonly TablePart[];
@@ -66,7 +71,7 @@ export const embeddingQ4Kernel = defineKernel({
 });
 
 /** Bytes of one table row in the `data` buffer, and in the `scales` buffer (q4). */
-export function tableRowBytes(dtype: TableDType, cols: number): { data: number; scales: number } {
+export function tableRowBytes(dtype: Exclude<TableDType, 'gguf'>, cols: number): { data: number; scales: number } {
   if (dtype === 'q4') return { data: cols / 2, scales: (cols / Q4_GROUP) * 2 };
   return { data: cols * BYTES[dtype], scales: 0 };
 }
@@ -125,6 +130,12 @@ function bindingBytes(b: BufferArg): number {
  * ids: u32 [>= T] on the GPU; validate host ids with `checkTokenIds` before uploading them.
  */
 export function embed(ctx: Ctx, table: EmbeddingTable, ids: Tensor, out: Tensor, T = ids.numel): void {
+  if (table.dtype === 'gguf') {
+    if (!table.blockType) throw new KernelError('embedding_gguf', 'a gguf table needs its blockType');
+    const parts = table.parts.map((p) => ({ rowStart: p.rowStart, rows: p.rows, data: p.data instanceof GPUBuffer ? p.data : p.data.buffer }));
+    ggufEmbed(ctx, { type: table.blockType, rows: table.rows, cols: table.cols, parts, label: 'embedding' }, ids, out, T);
+    return;
+  }
   const name = table.dtype === 'q4' ? 'embedding_q4' : 'embedding';
   const H = table.cols;
   if (ids.dtype !== 'u32') throw new KernelError(name, `ids must be u32, got ${ids.dtype}`);

@@ -1,6 +1,7 @@
 /**
  * A linear layer `y = x W^T (+ b)` whatever its storage: dense f32/f16 (vision encoder,
- * projector, f32/f16 decoders) or 4-bit q4g32 (quantised decoders). Picks the kernel by the
+ * projector, f32/f16 decoders), 4-bit q4g32 (quantised decoders) or a ggml block format as a
+ * GGUF stores it (`gguf`: Q4_K, Q6_K, ...; src/kernels/gguf.ts; no decode fusion yet). Picks the kernel by the
  * storage and the number of rows: a matrix-vector kernel for one row (decode) and the tiled
  * matrix-matrix kernel otherwise (prefill, vision). Decode (one row) fusions: `linearGateUpSilu`
  * (gate, up and SiLU product in one dispatch) and `linearQkv` (q, k, v in one dispatch into one
@@ -11,11 +12,12 @@ import type { Tensor } from '../gpu/tensor.js';
 import { matmul, type MatWeight } from '../kernels/matmul.js';
 import { matvec, matvecGateUp, matvecGateUpSupported, matvecSupported } from '../kernels/matvec.js';
 import { q4MatMul, q4MatVec, q4MatVecGateUp, q4MatVecMulti, type Q4Weight } from '../kernels/q4.js';
+import { ggufMatMul, ggufMatVec, ggufRowBytes, type GgufWeight } from '../kernels/gguf.js';
 import { biasAddInPlace } from '../kernels/bias-add.js';
 import { siluMul } from '../kernels/silu-mul.js';
 import { KernelError } from '../errors.js';
 
-export type LinearWeight = { kind: 'dense'; w: MatWeight } | { kind: 'q4'; w: Q4Weight };
+export type LinearWeight = { kind: 'dense'; w: MatWeight } | { kind: 'q4'; w: Q4Weight } | { kind: 'gguf'; w: GgufWeight };
 
 export interface Linear {
   /** Checkpoint key without `.weight`, e.g. `language_model.model.layers.3.self_attn.q_proj`. */
@@ -37,7 +39,10 @@ export function linear(ctx: Ctx, l: Linear, x: Tensor, y: Tensor, M: number): vo
     }
     return;
   }
-  if (M === 1) q4MatVec(ctx, l.weight.w, x.view([l.inFeatures]), y.view([l.outFeatures]));
+  if (l.weight.kind === 'gguf') {
+    if (M === 1) ggufMatVec(ctx, l.weight.w, x.view([l.inFeatures]), y.view([l.outFeatures]));
+    else ggufMatMul(ctx, l.weight.w, x.view([M, l.inFeatures]), y.view([M, l.outFeatures]), M);
+  } else if (M === 1) q4MatVec(ctx, l.weight.w, x.view([l.inFeatures]), y.view([l.outFeatures]));
   else q4MatMul(ctx, l.weight.w, x.view([M, l.inFeatures]), y.view([M, l.outFeatures]), M);
   if (l.bias) biasAddInPlace(ctx, y.view([M, l.outFeatures]), l.bias);
 }
@@ -45,7 +50,10 @@ export function linear(ctx: Ctx, l: Linear, x: Tensor, y: Tensor, M: number): vo
 /** Bytes a decode step reads for this layer (weights + scales + bias). */
 export function linearBytes(l: Linear): number {
   const n = l.outFeatures * l.inFeatures;
-  const w = l.weight.kind === 'q4' ? n / 2 + (n / 32) * 2 : n * (l.weight.w.dtype === 'f16' ? 2 : 4);
+  const w =
+    l.weight.kind === 'q4' ? n / 2 + (n / 32) * 2
+    : l.weight.kind === 'gguf' ? l.outFeatures * ggufRowBytes(l.weight.w.type, l.inFeatures)
+    : n * (l.weight.w.dtype === 'f16' ? 2 : 4);
   return w + (l.bias ? l.bias.byteLength : 0);
 }
 

@@ -225,7 +225,7 @@ export class VisionLanguageModel {
       }
       this.gpu.submit([enc.finish()]);
       if (all && logits) logits.set(new Float32Array(await readBuffer(this.gpu, all.buffer, 0, T * V * 4)), (c0 - reused) * V);
-      this.cache.keys.push(...keys.slice(c0, c1));
+      for (let i = c0; i < c1; i++) this.cache.keys.push(keys[i]!); // no spread: a chunk can hold many keys
       c0 = c1;
     }
     await this.gpu.sync();

@@ -1,8 +1,8 @@
 /**
  * Readers for the two files a Tekken tokenizer ships as: Mistral's `tekken.json` and the Hugging
  * Face `tokenizer.json` conversion of it. Both are reduced to one `TekkenSpec`: the pre-split
- * regex, the special-token names (ids `0..numSpecial-1`) and the BPE tokens in rank order
- * (id = rank + numSpecial), already cut to the requested vocabulary size the way mistral_common's
+ * regex, the special-token names (ids `0..numSpecial-1`), the BPE tokens in rank order
+ * (id = rank + numSpecial) and the chat-format version when the file names one, already cut to the requested vocabulary size the way mistral_common's
  * `Tekkenizer` cuts it (ranks at or beyond `vocabSize - numSpecial` are dropped).
  *
  * `tokenizer.json` is accepted only when it is a Tekken (tiktoken-style) BPE: one `Split` regex
@@ -20,10 +20,10 @@ export interface TekkenSpec {
   pattern: string;
   /** Special-token names; index = id. */
   specials: string[];
-  /** BPE tokens in rank order, base64-encoded bytes (the form js-tiktoken reads). */
-  ranksBase64: string[];
-  /** The same tokens as bytes, when the reader already had them (tokenizer.json). */
-  rankBytes?: Uint8Array[];
+  /** BPE tokens in rank order, as byte strings (one char per byte, 0..255). */
+  tokens: string[];
+  /** The chat-format version (`config.version` of tekken.json, e.g. `v3`); tokenizer.json has none. */
+  version?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -31,12 +31,14 @@ type Json = Record<string, unknown>;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
- * Special tokens that mistral_common assumes for old `tekken.json` files without a
- * `special_tokens` list (`Tekkenizer.DEPRECATED_SPECIAL_TOKENS`); the rest are `<SPECIAL_k>`.
+ * Special tokens that mistral_common assumes for `tekken.json` files without a `special_tokens`
+ * list (`Tekkenizer.DEPRECATED_SPECIAL_TOKENS`, ranks 0..19; Pixtral-12B-2409's own file is one
+ * of them); the rest are `<SPECIAL_k>`.
  */
 const DEPRECATED_SPECIALS = [
   '<unk>', '<s>', '</s>', '[INST]', '[/INST]', '[AVAILABLE_TOOLS]', '[/AVAILABLE_TOOLS]',
-  '[TOOL_RESULTS]', '[/TOOL_RESULTS]', '[TOOL_CALLS]', '<pad>', '[PREFIX]', '[MIDDLE]', '[SUFFIX]',
+  '[TOOL_RESULTS]', '[/TOOL_RESULTS]', '[TOOL_CALLS]', '[IMG]', '<pad>', '[IMG_BREAK]', '[IMG_END]',
+  '[PREFIX]', '[MIDDLE]', '[SUFFIX]', '[SYSTEM_PROMPT]', '[/SYSTEM_PROMPT]', '[TOOL_CONTENT]',
 ];
 
 function isObj(v: unknown): v is Json {
@@ -45,6 +47,35 @@ function isObj(v: unknown): v is Json {
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0;
+}
+
+/** A tokenizer file given as a JSON string, its UTF-8 bytes, or the parsed value. */
+export type TokenizerFileInput = string | ArrayBuffer | ArrayBufferView | object;
+
+export function parseTokenizerJson(file: TokenizerFileInput): unknown {
+  let text: string;
+  if (typeof file === 'string') text = file;
+  else if (file instanceof ArrayBuffer || ArrayBuffer.isView(file)) text = new TextDecoder().decode(file);
+  else return file;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new FormatError('tokenizer file is not valid JSON', { cause });
+  }
+}
+
+/**
+ * The chat-format version a tokenizer file names: `config.version` of a `tekken.json` (`"v3"`
+ * for Pixtral-12B-2409, `"v7"` for Mistral-Small-3.1), `undefined` for a `tokenizer.json` (which
+ * has none: the converter falls back on the checkpoint's own record or its stated default).
+ * Any other file is a FormatError. For the converter, to record the version in the manifest.
+ */
+export function tokenizerVersion(file: TokenizerFileInput): string | undefined {
+  const j = parseTokenizerJson(file);
+  const format = detectFormat(j);
+  if (format === 'tekken.json') return readVersion((j as Json).config as Json, format);
+  if (format === 'tokenizer.json') return undefined;
+  throw new FormatError('not a tokenizer file: expected tekken.json or tokenizer.json');
 }
 
 /** Which format a parsed JSON value is, by structure; undefined when it is neither. */
@@ -102,18 +133,16 @@ function readTekken(j: Json, vocabSize?: number): TekkenSpec {
   if (!isCount(size)) throw new FormatError(`${where}: config.default_vocab_size must be a count`);
   const n = keptRanks(size, numSpecial, vocab.length, where);
 
-  const ranksBase64 = new Array<string>(n);
+  const tokens = new Array<string>(n);
   for (let i = 0; i < n; i++) {
     const v = vocab[i];
     const b = isObj(v) ? v.token_bytes : undefined;
     if (!isObj(v) || v.rank !== i || typeof b !== 'string' || !BASE64.test(b)) {
       throw new FormatError(`${where}: vocab[${i}] must be {rank: ${i}, token_bytes: <base64>}`);
     }
-    if (i < 256) {
-      const s = atob(b);
-      if (s.length !== 1 || s.charCodeAt(0) !== i) throw new FormatError(`${where}: rank ${i} must be the single byte ${i}`);
-    }
-    ranksBase64[i] = b;
+    const bytes = atob(b);
+    if (i < 256 && (bytes.length !== 1 || bytes.charCodeAt(0) !== i)) throw new FormatError(`${where}: rank ${i} must be the single byte ${i}`);
+    tokens[i] = bytes;
   }
 
   const specials = Array.from({ length: numSpecial }, (_, i) => `<SPECIAL_${i}>`);
@@ -126,7 +155,20 @@ function readTekken(j: Json, vocabSize?: number): TekkenSpec {
     }
     specials[rank] = name;
   });
-  return { source: where, pattern, specials: uniqueNames(specials, where), ranksBase64 };
+  return { source: where, pattern, specials: uniqueNames(specials, where), tokens, version: readVersion(config, where) };
+}
+
+/** A tokenizer version name (`v3`, `v7`, `v11`, ...), as the manifest validates it too. */
+export const VERSION_NAME = /^v\d+[\w.-]{0,12}$/;
+
+/** `config.version` of a tekken.json: absent, or a version name such as `v3`, `v7`, `v11`. */
+export function readVersion(config: Json, where: string): string | undefined {
+  const v = config.version;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !VERSION_NAME.test(v)) {
+    throw new FormatError(`${where}: config.version must be a version name like "v3" (got ${JSON.stringify(v)})`);
+  }
+  return v;
 }
 
 function uniqueNames(specials: string[], where: string): string[] {
@@ -149,20 +191,15 @@ function byteLevelTable(): Int16Array {
   return table;
 }
 
-function byteLevelDecode(token: string, table: Int16Array): Uint8Array | undefined {
-  const out = new Uint8Array(token.length);
+/** A byte-level token as a byte string; undefined when a character is not byte-level. */
+function byteLevelDecode(token: string, table: Int16Array): string | undefined {
+  let out = '';
   for (let i = 0; i < token.length; i++) {
     const b = table[token.charCodeAt(i)] ?? -1;
     if (b < 0) return undefined;
-    out[i] = b;
+    out += String.fromCharCode(b);
   }
   return out;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
-  return btoa(s);
 }
 
 /** The regex of the `Split` pre-tokenizer, required to be followed by a regex-free `ByteLevel`. */
@@ -215,24 +252,22 @@ function readHF(j: Json, vocabSize?: number): TekkenSpec {
   const size = vocabSize ?? numSpecial + count;
   const n = keptRanks(size, numSpecial, count, where);
   const table = byteLevelTable();
-  const rankBytes = new Array<Uint8Array>(n);
+  const tokens = new Array<string>(n);
   for (const token in vocab) {
     const r = (vocab[token] as number) - numSpecial;
     if (r < 0 || r >= n) continue;
     const bytes = byteLevelDecode(token, table);
     if (!bytes) throw new FormatError(`${where}: vocab entry ${JSON.stringify(token)} is not a byte-level string`);
-    if (rankBytes[r] !== undefined) throw new FormatError(`${where}: vocab id ${r + numSpecial} appears twice`);
-    rankBytes[r] = bytes;
+    if (tokens[r] !== undefined) throw new FormatError(`${where}: vocab id ${r + numSpecial} appears twice`);
+    tokens[r] = bytes;
   }
-  const ranksBase64 = new Array<string>(n);
   for (let r = 0; r < n; r++) {
-    const b = rankBytes[r];
-    if (!b) throw new FormatError(`${where}: no vocab entry has id ${r + numSpecial}`);
-    if (r < 256 && (b.length !== 1 || b[0] !== r)) throw new FormatError(`${where}: id ${r + numSpecial} must be the single byte ${r}`);
-    ranksBase64[r] = toBase64(b);
+    const b = tokens[r];
+    if (b === undefined) throw new FormatError(`${where}: no vocab entry has id ${r + numSpecial}`);
+    if (r < 256 && (b.length !== 1 || b.charCodeAt(0) !== r)) throw new FormatError(`${where}: id ${r + numSpecial} must be the single byte ${r}`);
   }
   checkMergeOrder(model.merges, vocab, numSpecial + n, where);
-  return { source: where, pattern, specials: uniqueNames(specials, where), ranksBase64, rankBytes };
+  return { source: where, pattern, specials: uniqueNames(specials, where), tokens };
 }
 
 /**

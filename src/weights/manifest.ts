@@ -8,6 +8,8 @@
  */
 import type { ModelConfig } from '../config.js';
 import { FormatError } from '../errors.js';
+import { checkConfig } from './manifest-config.js';
+import { VERSION_NAME } from '../text/tokenizer-files.js';
 
 export const MANIFEST_FORMAT = 'pixtral-webgpu' as const;
 export const MANIFEST_VERSION = 1 as const;
@@ -48,10 +50,18 @@ export interface ShardEntry {
 }
 
 export interface TokenizerEntry {
-  file: string; // 'tekken.json' or 'tokenizer.json'
+  /** Plain file name inside the model folder: 'tekken.json' or 'tokenizer.json'. */
+  file: string;
   kind: 'tekken' | 'hf';
   byteLength: number;
+  /** Lowercase hex SHA-256 of the file; it is verified like a shard's. */
   sha256: string;
+  /**
+   * Mistral tokenizer version ('v3', 'v7', ...), which picks the chat layout: tekken.json's
+   * `config.version`, else the checkpoint's `tokenizer_version`, else 'v3' for Pixtral-12B.
+   * Absent when the checkpoint says nothing and the model is not Pixtral.
+   */
+  version?: string;
 }
 
 export interface Manifest {
@@ -73,39 +83,78 @@ function fail(msg: string): never {
   throw new FormatError(`manifest.json: ${msg}`);
 }
 
-function isSegments(v: unknown, shards: number): v is Segment[] {
+/** Segments that each lie inside an existing shard. */
+function isSegments(v: unknown, shards: readonly ShardEntry[]): v is Segment[] {
   return (
     Array.isArray(v) &&
     v.every(
       (s) =>
-        s && Number.isInteger(s.shard) && s.shard >= 0 && s.shard < shards && Number.isInteger(s.offset) && s.offset >= 0 &&
-        Number.isInteger(s.byteLength) && s.byteLength >= 0,
+        s && Number.isInteger(s.shard) && s.shard >= 0 && s.shard < shards.length && Number.isSafeInteger(s.offset) && s.offset >= 0 &&
+        Number.isSafeInteger(s.byteLength) && s.byteLength >= 0 && s.offset + s.byteLength <= shards[s.shard]!.byteLength,
     )
   );
 }
 
-/** Structural validation of a parsed manifest; throws FormatError naming the first problem. */
+/**
+ * A plain file name inside the model folder: letters, digits, `_`, `-` and `.`, not starting
+ * with a dot (so never `.` or `..`), no path separator, no scheme (`https:`), no `%` escapes.
+ * Shard and tokenizer names are resolved against the model's URL; anything else could fetch from
+ * outside the folder or another host.
+ */
+export function isPlainFileName(name: unknown): name is string {
+  return typeof name === 'string' && name.length <= 255 && /^[A-Za-z0-9_][\w.-]*$/.test(name);
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * Structural validation of a parsed manifest, config included (`manifest-config.ts`); throws
+ * FormatError naming the first problem. Runs before anything is downloaded or allocated.
+ */
 export function validateManifest(m: unknown): Manifest {
   if (!m || typeof m !== 'object') fail('not an object');
   const o = m as Manifest;
   if (o.format !== MANIFEST_FORMAT) fail(`format is ${JSON.stringify(o.format)}, expected "${MANIFEST_FORMAT}"`);
   if (o.formatVersion !== MANIFEST_VERSION) fail(`formatVersion ${o.formatVersion} is not supported (expected ${MANIFEST_VERSION})`);
-  if (!o.config || typeof o.config !== 'object') fail('missing config');
-  if (!Array.isArray(o.shards) || !o.shards.length) fail('missing shards');
-  for (const s of o.shards) {
-    if (typeof s.name !== 'string' || !/^[\w.-]+$/.test(s.name)) fail(`bad shard name ${JSON.stringify(s.name)}`);
-    if (!Number.isInteger(s.byteLength) || s.byteLength < 0) fail(`shard ${s.name}: bad byteLength`);
-    if (typeof s.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(s.sha256)) fail(`shard ${s.name}: bad sha256`);
+  try {
+    checkConfig(o.config);
+  } catch (e) {
+    fail((e as Error).message);
   }
+  if (!Array.isArray(o.shards) || !o.shards.length) fail('missing shards');
+  const names = new Set<string>();
+  for (const s of o.shards) {
+    if (!s || !isPlainFileName(s.name)) fail(`shard name ${JSON.stringify(s?.name)} is not a plain file name inside the model folder`);
+    if (names.has(s.name)) fail(`shard ${s.name} is listed twice`);
+    names.add(s.name);
+    if (!Number.isSafeInteger(s.byteLength) || s.byteLength < 0) fail(`shard ${s.name}: bad byteLength`);
+    if (typeof s.sha256 !== 'string' || !SHA256.test(s.sha256)) fail(`shard ${s.name}: bad sha256`);
+  }
+  const total = o.shards.reduce((a, s) => a + s.byteLength, 0);
+  if (o.totalBytes !== total) fail(`totalBytes ${o.totalBytes} is not the sum of the shard sizes, ${total}`);
+  validateTokenizer(o.tokenizer, names);
   if (!Array.isArray(o.tensors)) fail('missing tensors');
   for (const t of o.tensors) {
-    if (typeof t.name !== 'string') fail('tensor without name');
+    if (!t || typeof t.name !== 'string') fail('tensor without name');
     if (!['f32', 'f16', 'q4'].includes(t.dtype)) fail(`${t.name}: unknown dtype ${t.dtype}`);
-    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d > 0)) fail(`${t.name}: bad shape`);
-    if (!isSegments(t.data, o.shards.length)) fail(`${t.name}: bad data segments`);
-    if (t.dtype === 'q4' && (!t.quant || !isSegments(t.quant.scales, o.shards.length))) fail(`${t.name}: q4 without scales`);
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d > 0)) fail(`${t.name}: bad shape`);
+    if (!isSegments(t.data, o.shards)) fail(`${t.name}: bad data segments`);
+    if (t.dtype === 'q4' && (!t.quant || !isSegments(t.quant.scales, o.shards))) fail(`${t.name}: q4 without scales`);
   }
   return o;
+}
+
+function validateTokenizer(t: TokenizerEntry | null | undefined, shardNames: Set<string>): void {
+  if (t === null) return;
+  if (!t || typeof t !== 'object') fail('missing tokenizer (null when the model has none)');
+  if (!isPlainFileName(t.file)) fail(`tokenizer file ${JSON.stringify(t.file)} is not a plain file name inside the model folder`);
+  if (shardNames.has(t.file) || t.file === 'manifest.json') fail(`tokenizer file ${t.file} has the name of another file of the model`);
+  if (t.kind !== 'tekken' && t.kind !== 'hf') fail(`tokenizer kind ${JSON.stringify(t.kind)} is not "tekken" or "hf"`);
+  if (!Number.isSafeInteger(t.byteLength) || t.byteLength <= 0) fail(`tokenizer ${t.file}: bad byteLength`);
+  if (typeof t.sha256 !== 'string' || !SHA256.test(t.sha256)) fail(`tokenizer ${t.file}: bad sha256`);
+  if (t.version !== undefined && (typeof t.version !== 'string' || !VERSION_NAME.test(t.version))) {
+    fail(`tokenizer version ${JSON.stringify(t.version)} is not like "v3" or "v7"`);
+  }
 }
 
 export function segmentBytes(segs: Segment[]): number {

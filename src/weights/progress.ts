@@ -21,9 +21,47 @@ export interface LoadProgress {
   shardCount: number;
   /** Network throughput over the last few seconds (0 when nothing is downloading). */
   bytesPerSecond: number;
+  /**
+   * Something the caller should know that does not stop the load, e.g. that the browser gave
+   * no storage estimate so the download goes on without a quota check.
+   */
+  warning?: string;
 }
 
 export type ProgressCallback = (p: LoadProgress) => void;
+
+const contained = new WeakMap<ProgressCallback, ProgressCallback>();
+
+/**
+ * The user's callback, made harmless: an exception it throws (or a promise it returns that
+ * rejects, as a Comlink proxy across the worker boundary does) does not stop the load and never
+ * becomes an uncaught error. The load goes on; the callback is not called again after its first
+ * failure, which is reported once with `console.error`. The same callback always gets the same
+ * wrapper, so the download and the GPU upload share that state.
+ */
+export function containProgress(cb: ProgressCallback | undefined): ProgressCallback | undefined {
+  if (!cb) return undefined;
+  const known = contained.get(cb);
+  if (known) return known;
+  let failed = false;
+  const fail = (e: unknown) => {
+    if (failed) return;
+    failed = true;
+    console.error('pixtral-webgpu: onProgress threw; the load goes on without further progress events:', e);
+  };
+  const safe: ProgressCallback = (p) => {
+    if (failed) return;
+    try {
+      const r = (cb as (p: LoadProgress) => unknown)(p);
+      if (r && typeof (r as PromiseLike<unknown>).then === 'function') (r as PromiseLike<unknown>).then(undefined, fail);
+    } catch (e) {
+      fail(e);
+    }
+  };
+  contained.set(cb, safe);
+  contained.set(safe, safe);
+  return safe;
+}
 
 export interface ProgressTrackerOptions {
   totalBytes: number;
@@ -53,7 +91,7 @@ export class ProgressTracker {
   constructor(o: ProgressTrackerOptions) {
     this.totalBytes = o.totalBytes;
     this.shardCount = o.shardCount;
-    this.onProgress = o.onProgress;
+    this.onProgress = containProgress(o.onProgress);
     this.intervalMs = o.intervalMs ?? 50;
     this.rateWindowMs = o.rateWindowMs ?? 3000;
     this.now = o.now ?? (() => performance.now());
@@ -66,9 +104,9 @@ export class ProgressTracker {
     return Math.min(this.totalBytes, Math.max(this.emittedBytes, v));
   }
 
-  /** Emits a phase event now (not throttled). */
-  phase(phase: LoadPhase, shardIndex = -1): void {
-    this.emit(phase, shardIndex, true);
+  /** Emits a phase event now (not throttled), with a `warning` when given. */
+  phase(phase: LoadPhase, shardIndex = -1, warning?: string): void {
+    this.emit(phase, shardIndex, true, warning);
   }
 
   /** `bytes` of file `key` were found in the cache. */
@@ -120,7 +158,7 @@ export class ProgressTracker {
     return (sum * 1000) / span;
   }
 
-  private emit(phase: LoadPhase, shardIndex: number, force: boolean): void {
+  private emit(phase: LoadPhase, shardIndex: number, force: boolean, warning?: string): void {
     const t = this.now();
     const loaded = this.loadedBytes;
     this.emittedBytes = loaded;
@@ -134,6 +172,7 @@ export class ProgressTracker {
       shardIndex,
       shardCount: this.shardCount,
       bytesPerSecond: phase === 'done' || phase === 'cached' ? 0 : this.bytesPerSecond(t),
+      ...(warning === undefined ? {} : { warning }),
     });
     if (phase === 'done') this.emittedBytes = this.totalBytes;
   }

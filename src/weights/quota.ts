@@ -28,19 +28,39 @@ export interface QuotaCheck {
   ok: boolean;
   /** Bytes to store plus the margin. */
   neededBytes: number;
-  /** `quota - usage`, or Infinity when the browser gives no estimate. */
-  availableBytes: number;
+  /** `quota - usage`, or null when the browser gives no usable estimate (then `ok` is true). */
+  availableBytes: number | null;
 }
 
 /** Compares the bytes still to store (plus margin) with the estimate's free space. */
 export function checkQuota(bytesToStore: number, est: StorageEstimateLike | null | undefined): QuotaCheck {
-  if (bytesToStore <= 0) return { ok: true, neededBytes: 0, availableBytes: Infinity };
-  const neededBytes = bytesToStore + quotaMargin(bytesToStore);
-  if (!est || typeof est.quota !== 'number' || !Number.isFinite(est.quota)) {
-    return { ok: true, neededBytes, availableBytes: Infinity };
-  }
-  const availableBytes = Math.max(0, est.quota - (est.usage ?? 0));
+  const neededBytes = bytesToStore <= 0 ? 0 : bytesToStore + quotaMargin(bytesToStore);
+  const availableBytes = freeBytes(est);
+  if (bytesToStore <= 0 || availableBytes === null) return { ok: true, neededBytes, availableBytes };
   return { ok: neededBytes <= availableBytes, neededBytes, availableBytes };
+}
+
+/** `quota - usage` of an estimate, or null when either number is missing or not finite. */
+export function freeBytes(est: StorageEstimateLike | null | undefined): number | null {
+  if (!est || typeof est.quota !== 'number' || !Number.isFinite(est.quota)) return null;
+  if (typeof est.usage !== 'number' || !Number.isFinite(est.usage)) return null;
+  return Math.max(0, est.quota - est.usage);
+}
+
+/**
+ * `storage.estimate()`, or why there is none: no `navigator.storage` (insecure context, old
+ * browser), the call failed, or it returned no numbers.
+ */
+export async function estimateStorage(storage: StorageLike | null): Promise<{ est: StorageEstimateLike } | { unavailable: string }> {
+  if (!storage) return { unavailable: 'navigator.storage is not available' };
+  let est: StorageEstimateLike;
+  try {
+    est = await storage.estimate();
+  } catch (e) {
+    return { unavailable: `navigator.storage.estimate() failed: ${(e as Error)?.message ?? String(e)}` };
+  }
+  if (freeBytes(est) === null) return { unavailable: `navigator.storage.estimate() gave no quota/usage (${JSON.stringify(est ?? null)})` };
+  return { est };
 }
 
 /** `navigator.storage` when it exists (browsers, secure contexts), else null. */

@@ -10,17 +10,17 @@
  * - a registry database `pixtral-webgpu-registry` (store `models`, key manifestHash) holding a
  *   small `ModelRecord` per model, so a later visit finds the model by URL with no network.
  *
- * Verification policy (why shards are not re-hashed on every visit): every shard is hashed
- * after download and written only if it matches the manifest, together with that hash. At load
- * time the cache check is cheap (entry present, recorded sha256 and length equal the manifest's,
- * Blob size equal), because re-hashing a multi-GB model at each visit would cost seconds to
- * minutes and IndexedDB writes are atomic. The bytes are re-verified lazily when they are read
- * in full anyway (`ModelFiles.readShard`, used by the GPU upload): a mismatch there deletes the
- * entry, so the next load refetches just that shard. `loadModelFiles({ reverify: true })` forces
- * a full re-hash at load time.
+ * Verification policy: hash once. Every file (shards and the tokenizer) is SHA-256'd when its
+ * bytes arrive from the network and written only if it matches the manifest, together with that
+ * hash, in one atomic IndexedDB write. A later load trusts what was verified when stored: its
+ * cache check is cheap (entry present, recorded sha256 and length equal the manifest's, Blob size
+ * equal), because re-hashing a multi-GB model at each visit costs seconds to minutes. With
+ * `loadModelFiles({ verify: true })` every cached file is re-hashed at load time instead, and one
+ * that fails is deleted and downloaded again.
  */
 import { createStore, del, get, getMany, set, values, type UseStore } from 'idb-keyval';
-import { FormatError, IntegrityError } from '../errors.js';
+import { FormatError, InUseError, IntegrityError } from '../errors.js';
+import { ifUnused, IN_USE } from './locks.js';
 import type { Manifest, Segment, TensorEntry } from './manifest.js';
 import { validateManifest } from './manifest.js';
 import { sha256Hex } from './hash.js';
@@ -230,23 +230,39 @@ export async function listCachedModels(): Promise<CachedModelInfo[]> {
 /**
  * Deletes cached models: `urlOrHash` is a manifest hash (64 hex digits) or a model base URL
  * (every version stored from it). Removes each model's IndexedDB database and registry record.
- * Returns the manifest hashes deleted.
+ * A model that a context of this origin (another tab or worker, or this one) has loaded or is
+ * loading is not deleted: InUseError names it, after the free versions are deleted, so nothing
+ * in use is lost. Returns the manifest hashes deleted.
  */
 export async function deleteCachedModel(urlOrHash: string): Promise<string[]> {
-  const recs = await allRecords();
   let hashes: string[];
   if (/^[0-9a-f]{64}$/.test(urlOrHash)) {
     hashes = [urlOrHash];
   } else {
     const url = normalizeBaseUrl(urlOrHash);
-    hashes = recs.filter((r) => r.url === url).map((r) => r.manifestHash);
+    hashes = (await allRecords()).filter((r) => r.url === url).map((r) => r.manifestHash);
   }
+  const deleted: string[] = [];
+  const busy: string[] = [];
   for (const h of hashes) {
-    await closeDb(modelDbName(h));
-    await deleteDb(modelDbName(h));
-    await del(h, registry());
+    if ((await ifUnused(h, () => deleteModel(h))) === IN_USE) busy.push(h);
+    else deleted.push(h);
   }
-  return hashes;
+  if (busy.length) {
+    throw new InUseError(
+      urlOrHash,
+      `${urlOrHash}: not deleted, ${busy.length === 1 ? 'it is' : `${busy.length} versions are`} in use by a tab or worker of this origin ` +
+        `(manifest ${busy.map((h) => h.slice(0, 12)).join(', ')}); release the model there first${deleted.length ? ` (${deleted.length} unused version(s) deleted)` : ''}`,
+    );
+  }
+  return deleted;
+}
+
+/** Removes one model's database and registry record; the caller holds its `use` lock exclusively. */
+export async function deleteModel(hash: string): Promise<void> {
+  await closeDb(modelDbName(hash));
+  await deleteDb(modelDbName(hash));
+  await del(hash, registry());
 }
 
 /** The most recent stored version of the model at `url` (complete ones first), if any. */
@@ -327,27 +343,18 @@ export class ModelFiles {
   }
 
   /**
-   * All bytes of shard `index`. With `verify` (default) their SHA-256 is checked; a mismatch
-   * deletes the cached entry (the next load refetches it) and throws IntegrityError.
+   * All bytes of shard `index`, as verified when they were stored (see the module comment; the
+   * load option `verify: true` re-hashes them before this is called).
    */
-  async readShard(index: number, opts: { verify?: boolean } = {}): Promise<Uint8Array> {
+  async readShard(index: number): Promise<Uint8Array> {
     const f = this.shardFile(index);
     const s = await this.stored(f);
-    let bytes: Uint8Array;
     try {
-      bytes = new Uint8Array(await s.blob.arrayBuffer());
+      return new Uint8Array(await s.blob.arrayBuffer());
     } catch (e) {
       await deleteFile(this.manifestHash, f.key);
-      throw new IntegrityError(`${f.name}: cached bytes are unreadable (${(e as Error).message}); load the model again`);
+      throw new IntegrityError(`${f.name}: cached bytes are unreadable (${(e as Error).message}); removed, load the model again`);
     }
-    if (opts.verify ?? true) {
-      const h = await sha256Hex(bytes);
-      if (h !== f.sha256 || bytes.byteLength !== f.byteLength) {
-        await deleteFile(this.manifestHash, f.key);
-        throw new IntegrityError(`${f.name}: cached bytes fail verification (sha256 ${h}, expected ${f.sha256}); removed, load the model again`);
-      }
-    }
-    return bytes;
   }
 
   /**

@@ -18,6 +18,7 @@ import { createBuffer, splitRows, writeBuffer, type RowPart } from '../gpu/tenso
 import { segmentBytes, type Segment, type StoredDType, type TensorEntry } from './manifest.js';
 import { ProgressTracker, type ProgressCallback } from './progress.js';
 import type { ModelFiles } from './store.js';
+import type { ModelSource } from './source.js';
 
 export interface GpuTensorPart extends RowPart {
   /** Data bytes of rows [rowStart, rowStart + rows) (q4: the packed u32 nibbles). */
@@ -76,8 +77,6 @@ export interface UploadOptions {
   maxBindingBytes?: number;
   /** Buffer usage (default STORAGE | COPY_SRC | COPY_DST). */
   usage?: GPUBufferUsageFlags;
-  /** Re-hash each shard as it is read (default true; see `store.ts`). */
-  verify?: boolean;
   signal?: AbortSignal;
   onProgress?: ProgressCallback;
   progressIntervalMs?: number;
@@ -164,10 +163,10 @@ interface Job {
 }
 
 /**
- * Uploads the tensors of a cached model to `gpu`. On any failure (abort, integrity, out of
+ * Uploads the tensors of a model (any `ModelSource`: IndexedDB cache, disk) to `gpu`. On any failure (abort, integrity, out of
  * memory) every buffer created so far is destroyed before the error is thrown.
  */
-export async function uploadModel(files: ModelFiles, gpu: Gpu, opts: UploadOptions = {}): Promise<GpuWeights> {
+export async function uploadModel(files: ModelSource, gpu: Gpu, opts: UploadOptions = {}): Promise<GpuWeights> {
   throwIfAborted(opts.signal);
   const maxBinding = opts.maxBindingBytes ?? gpu.limits.maxStorageBufferBindingSize;
   const tensors = files.manifest.tensors.filter((t) => opts.filter?.(t) ?? true);
@@ -234,7 +233,7 @@ export async function uploadModel(files: ModelFiles, gpu: Gpu, opts: UploadOptio
     const writer = new AlignedWriter((buf, off, bytes) => writeBuffer(gpu, buf, off, bytes));
     for (const shard of [...byShard.keys()].sort((a, b) => a - b)) {
       throwIfAborted(opts.signal);
-      const bytes = await files.readShard(shard, { verify: opts.verify ?? true });
+      const bytes = await files.readShard(shard);
       throwIfAborted(opts.signal);
       for (const { seg, at, jobs } of byShard.get(shard)!) {
         if (seg.offset + seg.byteLength > bytes.byteLength) throw new FormatError(`segment beyond the end of shard ${shard}`);

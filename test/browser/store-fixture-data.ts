@@ -5,7 +5,7 @@
  * length is not a multiple of 4, a q4 tensor with scales, and a tensor split across two shards
  * at an odd byte, so the GPU upload has to handle unaligned segment boundaries.
  */
-import type { ModelConfig } from '../../src/config.js';
+import { PIXTRAL_12B_2409 } from '../../src/config.js';
 import { validateManifest, type Manifest, type Segment, type StoredDType, type TensorEntry } from '../../src/weights/manifest.js';
 import { sha256Hex } from '../../src/weights/hash.js';
 
@@ -121,8 +121,8 @@ export async function buildStoreFixture(): Promise<StoreFixture> {
     formatVersion: 1,
     name: 'store-fixture',
     dtype: 'f32',
-    // Only the loader reads this manifest; it never looks inside the config.
-    config: { modelType: 'pixtral', synthetic: true } as unknown as ModelConfig,
+    // Only the loader reads this model; the config just has to pass validation (real dimensions).
+    config: PIXTRAL_12B_2409,
     tokenizer: { file: 'tekken.json', kind: 'tekken', byteLength: tok.byteLength, sha256: await sha256Hex(tok) },
     tensors: entries,
     shards: shardEntries,

@@ -94,20 +94,19 @@ describe('GPU runtime', () => {
     y.destroy();
   });
 
-  it('device loss: sync() and readBuffer reject with DeviceLostError promptly; Gpu.create() works again', async () => {
+  it('device loss: sync() and readBuffer reject with DeviceLostError instead of hanging; Gpu.create() works again', async () => {
     for (const how of ['gpu.destroy', 'device.destroy'] as const) {
       const gpu = await Gpu.create();
       const x = Tensor.from(gpu, new Float32Array(256).fill(2), [256], 'f32', 'x');
       expect(Array.from(await x.read()).slice(0, 2)).toEqual([2, 2]);
       if (how === 'gpu.destroy') gpu.destroy();
       else gpu.device.destroy();
-      const t0 = performance.now();
+      // Each of these rejects instead of hanging (a hang fails the test by its timeout).
       await expect(gpu.sync()).rejects.toBeInstanceOf(DeviceLostError);
       await expect(readBuffer(gpu, x.buffer, 0, 16)).rejects.toBeInstanceOf(DeviceLostError);
       await expect(x.read()).rejects.toBeInstanceOf(DeviceLostError);
       expect(() => record(gpu, 'after-loss', (ctx) => addInPlace(ctx, x, x))).toThrow(DeviceLostError);
       expect(gpu.isLost).toBe(true);
-      expect(performance.now() - t0).toBeLessThan(5000);
       const err = await gpu.lost;
       expect(err.reason).toBe('destroyed');
     }
@@ -182,7 +181,11 @@ describe('GPU runtime', () => {
     expect(gpu.pipelines.size).toBe(before + 4);
     expect(cacheKey('k', { b: 1, a: true })).toBe(cacheKey('k', { a: true, b: 1 }));
     expect(cacheKey('k', { a: 1 })).not.toBe(cacheKey('k', { a: 2 }));
-    expect(gpu.pipelines.get(addKernel, { dtype: 'f32' })).toBe(gpu.pipelines.get(addKernel, { dtype: 'f32' }));
+    // A real kernel of the library: a second get is a hit (same entry, no new one).
+    const add = gpu.pipelines.get(addKernel, { dtype: 'f32' });
+    const afterAdd = gpu.pipelines.size;
+    expect(gpu.pipelines.get(addKernel, { dtype: 'f32' })).toBe(add);
+    expect(gpu.pipelines.size).toBe(afterAdd);
     // Every pipeline above is valid: nothing was reported.
     await gpu.sync();
   });

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,7 @@ import { convert, type ConvertOptions } from '../../cli/convert.js';
 import { expectedTensors } from '../../src/weights/tensor-set.js';
 import { hfToCanonical } from '../../cli/layouts.js';
 import { main } from '../../cli/main.js';
-import { OutputExistsError } from '../../cli/output-dir.js';
+import { OutputExistsError, UnsafeOutputError } from '../../cli/output-dir.js';
 import { SafetensorsFile } from '../../cli/safetensors.js';
 import { writeSafetensors, type TensorData } from '../../cli/safetensors-writer.js';
 import { repoRoot, sharedDir } from '../fixture-server.js';
@@ -153,7 +153,7 @@ describe('pixtral-tiny-a values', () => {
     expect(l.manifest.totalBytes).toBe(l.shards.reduce((a, s) => a + s.length, 0));
     const tok = await readFile(join(PIXTRAL, 'tekken.json'));
     expect(l.manifest.tokenizer).toEqual({
-      file: 'tekken.json', kind: 'tekken', byteLength: tok.length, sha256: createHash('sha256').update(tok).digest('hex'),
+      file: 'tekken.json', kind: 'tekken', byteLength: tok.length, sha256: createHash('sha256').update(tok).digest('hex'), version: 'v3',
     });
   });
 
@@ -262,6 +262,55 @@ describe('other source shapes', () => {
   });
 });
 
+describe('tokenizer version in the manifest', () => {
+  /** A copy of a fixture's HF layout where `tokenizer` decides the tokenizer file(s). */
+  async function withTokenizer(fixture: string, tokenizer: Record<string, string>, configEdit?: (c: Record<string, unknown>) => void) {
+    const d = await mkdtemp(join(root, 'tok-'));
+    await copyFile(join(fixture, 'model.safetensors'), join(d, 'model.safetensors'));
+    const cfg = JSON.parse(await readFile(join(fixture, 'config.json'), 'utf8')) as Record<string, unknown>;
+    configEdit?.(cfg);
+    await writeFile(join(d, 'config.json'), JSON.stringify(cfg));
+    for (const [name, text] of Object.entries(tokenizer)) await writeFile(join(d, name), text);
+    return d;
+  }
+  const tekken = async (fixture: string, version: string | undefined) => {
+    const j = JSON.parse(await readFile(join(fixture, 'tekken.json'), 'utf8')) as { config: Record<string, unknown> };
+    if (version === undefined) delete j.config.version;
+    else j.config.version = version;
+    return JSON.stringify(j);
+  };
+  const hfTokenizer = '{"model":{"type":"BPE","vocab":{},"merges":[]}}';
+
+  it("takes tekken.json's config.version, with the file's size and SHA-256", async () => {
+    const text = await tekken(MISTRAL3, 'v7');
+    const r = await run(await withTokenizer(MISTRAL3, { 'tekken.json': text }), { dtype: 'f32' });
+    expect(r.manifest.tokenizer).toEqual({
+      file: 'tekken.json', kind: 'tekken', version: 'v7', byteLength: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex'),
+    });
+    expect(validateManifest(JSON.parse(await readFile(join(r.output, 'manifest.json'), 'utf8'))).tokenizer?.version).toBe('v7');
+  });
+
+  it("a tokenizer.json: the checkpoint's tokenizer_version, else v3 for Pixtral, else none with a warning", async () => {
+    const pixtral = await run(await withTokenizer(PIXTRAL, { 'tokenizer.json': hfTokenizer }), { dtype: 'f32' });
+    expect(pixtral.manifest.tokenizer).toMatchObject({ file: 'tokenizer.json', kind: 'hf', version: 'v3' });
+    const stated = await run(await withTokenizer(MISTRAL3, { 'tokenizer.json': hfTokenizer }, (c) => (c.tokenizer_version = 'v7')), { dtype: 'f32' });
+    expect(stated.manifest.tokenizer?.version).toBe('v7');
+    const silent = await run(await withTokenizer(MISTRAL3, { 'tokenizer.json': hfTokenizer }), { dtype: 'f32' });
+    expect(silent.manifest.tokenizer).not.toHaveProperty('version');
+    expect(silent.warnings.join('\n')).toMatch(/no tokenizer version in tokenizer.json, params.json or config.json/);
+    // A tekken.json without a version on a Pixtral checkpoint: the stated default.
+    const old = await run(await withTokenizer(PIXTRAL, { 'tekken.json': await tekken(PIXTRAL, undefined) }), { dtype: 'f32' });
+    expect(old.manifest.tokenizer?.version).toBe('v3');
+  });
+
+  it('refuses a version that is not one', async () => {
+    const d = await withTokenizer(MISTRAL3, { 'tekken.json': await tekken(MISTRAL3, '../7') });
+    await expect(run(d, { dtype: 'f32' })).rejects.toThrow(/tekken\.json: config\.version must be a version name like "v3" \(got "\.\.\/7"\)/);
+    const p = await withTokenizer(MISTRAL3, { 'tokenizer.json': hfTokenizer }, (c) => (c.tokenizer_version = 7));
+    await expect(run(p, { dtype: 'f32' })).rejects.toThrow(/config\.json: tokenizer_version must be a version name like "v3" \(got 7\)/);
+  });
+});
+
 describe('refusals', () => {
   it('a folder that is neither layout', async () => {
     const d = await mkdtemp(join(root, 'empty-'));
@@ -332,17 +381,64 @@ describe('refusals', () => {
     await expectNothingLeft(output);
   });
 
-  it('a non-empty output folder, unless forced', async () => {
+  it('a non-empty output folder, unless forced; --force replaces only a previous conversion', async () => {
     const output = outPath();
     await mkdir(output);
     await writeFile(join(output, 'keep.txt'), 'mine');
     await expect(convert({ input: PIXTRAL, output })).rejects.toThrow(OutputExistsError);
+    // Not a previous conversion: --force refuses too, and nothing is touched.
+    const err = await convert({ input: PIXTRAL, output, force: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsafeOutputError);
+    expect((err as Error).message).toMatch(/--force replaces only a previous conversion, and it holds no manifest.json/);
     expect(await readdir(output)).toEqual(['keep.txt']);
-    const r = await convert({ input: PIXTRAL, output, force: true, dtype: 'f16' });
-    expect(await readdir(output)).toContain('manifest.json');
-    expect(await readdir(output)).not.toContain('keep.txt');
+
+    const prev = outPath();
+    await convert({ input: PIXTRAL, output: prev, dtype: 'f32', shardMb: 0.25 });
+    const r = await convert({ input: PIXTRAL, output: prev, force: true, dtype: 'f16' });
+    expect(await readdir(prev)).toContain('manifest.json');
     expect(r.manifest.dtype).toBe('f16');
     expect((await readdir(root)).filter((s) => s.includes('.old-') || s.includes('.tmp-'))).toEqual([]);
+
+    // A previous conversion that someone added a file to is no longer only ours.
+    await writeFile(join(prev, 'notes.txt'), 'mine too');
+    await expect(convert({ input: PIXTRAL, output: prev, force: true })).rejects.toThrow(/holds files the previous conversion did not write: notes.txt/);
+    expect(await readFile(join(prev, 'notes.txt'), 'utf8')).toBe('mine too');
+    // A manifest.json that is not ours.
+    const other = outPath();
+    await mkdir(other);
+    await writeFile(join(other, 'manifest.json'), '{"name":"someone else\'s"}');
+    await expect(convert({ input: PIXTRAL, output: other, force: true })).rejects.toThrow(/not a pixtral-webgpu manifest/);
+  });
+
+  it('an output folder that is, contains or lies inside the input, also through symlinks', async () => {
+    // ./proj/ckpt/pixtral -> ./proj with --force used to leave only the new files.
+    const proj = await mkdtemp(join(root, 'proj-'));
+    const input = join(proj, 'ckpt', 'pixtral');
+    await mkdir(input, { recursive: true });
+    for (const f of ['config.json', 'tekken.json', 'model.safetensors']) await copyFile(join(PIXTRAL, f), join(input, f));
+    const before = (await readdir(input)).sort();
+    const refused = async (output: string, re: RegExp) => {
+      const err = await convert({ input, output, force: true }).catch((e: unknown) => e);
+      expect(err, output).toBeInstanceOf(UnsafeOutputError);
+      expect((err as Error).message).toMatch(re);
+    };
+    await refused(proj, /it contains the input folder/);
+    await refused(join(proj, 'ckpt'), /it contains the input folder/);
+    await refused(input, /it is the input folder/);
+    await refused(join(input, 'out'), /it lies inside the input folder/);
+    await symlink(input, join(proj, 'link'));
+    await refused(join(proj, 'link'), /it is the input folder/);
+    await refused(join(proj, 'link', 'deeper', 'out'), /it lies inside the input folder/);
+    // The input given through a symlink and the output its real parent.
+    const err = await convert({ input: join(proj, 'link'), output: join(proj, 'ckpt'), force: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsafeOutputError);
+    expect(await readdir(proj)).toEqual(['ckpt', 'link']);
+    expect((await readdir(input)).sort()).toEqual(before);
+    expect(await main(['convert', input, proj, '--force', '--quiet'])).toBe(1);
+    expect((await readdir(input)).sort()).toEqual(before);
+    // A sibling whose name starts with the input's is not inside it.
+    const r = await convert({ input, output: `${input}-q4`, shardMb: 0.25 });
+    expect(r.manifest.tensors.length).toBe(45);
   });
 
   it('reports progress up to every source byte', async () => {

@@ -97,6 +97,40 @@ describe('safetensors reader', () => {
     await expect(SafetensorsFile.open(p)).rejects.toThrow(/implausible/);
   });
 
+  it('refuses tensors that overlap or leave gaps in the data section', async () => {
+    const p = join(dir, 'tiling.safetensors');
+    const write = async (header: Record<string, unknown>, dataBytes: number) => {
+      const body = Buffer.from(JSON.stringify(header));
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(body.length));
+      await writeFile(p, Buffer.concat([len, body, Buffer.alloc(dataBytes)]));
+    };
+    const t = (a: number, b: number) => ({ dtype: 'F32', shape: [(b - a) / 4], data_offsets: [a, b] });
+    // b aliases the second half of a.
+    await write({ a: t(0, 16), b: t(8, 24) }, 24);
+    let err = await SafetensorsFile.open(p).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FormatError);
+    expect((err as Error).message).toMatch(/tensors "a" \(bytes 0\.\.16\) and "b" \(bytes 8\.\.24\) overlap/);
+    // Same range twice.
+    await write({ a: t(0, 16), b: t(0, 16) }, 16);
+    await expect(SafetensorsFile.open(p)).rejects.toThrow(/overlap/);
+    // 8 bytes between a and b.
+    await write({ a: t(0, 16), b: t(24, 32) }, 32);
+    err = await SafetensorsFile.open(p).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FormatError);
+    expect((err as Error).message).toMatch(/8 byte gap before tensor "b" \(data bytes 16\.\.24 belong to no tensor\)/);
+    // A first tensor that does not start at 0, and bytes after the last one.
+    await write({ b: t(4, 20) }, 20);
+    await expect(SafetensorsFile.open(p)).rejects.toThrow(/4 byte gap before tensor "b"/);
+    await write({ a: t(0, 16) }, 20);
+    await expect(SafetensorsFile.open(p)).rejects.toThrow(/4 bytes after the last tensor belong to no tensor/);
+    // Exact tiling, a zero-size tensor included, in any header order: accepted.
+    await write({ b: t(16, 24), e: t(16, 16), a: t(0, 16) }, 24);
+    const f = await SafetensorsFile.open(p);
+    expect([...f.tensors.keys()]).toEqual(['b', 'e', 'a']);
+    await f.close();
+  });
+
   it('writes a header padded to 8 bytes whose offsets follow the shapes', () => {
     const h = safetensorsHeader([
       { name: 'a', dtype: 'BF16', shape: [3] },

@@ -44,7 +44,7 @@ describe('chat messages', () => {
     fails(
       () => validateMessages([{ role: 'user', content: 'a' }, { role: 'assistant', content: [{ type: 'text', text: 'b' }, { type: 'image', image }] }, { role: 'user', content: 'c' }]),
       FormatError,
-      /messages\[1\]\.content\[1\] is an image in a assistant message/,
+      /messages\[1\]\.content\[1\] is an image in an assistant message/,
     );
   });
 

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { ProgressTracker, type LoadProgress } from '../../src/weights/progress.js';
+import { describe, expect, it, vi } from 'vitest';
+import { containProgress, ProgressTracker, type LoadProgress, type ProgressCallback } from '../../src/weights/progress.js';
 
 function tracker(intervalMs = 0) {
   let t = 0;
@@ -56,5 +56,57 @@ describe('ProgressTracker', () => {
     expect(events.at(-1)!.bytesPerSecond).toBeCloseTo(200, 6);
     tick(5000);
     expect(p.bytesPerSecond()).toBe(0); // everything fell out of the 3 s window
+  });
+});
+
+describe('containProgress (an onProgress that throws)', () => {
+  it('keeps the load going: the throw stays inside, the callback is not called again, the error is logged once', () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      let calls = 0;
+      const cb = () => {
+        calls++;
+        throw new Error('UI gone');
+      };
+      let t = 0;
+      const p = new ProgressTracker({ totalBytes: 100, shardCount: 1, onProgress: cb, intervalMs: 0, now: () => t++ });
+      p.phase('download');
+      p.chunk(0, 50, 50, 100);
+      p.commit(0, 100);
+      p.phase('done');
+      expect(calls).toBe(1);
+      expect(errors).toHaveBeenCalledTimes(1);
+      expect(String(errors.mock.calls[0]![1])).toContain('UI gone');
+      expect(p.loadedBytes).toBe(100);
+      // The download and the GPU upload wrap the same callback: they share its state.
+      expect(containProgress(cb)).toBe(containProgress(cb));
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it('a callback whose promise rejects (a Comlink proxy) gives no unhandled rejection', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const cb = containProgress((() => Promise.reject(new Error('main thread threw'))) as unknown as ProgressCallback)!;
+      cb({ phase: 'download', loadedBytes: 1, totalBytes: 2, shardIndex: 0, shardCount: 1, bytesPerSecond: 0 });
+      await new Promise((r) => setTimeout(r, 10));
+      expect(unhandled).toEqual([]);
+      expect(errors).toHaveBeenCalledTimes(1);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      errors.mockRestore();
+    }
+  });
+
+  it('carries a warning on a phase event', () => {
+    const { p, events } = tracker();
+    p.phase('download', -1, 'no storage estimate');
+    expect(events.at(-1)).toMatchObject({ phase: 'download', warning: 'no storage estimate' });
+    p.chunk(0, 10, 10, 600);
+    expect(events.at(-1)).not.toHaveProperty('warning');
   });
 });

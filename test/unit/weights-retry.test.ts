@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AbortError } from '../../src/errors.js';
 import { backoffDelay, DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, sleep } from '../../src/weights/retry.js';
-import { checkQuota, quotaMargin, QUOTA_MARGIN_MIN_BYTES } from '../../src/weights/quota.js';
+import { checkQuota, estimateStorage, quotaMargin, QUOTA_MARGIN_MIN_BYTES } from '../../src/weights/quota.js';
 
 describe('retry policy', () => {
   it('doubles the delay per retry, jittered into [half, full), capped', () => {
@@ -23,17 +23,40 @@ describe('retry policy', () => {
   it('retries server errors and rate limits, not 404 or other client errors', () => {
     expect([500, 502, 503, 504, 429, 408].every(isRetryableStatus)).toBe(true);
     expect([400, 401, 403, 404, 410].some(isRetryableStatus)).toBe(false);
-    expect(DEFAULT_RETRY.retries).toBeGreaterThan(0);
   });
 
-  it('sleep rejects with AbortError as soon as the signal aborts', async () => {
-    const ac = new AbortController();
-    const t0 = Date.now();
-    const p = sleep(10_000, ac.signal);
-    setTimeout(() => ac.abort(), 10);
-    await expect(p).rejects.toBeInstanceOf(AbortError);
-    expect(Date.now() - t0).toBeLessThan(1000);
-    await expect(sleep(1, ac.signal)).rejects.toBeInstanceOf(AbortError);
+  it('the default policy spreads its retries over seconds, not minutes (jitter at its ceiling)', () => {
+    const waits = Array.from({ length: DEFAULT_RETRY.retries }, (_, a) => backoffDelay(a, DEFAULT_RETRY, () => 0.999999));
+    expect(waits.map(Math.round)).toEqual([500, 1000, 2000, 4000]);
+  });
+
+  describe('sleep (on a fake clock)', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('resolves after exactly its delay', async () => {
+      vi.useFakeTimers();
+      let done = false;
+      const p = sleep(10_000).then(() => (done = true));
+      await vi.advanceTimersByTimeAsync(9_999);
+      expect(done).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      await p;
+      expect(done).toBe(true);
+    });
+
+    it('rejects with AbortError when the signal aborts, with no time passing, and keeps the reason', async () => {
+      vi.useFakeTimers();
+      const ac = new AbortController();
+      const p = sleep(10_000, ac.signal);
+      ac.abort(new Error('user left'));
+      const err = await p.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AbortError);
+      expect((err as Error).message).toBe('user left');
+      expect(vi.getTimerCount()).toBe(0); // the timer is cleared, nothing fires later
+      await expect(sleep(1, ac.signal)).rejects.toBeInstanceOf(AbortError);
+    });
   });
 });
 
@@ -46,9 +69,19 @@ describe('quota arithmetic', () => {
     expect(checkQuota(1e9, { quota: 2e9, usage: 2e9 - need + 1 })).toEqual({ ok: false, neededBytes: need, availableBytes: need - 1 });
   });
 
-  it('passes when nothing is needed or the browser gives no estimate', () => {
-    expect(checkQuota(0, { quota: 0, usage: 0 }).ok).toBe(true);
-    expect(checkQuota(1e9, {}).ok).toBe(true);
-    expect(checkQuota(1e9, null).ok).toBe(true);
+  it('passes when nothing is needed or the browser gives no estimate, saying the free space is unknown', () => {
+    expect(checkQuota(0, { quota: 0, usage: 0 })).toEqual({ ok: true, neededBytes: 0, availableBytes: 0 });
+    for (const est of [{}, null, { quota: 1e9 }, { quota: Number.NaN, usage: 0 }]) {
+      expect(checkQuota(1e9, est)).toEqual({ ok: true, neededBytes: 1e9 + 5e7, availableBytes: null });
+    }
+  });
+
+  it('estimateStorage says why there is no estimate', async () => {
+    expect(await estimateStorage(null)).toEqual({ unavailable: 'navigator.storage is not available' });
+    expect(await estimateStorage({ estimate: () => Promise.reject(new Error('SecurityError')) })).toEqual({
+      unavailable: 'navigator.storage.estimate() failed: SecurityError',
+    });
+    expect(await estimateStorage({ estimate: async () => ({}) })).toEqual({ unavailable: 'navigator.storage.estimate() gave no quota/usage ({})' });
+    expect(await estimateStorage({ estimate: async () => ({ quota: 10, usage: 4 }) })).toEqual({ est: { quota: 10, usage: 4 } });
   });
 });

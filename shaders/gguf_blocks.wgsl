@@ -1,0 +1,185 @@
+// gguf_blocks: ggml's block formats read as stored, shared by gguf_matvec, gguf_matmul and
+// embedding (GGUF variant). Not a kernel: src/kernels/gguf.ts appends it to those shaders (WGSL
+// declarations are order-free, so the op's own line numbers stay its file's). The op declares
+// the weight binding `wq: array<u32>` (a row part's bytes, padded to 4) and exactly one format
+// define: W_F32, W_F16, W_Q4_0, W_Q4_1, W_Q5_0, W_Q8_0, W_Q4_K, W_Q5_K or W_Q6_K.
+//
+// Unit of work: 8 consecutive elements of a row (an "octet", c = k / 8), which in every format
+// share one scale s and one offset m: element i = s * q_i - m. Formed in f32 exactly as ggml's
+// dequantize_row_* forms it (the same products, each exact or rounded once), so the values are
+// bit-identical to ggml's wherever the compiler does not fuse s * q - m into one FMA (then
+// within one rounding). Layouts (ggml-common.h; src/gguf/dequant.ts has the CPU reference):
+//   Q4_0 32/18 B: f16 d, u8 qs[16]; e < 16: lo(qs[e]), else hi(qs[e-16]); q - 8, s = d.
+//   Q4_1 32/20 B: f16 d, f16 m, qs[16] as Q4_0; s = d, offset -m (x = q d + m).
+//   Q5_0 32/22 B: f16 d, u32 qh, qs[16]; 5th bit of e = bit e of qh; q - 16, s = d.
+//   Q8_0 32/34 B: f16 d, i8 qs[32]; s = d.
+//   Q4_K 256/144 B: f16 d, f16 dmin, u8 scales[12] (6-bit scale/min pairs, get_scale_min_k4),
+//        u8 qs[128]; sub-block j (32 elements) = nibble j & 1 of qs[32 (j / 2) ..]; s = d sc_j,
+//        offset dmin m_j.
+//   Q5_K 256/176 B: as Q4_K with u8 qh[32] at 16 (bit j of qh[l]: 5th bit of element l of
+//        sub-block j), qs at 48.
+//   Q6_K 256/210 B: u8 ql[128], u8 qh[64], i8 sc[16], f16 d at 208; element e: half n = e/128,
+//        quarter k = (e%128)/32, l = e%32: lo 4 bits nibble k/2 of ql[64n + 32(k&1) + l], hi 2 bits
+//        2k.. of qh[32n + l]; q - 32; s = f32(d sc[8n + l/16 + 2k]).
+//   F16, F32: plain values; s = 1.
+// Rows of Q6_K, Q4_0, Q5_0, Q8_0 need not start on a 4-byte boundary: `word` reads any offset.
+
+struct Octet {
+  a: vec4<f32>, // q of elements 0..3
+  b: vec4<f32>, // q of elements 4..7
+  s: f32,
+  m: f32,       // element i = s * q_i - m
+}
+
+#if W_F32
+const QK: u32 = 1u;
+const BB: u32 = 4u;
+#elif W_F16
+const QK: u32 = 1u;
+const BB: u32 = 2u;
+#elif W_Q4_0
+const QK: u32 = 32u;
+const BB: u32 = 18u;
+#elif W_Q4_1
+const QK: u32 = 32u;
+const BB: u32 = 20u;
+#elif W_Q5_0
+const QK: u32 = 32u;
+const BB: u32 = 22u;
+#elif W_Q8_0
+const QK: u32 = 32u;
+const BB: u32 = 34u;
+#elif W_Q4_K
+const QK: u32 = 256u;
+const BB: u32 = 144u;
+#elif W_Q5_K
+const QK: u32 = 256u;
+const BB: u32 = 176u;
+#elif W_Q6_K
+const QK: u32 = 256u;
+const BB: u32 = 210u;
+#endif
+
+// Bytes of one row of K elements.
+fn rowBytesOf(K: u32) -> u32 {
+  return (K / QK) * BB;
+}
+
+// The 4 bytes at byte offset o (any alignment), little-endian.
+fn word(o: u32) -> u32 {
+  let i = o >> 2u;
+  let sh = (o & 3u) * 8u;
+  let lo = wq[i];
+  if (sh == 0u) { return lo; }
+  return (lo >> sh) | (wq[i + 1u] << (32u - sh));
+}
+
+fn byteAt(o: u32) -> u32 {
+  return (wq[o >> 2u] >> ((o & 3u) * 8u)) & 0xffu;
+}
+
+// The f16 at an even byte offset.
+fn halfAt(o: u32) -> f32 {
+  return unpack2x16float(wq[o >> 2u] >> ((o & 2u) * 8u)).x;
+}
+
+const SH = vec4<u32>(0u, 8u, 16u, 24u);
+
+// The 4 nibbles at bit `sh` (0 or 4) of the 4 bytes of w.
+fn nib4(w: u32, sh: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(w) >> (SH + sh)) & vec4<u32>(0xfu));
+}
+
+// The 4 signed bytes of w.
+fn i8x4(w: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<i32>(bitcast<i32>(w)) << (vec4<u32>(24u) - SH)) >> vec4<u32>(24u));
+}
+
+// Bit `bit` of each of the 4 bytes of w, as 0 or 1.
+fn bit4(w: u32, bit: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(w) >> (SH + bit)) & vec4<u32>(1u));
+}
+
+// Bits bit, bit + 1 of each byte of w, as 0..3.
+fn bits2x4(w: u32, bit: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(w) >> (SH + bit)) & vec4<u32>(3u));
+}
+
+// ggml's get_scale_min_k4: 6-bit scale and min j (0..7) of the 12 scale bytes at o.
+fn scaleMinK4(o: u32, j: u32) -> vec2<f32> {
+  if (j < 4u) {
+    return vec2<f32>(f32(byteAt(o + j) & 63u), f32(byteAt(o + j + 4u) & 63u));
+  }
+  let b = byteAt(o + j + 4u);
+  return vec2<f32>(f32((b & 0xfu) | ((byteAt(o + j - 4u) >> 6u) << 4u)), f32((b >> 4u) | ((byteAt(o + j) >> 6u) << 4u)));
+}
+
+// Octet c (elements 8c .. 8c + 7) of the row whose bytes start at rowBase.
+fn octet(rowBase: u32, c: u32) -> Octet {
+#if W_F32
+  let o = rowBase + c * 32u;
+  return Octet(bitcast<vec4<f32>>(vec4<u32>(word(o), word(o + 4u), word(o + 8u), word(o + 12u))),
+               bitcast<vec4<f32>>(vec4<u32>(word(o + 16u), word(o + 20u), word(o + 24u), word(o + 28u))), 1.0, 0.0);
+#elif W_F16
+  let o = rowBase + c * 16u;
+  return Octet(vec4<f32>(unpack2x16float(word(o)), unpack2x16float(word(o + 4u))),
+               vec4<f32>(unpack2x16float(word(o + 8u)), unpack2x16float(word(o + 12u))), 1.0, 0.0);
+#elif W_Q8_0
+  let base = rowBase + (c >> 2u) * BB;
+  let o = base + 2u + (c & 3u) * 8u;
+  return Octet(i8x4(word(o)), i8x4(word(o + 4u)), halfAt(base), 0.0);
+#elif W_Q4_0 || W_Q4_1
+  let base = rowBase + (c >> 2u) * BB;
+  let i = c & 3u;
+  let sh = (i >> 1u) * 4u;
+#if W_Q4_0
+  let o = base + 2u + (i & 1u) * 8u;
+  let bias = vec4<f32>(8.0);
+  return Octet(nib4(word(o), sh) - bias, nib4(word(o + 4u), sh) - bias, halfAt(base), 0.0);
+#else
+  let o = base + 4u + (i & 1u) * 8u;
+  return Octet(nib4(word(o), sh), nib4(word(o + 4u), sh), halfAt(base), -halfAt(base + 2u));
+#endif
+#elif W_Q5_0
+  let base = rowBase + (c >> 2u) * BB;
+  let i = c & 3u;
+  let sh = (i >> 1u) * 4u;
+  let o = base + 6u + (i & 1u) * 8u;
+  // 5th bits of elements 8i .. 8i + 7: byte i of qh, spread one bit per lane.
+  let hb = (word(base + 2u) >> (8u * i)) & 0xffu;
+  let ha = vec4<f32>((vec4<u32>(hb) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u));
+  let hbb = vec4<f32>((vec4<u32>(hb) >> vec4<u32>(4u, 5u, 6u, 7u)) & vec4<u32>(1u));
+  let bias = vec4<f32>(16.0);
+  return Octet(nib4(word(o), sh) + 16.0 * ha - bias, nib4(word(o + 4u), sh) + 16.0 * hbb - bias, halfAt(base), 0.0);
+#elif W_Q4_K || W_Q5_K
+  let base = rowBase + (c >> 5u) * BB;
+  let i = c & 31u;
+  let j = i >> 2u;          // sub-block of 32
+  let r = i & 3u;           // octet within it
+  let sm = scaleMinK4(base + 4u, j);
+  let s = halfAt(base) * sm.x;
+  let m = halfAt(base + 2u) * sm.y;
+  let sh = (j & 1u) * 4u;
+#if W_Q4_K
+  let o = base + 16u + (j >> 1u) * 32u + r * 8u;
+  return Octet(nib4(word(o), sh), nib4(word(o + 4u), sh), s, m);
+#else
+  let o = base + 48u + (j >> 1u) * 32u + r * 8u;
+  let h = base + 16u + r * 8u;
+  return Octet(nib4(word(o), sh) + 16.0 * bit4(word(h), j), nib4(word(o + 4u), sh) + 16.0 * bit4(word(h + 4u), j), s, m);
+#endif
+#elif W_Q6_K
+  let base = rowBase + (c >> 5u) * BB;
+  let i = c & 31u;
+  let n = i >> 4u;          // half of 128
+  let k = (i >> 2u) & 3u;   // quarter of 32 within it
+  let r = i & 3u;           // octet within the quarter
+  let o = base + 64u * n + 32u * (k & 1u) + 8u * r;
+  let sh = (k >> 1u) * 4u;
+  let h = base + 128u + 32u * n + 8u * r;
+  let sc = f32(bitcast<i32>(byteAt(base + 192u + 8u * n + (r >> 1u) + 2u * k) << 24u) >> 24u);
+  let bias = vec4<f32>(32.0);
+  return Octet(nib4(word(o), sh) + 16.0 * bits2x4(word(h), 2u * k) - bias,
+               nib4(word(o + 4u), sh) + 16.0 * bits2x4(word(h + 4u), 2u * k) - bias, halfAt(base + 208u) * sc, 0.0);
+#endif
+}

@@ -1,0 +1,264 @@
+/**
+ * GGUF block kernels (src/kernels/gguf.ts) against float64 CPU references built on the bit-exact
+ * ggml dequantisation (src/gguf/dequant.ts): the decode matvec in each work split, the prefill
+ * matmul and the embedding gather, for every supported block format, at awkward sizes (rows not
+ * multiples of 4 or of a workgroup, odd block counts so rows of Q8_0/Q4_0/Q5_0/Q6_K start off a
+ * 4-byte boundary), forced row splits, llama.cpp's own blocks from the kq fixture, and one real
+ * Nemo shape per format.
+ *
+ * Tolerances:
+ * - Embedding gather: exact. Every format's values are formed as s * q - m in f32 with s * q
+ *   exact (a small integer times an f16 or an f16 times a small integer), so the one rounding
+ *   is ggml's own (gguf_blocks.wgsl); f16 output: the f32 value rounded to f16.
+ * - matvec / matmul: |got - ref| <= C u sqrt(K) mag (+ 2^-11 |ref| for an f16 store), u = 2^-24,
+ *   mag = sum_k (|w| + 2 |m|) |x| (ref/gguf.ts: bounds every partial sum of s (q . x) - m sum x),
+ *   C = 4 as for q4 (roughly independent roundings grow like sqrt(K)); a wrong nibble or scale is
+ *   hundreds of times over (asserted below).
+ */
+import { describe, expect, it } from 'vitest';
+import { record } from '../../src/gpu/kernel.js';
+import { Tensor } from '../../src/gpu/tensor.js';
+import type { Gpu } from '../../src/gpu/device.js';
+import { blockShape, GGML_TYPE, SUPPORTED_TYPES, type SupportedType } from '../../src/gguf/types.js';
+import { ggufModel } from '../../src/gguf/mapping.js';
+import { readGgufHeader } from '../../src/gguf/reader.js';
+import { blobSource } from '../../src/gguf/source.js';
+import { dequantizeTensor, engineRowOrder, readTensorBytes } from '../../src/gguf/tensor-data.js';
+import {
+  destroyGgufWeight, ggufEmbed, ggufMatMul, ggufMatVec, ggufRowBytes, uploadGgufWeight, type GgufMatVecConfig, type GgufWeight,
+} from '../../src/kernels/gguf.js';
+import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
+import { activationDtypes, getGpu } from '../helpers/gpu.js';
+import { randn } from '../helpers/random.js';
+import { U32, dequantizeRows, ggufMatVecRef, synthGguf } from './ref/gguf.js';
+
+const C = 4;
+type Act = 'f32' | 'f16';
+
+const elems = (t: SupportedType) => blockShape(GGML_TYPE[t])!.elems;
+/** Smallest K with a whole number of blocks, a multiple of 32. */
+const unitK = (t: SupportedType) => Math.max(32, elems(t));
+
+function upload(gpu: Gpu, v: Float32Array, dtype: Act, label: string): Tensor {
+  return Tensor.from(gpu, dtype === 'f16' ? toF16(v) : v, [v.length], dtype, label);
+}
+
+async function readF32(t: Tensor): Promise<Float32Array> {
+  const raw = await t.read();
+  return t.dtype === 'f16' ? fromF16(raw as Uint16Array) : (raw as Float32Array);
+}
+
+function checkRows(got: ArrayLike<number>, ref: ArrayLike<number>, mag: ArrayLike<number>, K: number, dtype: Act, what: string,
+  index: (i: number) => number = (i) => i): number {
+  let worst = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const g = got[index(i)]!;
+    const store = dtype === 'f16' ? 2 ** -11 * Math.abs(ref[i]!) : 0;
+    const ratio = Math.max(0, Math.abs(g - ref[i]!) - store) / (U32 * Math.sqrt(K) * mag[i]!);
+    if (!(ratio <= C)) expect.fail(`${what}: [${index(i)}] got ${g} want ${ref[i]} (${ratio.toFixed(2)} u sqrt(K) mag > ${C})`);
+    worst = Math.max(worst, ratio);
+  }
+  return worst;
+}
+
+async function runMatVec(gpu: Gpu, w: GgufWeight, xv: Float32Array, dtype: Act, config?: GgufMatVecConfig, yOffset = 0, yLen = w.rows) {
+  const x = upload(gpu, xv, dtype, 'x');
+  const y = upload(gpu, new Float32Array(yLen).fill(12345), dtype, 'y');
+  record(gpu, 'gguf_matvec', (ctx) => ggufMatVec(ctx, w, x, y, { yOffset, config }));
+  const out = await readF32(y);
+  x.destroy();
+  y.destroy();
+  return out;
+}
+
+const CONFIGS: (GgufMatVecConfig & { name: string })[] = [
+  { name: 'rows per thread', wg: 64, tpr: 1 },
+  { name: 'shared tpr=4', wg: 64, tpr: 4 },
+  { name: 'shared tpr=32', wg: 128, tpr: 32 },
+];
+
+describe('gguf matvec', async () => {
+  const gpu = await getGpu();
+  const dtypes = await activationDtypes();
+
+  for (const type of SUPPORTED_TYPES) {
+    for (const dtype of dtypes) {
+      it(`${type}, ${dtype}: K in {1, 3} blocks x N in {1, 7, 33}, every work split`, async () => {
+        let worst = 0;
+        for (const K of [unitK(type), 3 * unitK(type)]) {
+          for (const N of [1, 7, 33]) {
+            const bytes = synthGguf(type, N, K, N * 1000 + K);
+            const xv = randn(K, K + 7);
+            if (dtype === 'f16') xv.forEach((v, i) => (xv[i] = roundF16(v)));
+            const { y, mag } = ggufMatVecRef(type, bytes, N, K, xv);
+            const w = uploadGgufWeight(gpu, type, N, K, bytes, `w${N}x${K}`);
+            for (const config of CONFIGS) {
+              const got = await runMatVec(gpu, w, xv, dtype, config);
+              worst = Math.max(worst, checkRows(got, y, mag, K, dtype, `${config.name} N=${N} K=${K}`));
+            }
+            destroyGgufWeight(w);
+          }
+        }
+        console.log(`gguf_matvec ${type} ${dtype}: worst err ${worst.toFixed(3)} u sqrt(K) mag`);
+      });
+    }
+  }
+
+  for (const type of ['Q6_K', 'Q8_0'] as const) {
+    it(`${type}: one dispatch per row part, written at the output offset (forced split, unaligned rows)`, async () => {
+      const N = 45;
+      const K = 3 * unitK(type);
+      const rb = ggufRowBytes(type, K);
+      expect(rb % 4).not.toBe(0);
+      const bytes = synthGguf(type, N, K, 11);
+      const w = uploadGgufWeight(gpu, type, N, K, bytes, 'split', 10 * rb + 8);
+      expect(w.parts.map((p) => p.rows)).toEqual([10, 10, 10, 10, 5]);
+      const xv = randn(K, 5);
+      const { y, mag } = ggufMatVecRef(type, bytes, N, K, xv);
+      for (const config of CONFIGS) {
+        const got = await runMatVec(gpu, w, xv, 'f32', config, 3, N + 5);
+        expect([got[0], got[1], got[2], got[N + 3], got[N + 4]]).toEqual([12345, 12345, 12345, 12345, 12345]);
+        checkRows(got, y, mag, K, 'f32', `split ${config.name}`, (i) => i + 3);
+      }
+      destroyGgufWeight(w);
+    });
+  }
+
+  it('the tolerance catches a swapped nibble order', () => {
+    const N = 33;
+    const K = 768;
+    const bytes = synthGguf('Q4_K', N, K, 9);
+    const xv = randn(K, 1);
+    const { y, mag } = ggufMatVecRef('Q4_K', bytes, N, K, xv);
+    const swapped = bytes.slice();
+    for (let b = 0; b < swapped.length; b += 144) {
+      for (let i = b + 16; i < b + 144; i++) swapped[i] = ((swapped[i]! & 0xf) << 4) | (swapped[i]! >> 4);
+    }
+    const wrong = ggufMatVecRef('Q4_K', swapped, N, K, xv).y;
+    expect(() => checkRows(wrong, y, mag, K, 'f32', 'swapped')).toThrow();
+  });
+});
+
+describe('gguf matmul', async () => {
+  const gpu = await getGpu();
+  const dtypes = await activationDtypes();
+
+  for (const type of SUPPORTED_TYPES) {
+    for (const dtype of dtypes) {
+      it(`${type}, ${dtype}: M in {1, 5, 70} x N in {7, 70}, K = 3 blocks`, async () => {
+        const K = 3 * unitK(type);
+        let worst = 0;
+        for (const N of [7, 70]) {
+          const bytes = synthGguf(type, N, K, N + K);
+          const w = uploadGgufWeight(gpu, type, N, K, bytes, `w${N}x${K}`);
+          for (const M of [1, 5, 70]) {
+            const xv = randn(M * K, M * 31 + N);
+            if (dtype === 'f16') xv.forEach((v, i) => (xv[i] = roundF16(v)));
+            const x = upload(gpu, xv, dtype, 'X');
+            const y = upload(gpu, new Float32Array(M * N), dtype, 'Y');
+            record(gpu, 'gguf_matmul', (ctx) => ggufMatMul(ctx, w, x, y, M));
+            const got = await readF32(y);
+            x.destroy();
+            y.destroy();
+            for (let m = 0; m < M; m++) {
+              const { y: ref, mag } = ggufMatVecRef(type, bytes, N, K, xv.subarray(m * K, (m + 1) * K));
+              worst = Math.max(worst, checkRows(got, ref, mag, K, dtype, `M=${M} N=${N} row ${m}`, (i) => m * N + i));
+            }
+          }
+          destroyGgufWeight(w);
+        }
+        console.log(`gguf_matmul ${type} ${dtype}: worst err ${worst.toFixed(3)} u sqrt(K) mag`);
+      });
+    }
+  }
+});
+
+describe('gguf embedding gather', async () => {
+  const gpu = await getGpu();
+  const dtypes = await activationDtypes();
+
+  for (const type of SUPPORTED_TYPES) {
+    it(`${type}: rows bit-exact to the CPU dequantisation, out-of-range ids give zeros, split table`, async () => {
+      const V = 37;
+      const H = 3 * unitK(type);
+      const bytes = synthGguf(type, V, H, 77);
+      const ref = dequantizeRows(type, bytes, V, H);
+      const table = uploadGgufWeight(gpu, type, V, H, bytes, 'table', 8 * ggufRowBytes(type, H) + 8);
+      expect(table.parts.length).toBe(5);
+      const idList = [0, 36, 5, 8, 9, 37, 1000, 17, 17];
+      const ids = Tensor.from(gpu, Uint32Array.from(idList), [idList.length], 'u32', 'ids');
+      for (const dtype of dtypes) {
+        const out = Tensor.empty(gpu, [idList.length, H], dtype, 'out');
+        record(gpu, 'embed', (ctx) => ggufEmbed(ctx, table, ids, out));
+        const got = await readF32(out);
+        idList.forEach((id, t) => {
+          const want = id < V ? Array.from(ref.subarray(id * H, (id + 1) * H), (v) => (dtype === 'f16' ? roundF16(v) : v)) : new Array<number>(H).fill(0);
+          expect(Array.from(got.subarray(t * H, (t + 1) * H)), `${dtype} token ${t} (id ${id})`).toEqual(want);
+        });
+        out.destroy();
+      }
+      ids.destroy();
+      destroyGgufWeight(table);
+    });
+  }
+});
+
+describe('llama.cpp blocks (kq fixture)', async () => {
+  const gpu = await getGpu();
+  const file = async (name: string) => blobSource(await (await fetch(`/shared/fixtures/gguf/kq/${name}`)).blob(), name);
+
+  for (const variant of ['q4_k_m', 'q5_k_m', 'q6_k', 'q8_0', 'q4_0', 'f16']) {
+    it(`${variant}: every text tensor's matvec, and the embedding rows bit-exact`, async () => {
+      const src = await file(`pixtral-kq-tiny-text-${variant}.gguf`);
+      const model = ggufModel(await readGgufHeader(src), await readGgufHeader(await file('pixtral-kq-tiny-mmproj-f16.gguf')));
+      for (const t of model.tensors.filter((t) => t.file === 'text' && t.shape.length === 2)) {
+        const type = t.info.typeName as SupportedType;
+        const [N, K] = t.shape as [number, number];
+        const bytes = engineRowOrder(t, await readTensorBytes(src, t.info));
+        const w = uploadGgufWeight(gpu, type, N, K, bytes, t.name);
+        const xv = randn(K, N);
+        const { y, mag } = ggufMatVecRef(type, bytes, N, K, xv);
+        checkRows(await runMatVec(gpu, w, xv, 'f32'), y, mag, K, 'f32', `${variant} ${t.name} (${type})`);
+        if (t.name.endsWith('embed_tokens.weight')) {
+          const ref = dequantizeTensor(t, await readTensorBytes(src, t.info));
+          const idList = [0, 1, 12, 1595, 2047];
+          const ids = Tensor.from(gpu, Uint32Array.from(idList), [idList.length], 'u32', 'ids');
+          const out = Tensor.empty(gpu, [idList.length, K], 'f32', 'out');
+          record(gpu, 'embed', (ctx) => ggufEmbed(ctx, w, ids, out));
+          const got = (await out.read()) as Float32Array;
+          idList.forEach((id, i) => expect(Array.from(got.subarray(i * K, (i + 1) * K))).toEqual(Array.from(ref.subarray(id * K, (id + 1) * K))));
+          ids.destroy();
+          out.destroy();
+        }
+        destroyGgufWeight(w);
+      }
+    });
+  }
+});
+
+describe('real shapes (K -> N), sampled rows', async () => {
+  const gpu = await getGpu();
+  // One real shape per format (SwiftShader is slow); the K-quants of Q4_K_M files at every
+  // decoder shape. lm_head (5120 -> 131072) is left out: 550 MB of Q6_K synthesised on the CPU.
+  const cases: [SupportedType, number, number][] = [
+    ...SUPPORTED_TYPES.map((t): [SupportedType, number, number] => [t, 5120, 1024]),
+    ['Q4_K', 5120, 14336],
+    ['Q4_K', 14336, 5120],
+    ['Q6_K', 14336, 5120],
+  ];
+  for (const [type, K, N] of cases) {
+    it(`${type} ${K} -> ${N}`, async () => {
+      const bytes = synthGguf(type, N, K, K + N);
+      const w = uploadGgufWeight(gpu, type, N, K, bytes, `${type}:${K}x${N}`);
+      const xv = randn(K, N);
+      const got = await runMatVec(gpu, w, xv, 'f32');
+      const rows = [0, 1, 2, 3, N - 4, N - 3, N - 2, N - 1];
+      for (let i = 1; rows.length < 32; i++) rows.push(Math.floor((i * (N - 1)) / 27));
+      const rb = ggufRowBytes(type, K);
+      const refs = rows.map((r) => ggufMatVecRef(type, bytes.subarray(r * rb, (r + 1) * rb), 1, K, xv));
+      const worst = checkRows(got, refs.map((r) => r.y[0]!), refs.map((r) => r.mag[0]!), K, 'f32', `${type} ${K}->${N}`, (i) => rows[i]!);
+      console.log(`gguf_matvec ${type} ${K}->${N}: worst err ${worst.toFixed(3)} u sqrt(K) mag`);
+      destroyGgufWeight(w);
+    });
+  }
+});
