@@ -59,9 +59,9 @@ beforeAll(async () => {
   await page.goto(site.url);
   await page.waitForFunction(() => typeof window.pixtralDemo === 'object', null, { timeout: 120_000 });
   await page.evaluate(() => window.pixtralDemo.ready);
-  // The model itself, not the status line: a late download-progress event can overwrite "Loaded …".
   const why = `${await page.textContent('#model-status')} ${await page.textContent('#model-messages')} ${pageErrors.join('; ')}`;
   expect(await page.evaluate(() => window.pixtralDemo.model()?.info.name ?? null), why).toBe('pixtral-tiny-screens');
+  expect(await page.textContent('#model-status'), why).toMatch(/^Loaded /);
 });
 
 afterAll(async () => {
