@@ -52,7 +52,9 @@ export default defineConfig({
           environment: 'node',
           include: ['test/kernels/**/*.test.ts', 'test/golden/**/*.test.ts', 'test/dawn/**/*.test.ts'],
           env: { VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? '/usr/share/vulkan/icd.d/lvp_icd.json' },
-          testTimeout: 300_000,
+          // A test's first dispatch of a shader variant includes lavapipe's LLVM compile of it:
+          // over 5 minutes for some attention variants on a loaded 2-core machine (cold cache).
+          testTimeout: 900_000,
           hookTimeout: 300_000,
           // lavapipe spreads each dispatch over every core and compiles each shader variant on
           // one: parallel files, or running beside the browser project, only contend. Last group.
