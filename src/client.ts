@@ -179,8 +179,9 @@ export async function loadPixtral(opts: LoadPixtralOptions): Promise<PixtralMode
     const { signal, ...rest } = load;
     // A relative model URL means relative to this page, not to the worker script's location.
     const base = typeof document !== 'undefined' ? document.baseURI : globalThis.location?.href;
-    const url = base ? new URL(rest.url, base).href : rest.url;
-    const loading = engine.load({ ...rest, url }, progress, signal);
+    const resolve = (u: string) => (base ? new URL(u, base).href : u);
+    const url = resolve(rest.url);
+    const loading = engine.load({ ...rest, url, ...(rest.mmproj !== undefined ? { mmproj: resolve(rest.mmproj) } : {}) }, progress, signal);
     // A worker that cannot start (script 404, CSP, syntax error) never answers: fail instead.
     const failed = worker
       ? new Promise<never>((_, reject) =>

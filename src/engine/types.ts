@@ -11,8 +11,10 @@ import type { ImageInput } from '../image/decode.js';
 import type { ResponseFormat } from '../grammar/response-format.js';
 
 export interface LoadOptions {
-  /** Base URL of a converted model (folder holding manifest.json). */
+  /** Base URL of a converted model (folder holding manifest.json), or of a llama.cpp text GGUF. */
   url: string;
+  /** URL of the llama.cpp mmproj GGUF (vision tower + projector): `url` is then a text GGUF. */
+  mmproj?: string;
   /** Never touch the network: load from the IndexedDB cache only. */
   offline?: boolean;
   /** KV-cache length to allocate (capped by the model and the adapter; the cap is reported). */
@@ -32,8 +34,8 @@ export interface LoadOptions {
 export interface ModelInfo {
   name: string;
   modelType: ModelConfig['modelType'];
-  /** Storage dtype of the decoder's linear weights. */
-  dtype: 'q4' | 'f16' | 'f32';
+  /** Storage dtype of the decoder's linear weights; `gguf`: ggml blocks as the GGUF stores them. */
+  dtype: 'q4' | 'f16' | 'f32' | 'gguf';
   config: ModelConfig;
   /** Context tokens actually allocated. */
   maxContext: number;
