@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /**
- * Launcher of the `pixtral-webgpu` command (the model converter, `cli/main.ts`).
- * Published package: runs the built `dist/cli/main.js`. Source checkout (only .ts exists):
- * registers the `tsx` loader (a devDependency) in this process and runs `cli/main.ts`.
+ * Launcher of the `pixtral-webgpu` command (`cli/main.ts`: convert, ask, info, ...).
+ * Published package: runs the built `dist/cli/main.js` (WGSL inlined). Source checkout (only .ts
+ * exists): registers the `tsx` loader (a devDependency) and `raw-import-hook.js` (WGSL `?raw`
+ * imports) in this process and runs `cli/main.ts`.
  */
 import { existsSync } from 'node:fs';
+import { register as registerHook } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -23,6 +25,8 @@ async function load() {
     throw new Error('running from a source checkout needs the "tsx" devDependency: run "npm install" (or "npm run build")');
   }
   register();
+  // Registered after tsx, so it sees `?raw` specifiers first.
+  registerHook(new URL('./raw-import-hook.js', import.meta.url));
   return import(pathToFileURL(fileURLToPath(source)).href);
 }
 

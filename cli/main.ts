@@ -1,8 +1,9 @@
 /**
- * Command line of the converter: `pixtral-webgpu convert <input-dir> <out-dir> [options]`.
- * Exit codes: 0 success, 1 conversion error (one line on stderr), 2 usage error, 130 interrupted.
- * Progress goes to stderr, the summary to stdout (`--json` prints it as JSON instead).
- * Run from a checkout with `npx tsx cli/main.ts ...` or through `bin/pixtral-webgpu.js`.
+ * The `pixtral-webgpu` command line: dispatches `ask` (`ask.ts`), `info` (`info.ts`) and the
+ * converter, `convert <input-dir> <out-dir> [options]`, whose arguments are parsed here.
+ * Exit codes: 0 success, 1 error (one line on stderr), 2 usage error, 130 interrupted.
+ * Progress goes to stderr, results to stdout (`--json` prints them as JSON instead).
+ * Run through `bin/pixtral-webgpu.js` (a source checkout or the published dist/cli).
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -12,8 +13,25 @@ import type { StoredDType } from '../src/weights/manifest.js';
 import { convert, DEFAULT_SHARD_MB, STORED_DTYPES, type ConvertProgress } from './convert.js';
 import type { VisionDType } from './dtype-policy.js';
 import type { LayoutKind } from './layouts.js';
+import { UsageError } from './usage.js';
 
-export const HELP = `Usage: pixtral-webgpu convert <input-dir> <out-dir> [options]
+/**
+ * Commands with their own file, loaded on use (`ask` and `info` bring in the engine and Dawn,
+ * which `convert` does not need). Each takes the arguments after its name, resolves to the exit code.
+ */
+const COMMANDS: Record<string, { usage: string; summary: string; run: () => Promise<(argv: string[]) => Promise<number>> }> = {
+  ask: { usage: 'ask <model> --image a.png "question"', summary: 'answer a question about images/PDFs (--each: a batch)', run: async () => (await import('./ask.js')).runAsk },
+  info: { usage: 'info <model>', summary: "the model's manifest and the WebGPU adapter", run: async () => (await import('./info.js')).runInfo },
+  serve: { usage: 'serve <model> [--port 8080]', summary: 'an OpenAI-compatible HTTP server', run: async () => (await import('./serve.js')).serveMain },
+};
+
+export const HELP = `Usage: pixtral-webgpu <command> ...
+
+Commands (pixtral-webgpu <command> --help for each):
+  ${'convert <input-dir> <out-dir>'.padEnd(38)} convert a checkpoint (options below)
+${Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(38)} ${c.summary}`).join('\n')}
+
+Usage: pixtral-webgpu convert <input-dir> <out-dir> [options]
 
 Converts a Pixtral / mistral3 checkpoint folder (Hugging Face: config.json + model*.safetensors,
 or Mistral native: params.json + consolidated*.safetensors) into the pixtral-webgpu format:
@@ -29,8 +47,6 @@ Options:
   --quiet                   no progress output
   -h, --help                this help
 `;
-
-class UsageError extends Error {}
 
 interface Args {
   input: string;
@@ -74,7 +90,8 @@ export function parseCliArgs(argv: string[]): Args | null {
   }
   const { values: v, positionals: pos } = parsed;
   if (v.help) return null;
-  if (pos[0] !== 'convert') throw new UsageError(pos[0] ? `unknown command "${pos[0]}" (expected "convert")` : 'missing command "convert"');
+  const names = ['convert', ...Object.keys(COMMANDS)].map((n) => `"${n}"`).join(', ');
+  if (pos[0] !== 'convert') throw new UsageError(pos[0] ? `unknown command "${pos[0]}" (expected one of ${names})` : `missing command (one of ${names})`);
   if (pos.length !== 3) throw new UsageError(`convert needs <input-dir> and <out-dir> (got ${pos.length - 1} argument(s))`);
   const shardMb = v['shard-mb'] === undefined ? DEFAULT_SHARD_MB : Number(v['shard-mb']);
   if (!Number.isFinite(shardMb) || shardMb <= 0) throw new UsageError(`--shard-mb must be a positive number (got "${v['shard-mb']}")`);
@@ -108,6 +125,8 @@ function progressPrinter(t0: number): (p: ConvertProgress) => void {
 
 /** Runs the CLI; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  const command = argv[0] !== undefined ? COMMANDS[argv[0]] : undefined;
+  if (command) return (await command.run())(argv.slice(1));
   let args: Args | null;
   try {
     args = parseCliArgs(argv);

@@ -10,6 +10,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FormatError } from '../src/errors.js';
 import type { ModelConfig } from '../src/config.js';
+import { tokenizerVersion } from '../src/text/tokenizer.js';
+import { VERSION_NAME } from '../src/text/tokenizer-files.js';
 
 export const PIXTRAL_DEFAULT_TOKENIZER_VERSION = 'v3';
 
@@ -19,23 +21,10 @@ export interface FoundVersion {
   source: string;
 }
 
-const VERSION = /^v\d+[\w.-]{0,12}$/;
-
 function check(v: unknown, source: string): FoundVersion | null {
   if (v === undefined || v === null) return null;
-  if (typeof v !== 'string' || !VERSION.test(v)) throw new FormatError(`${source}: tokenizer version ${JSON.stringify(v)} is not like "v3" or "v7"`);
+  if (typeof v !== 'string' || !VERSION_NAME.test(v)) throw new FormatError(`${source}: tokenizer_version must be a version name like "v3" (got ${JSON.stringify(v)})`);
   return { version: v, source };
-}
-
-/** `config.version` of a tekken.json's bytes, or null when it has none. */
-export function tekkenVersion(bytes: Uint8Array): string | null {
-  let json: { config?: { version?: unknown } };
-  try {
-    json = JSON.parse(new TextDecoder().decode(bytes)) as typeof json;
-  } catch (e) {
-    throw new FormatError(`tekken.json is not JSON: ${(e as Error).message}`, { cause: e });
-  }
-  return check(json?.config?.version, 'tekken.json')?.version ?? null;
 }
 
 async function jsonField(path: string, key: string): Promise<unknown> {
@@ -54,7 +43,7 @@ export async function findTokenizerVersion(
   dir: string, tokenizer: { kind: 'tekken' | 'hf'; bytes: Uint8Array } | null, config: ModelConfig,
 ): Promise<FoundVersion | null> {
   if (tokenizer?.kind === 'tekken') {
-    const v = tekkenVersion(tokenizer.bytes);
+    const v = tokenizerVersion(tokenizer.bytes);
     if (v) return { version: v, source: 'tekken.json' };
   }
   for (const file of ['params.json', 'config.json']) {

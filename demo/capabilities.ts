@@ -1,6 +1,7 @@
 /**
  * Capability checks, run before anything can break: is WebGPU there (and what to do if not),
- * does the adapter have `shader-f16` (if not, the slower f32 path is used), and is the chosen
+ * what `shader-f16` changes on this adapter (today: nothing; the engine runs f32 activations on
+ * every adapter and reads f16 weights and the f16 KV cache as packed words), and is the chosen
  * model with the chosen context likely to fit (an estimate from the model's manifest against
  * the adapter's `maxBufferSize` / `maxStorageBufferBindingSize`; WebGPU does not report the
  * GPU's memory size, so this is an estimate and says so).
@@ -98,13 +99,25 @@ export async function checkCapabilities(): Promise<Capabilities> {
       text: 'This is a software (CPU) WebGPU adapter: everything works, but slowly. The small embedded model answers in seconds; a 12B model is impractical here.',
     });
   }
-  if (!summary.f16) {
-    messages.push({
-      level: 'warn',
-      text: 'The adapter has no shader-f16: the slower f32 path is in use (more memory traffic, lower speed), with the same answers.',
-    });
-  }
+  messages.push({ level: 'info', text: shaderF16Text(summary.f16) });
   return { webgpu: true, adapter: summary, messages };
+}
+
+/**
+ * What shader-f16 changes here, truthfully: today the model computes with f32 activations on
+ * every adapter, and f16 weights and the f16 KV cache are stored as packed halves read as 32-bit
+ * words, so neither speed, memory nor answers depend on it. (Update when f16 kernels land.)
+ */
+export function shaderF16Text(f16: boolean): string {
+  return (
+    `${f16 ? 'The adapter has shader-f16, which this version does not use yet' : 'The adapter has no shader-f16, and that changes nothing here'}: ` +
+    'the model runs f32 activations on every adapter and reads f16 weights and the f16 KV cache as packed words, so memory, speed and answers are the same either way.'
+  );
+}
+
+/** The KV-cache element type the library picks for a model stored as `dtype` (its default). */
+export function defaultKvCache(dtype: string): 'f16' | 'f32' {
+  return dtype === 'q4' ? 'f16' : 'f32';
 }
 
 interface ManifestLike {
@@ -144,11 +157,12 @@ export function modelFacts(manifest: unknown): ModelFacts | null {
 
 /**
  * GPU memory the model needs with `maxContext` tokens: weights, the KV cache (K and V, every
- * layer; 2 bytes per value with f16, else 4) and a working-set allowance for the vision encoder's
+ * layer; 2 bytes per value when it is stored as f16, which the library does by default for q4
+ * models on every adapter, else 4) and a working-set allowance for the vision encoder's
  * activations at the largest image (about a dozen hidden-size buffers per patch).
  */
-export function estimateMemory(f: ModelFacts, maxContext: number, f16: boolean): MemoryEstimate {
-  const bytes = f16 ? 2 : 4;
+export function estimateMemory(f: ModelFacts, maxContext: number, kvType: 'f16' | 'f32' = defaultKvCache(f.dtype)): MemoryEstimate {
+  const bytes = kvType === 'f16' ? 2 : 4;
   const kvCache = 2 * f.layers * f.kvHeads * f.headDim * maxContext * bytes;
   const activations = f.maxPatches * f.visionHidden * 4 * 12;
   const weights = f.weightBytes;
@@ -159,7 +173,7 @@ export function estimateMemory(f: ModelFacts, maxContext: number, f16: boolean):
 export function memoryMessages(f: ModelFacts, maxContext: number, adapter: AdapterSummary | null): Message[] {
   const out: Message[] = [];
   if (!adapter) return out;
-  const est = estimateMemory(f, maxContext, adapter.f16);
+  const est = estimateMemory(f, maxContext);
   const kvPerLayer = est.kvCache / Math.max(1, 2 * f.layers);
   const summary =
     `${f.name} (${f.dtype}) with a ${maxContext}-token context needs about ${formatBytes(est.total)} of GPU memory ` +

@@ -6,7 +6,7 @@
  * shows a thumbnail, its size and how many prompt tokens it costs with the loaded model
  * (`sizeForImage` with the model's image size, patch and merge, and the "faster" longest edge).
  */
-import { sizeForImage, type ModelConfig } from '../src/index.js';
+import { checkImageHeader, sizeForImage, type ModelConfig } from '../src/index.js';
 import { byId, el } from './dom.js';
 import { renderPdf } from './pdf.js';
 
@@ -146,6 +146,9 @@ export class ImageTray {
   }
 
   private async addImage(f: File): Promise<void> {
+    // The library's size check from the file header first: a file claiming a huge size is
+    // refused here, before the browser decodes it on this (the main) thread.
+    await checkImageHeader(f);
     const bitmap = await createImageBitmap(f);
     const { width, height } = bitmap;
     bitmap.close();

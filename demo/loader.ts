@@ -5,10 +5,13 @@
  * read to estimate GPU memory for the chosen context (capabilities.ts). Loading shows a progress
  * bar with bytes, percent, rate and time left; Cancel aborts it (AbortController), and loading
  * again resumes: the library fetches only the shards missing from IndexedDB. Offline, the library
- * falls back to the cached manifest.
+ * falls back to the cached manifest. A `?model=<url>` link preselects that URL (https:, or http:
+ * on localhost: `model-url.ts`) and says what Load would download, from where; it never starts
+ * the download itself.
  */
 import { AbortError, loadPixtral, NetworkError, PixtralError, QuotaError, type LoadProgress, type PixtralModel } from '../src/index.js';
 import { memoryMessages, modelFacts, type Capabilities, type Message } from './capabilities.js';
+import { checkModelUrl } from './model-url.js';
 import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 import { byId, renderMessages } from './dom.js';
 
@@ -54,9 +57,15 @@ export class ModelLoader {
     private readonly events: LoaderEvents,
   ) {
     const fromQuery = new URLSearchParams(location.search).get('model');
-    if (fromQuery) {
-      this.urlInput.value = fromQuery;
-      this.radio('url').checked = true;
+    if (fromQuery !== null) {
+      const check = checkModelUrl(fromQuery, location.href);
+      if (check.ok) {
+        this.urlInput.value = check.url;
+        this.radio('url').checked = true;
+        void this.describeQueryModel(check.url, check.host);
+      } else {
+        this.setStatus(`The model link was ignored: ${check.reason}.`);
+      }
     }
     this.syncUrlField();
     this.form.addEventListener('change', () => this.syncUrlField());
@@ -149,6 +158,20 @@ export class ModelLoader {
       this.controller = null;
       this.loadButton.disabled = !this.caps.webgpu || !this.caps.adapter;
       this.cancelButton.disabled = true;
+    }
+  }
+
+  /** What Load would fetch for a `?model=` link: the manifest's name and size, and the host. */
+  private async describeQueryModel(url: string, host: string): Promise<void> {
+    this.setStatus(`Model from the link: ${url} (on ${host}). Press Load to download it.`);
+    try {
+      const r = await fetch(new URL('manifest.json', url), { cache: 'no-cache' });
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      const m = (await r.json()) as { name?: unknown; dtype?: unknown; totalBytes?: unknown };
+      const size = typeof m.totalBytes === 'number' ? formatBytes(m.totalBytes) : 'an unknown amount';
+      this.setStatus(`Model from the link: ${String(m.name ?? 'unnamed')} (${String(m.dtype ?? '?')}), ${size} to download from ${host}. Press Load to download it.`);
+    } catch (e) {
+      this.setStatus(`Model from the link: ${url} (on ${host}); its manifest could not be read (${e instanceof Error ? e.message : String(e)}). Press Load to try.`);
     }
   }
 

@@ -79,14 +79,16 @@ async function main(): Promise<void> {
       modelInfo.textContent =
         `${i.name}: ${i.modelType}, ${i.dtype} weights, images up to ${i.config.vision.imageSize} px ` +
         `(${i.tokenPixels} px per image token), context ${i.maxContext} tokens, on ${i.adapter.description || i.adapter.vendor || 'the GPU'}` +
-        `${i.adapter.f16 ? ' with shader-f16' : ' (f32 path: no shader-f16)'}.`;
+        `: f32 activations, ${i.kvCache} KV cache.`;
       void cache.refresh();
     },
     cacheChanged: () => void cache.refresh(),
   });
   void cache.refresh();
 
-  const autoload = new URLSearchParams(location.search).get('autoload') !== '0';
+  // ?model=<url> only preselects a model and says what it would download: Load starts it.
+  const params = new URLSearchParams(location.search);
+  const autoload = params.get('autoload') !== '0' && !params.has('model');
   const ready = caps.webgpu && caps.adapter && autoload ? loader.load().then(() => undefined) : Promise.resolve();
 
   window.pixtralDemo = {

@@ -8,7 +8,10 @@
  * - model files (`models/...`) and other origins: not touched. Weights live in IndexedDB (the
  *   library's cache), and the library falls back to its cached manifest when the network fails.
  * After an online navigation it checks precache.json again; a new version is cached whole and the
- * old caches are deleted, so a redeploy is picked up without changing this file.
+ * old caches are deleted, so a redeploy is picked up without changing this file. Files cached at
+ * run time go to a cache named after the same version (`pixtral-demo-<version>-runtime`), so
+ * they are pruned with it: on activate and after each check, every `pixtral-demo-*` cache that
+ * is not the current version's shell or runtime cache is deleted.
  */
 export {};
 
@@ -29,8 +32,30 @@ interface SwScope {
 
 const sw = self as unknown as SwScope;
 const PREFIX = 'pixtral-demo-';
-const RUNTIME = `${PREFIX}runtime`;
+const SHELL = /^pixtral-demo-([0-9a-f]{16})$/;
 const scope = new URL(sw.registration.scope);
+/** The precache version in use; found again from the cache names after a service-worker restart. */
+let version: string | null = null;
+
+async function currentVersion(): Promise<string | null> {
+  if (version) return version;
+  for (const key of await caches.keys()) {
+    const m = SHELL.exec(key);
+    if (m) return (version = m[1]!);
+  }
+  return null;
+}
+
+const runtimeCache = (v: string) => `${PREFIX}${v}-runtime`;
+
+/** Deletes every cache of this demo but the current version's shell and runtime caches. */
+async function prune(): Promise<void> {
+  const v = await currentVersion();
+  if (!v) return;
+  for (const key of await caches.keys()) {
+    if (key.startsWith(PREFIX) && key !== `${PREFIX}${v}` && key !== runtimeCache(v)) await caches.delete(key);
+  }
+}
 
 interface Precache {
   version: string;
@@ -55,9 +80,8 @@ async function updatePrecache(): Promise<void> {
     }
     await caches.delete(`${name}-partial`);
   }
-  for (const key of await caches.keys()) {
-    if (key.startsWith(PREFIX) && key !== name && key !== RUNTIME) await caches.delete(key);
-  }
+  version = list.version;
+  await prune();
 }
 
 sw.addEventListener('install', (e) => {
@@ -65,7 +89,7 @@ sw.addEventListener('install', (e) => {
 });
 
 sw.addEventListener('activate', (e) => {
-  e.waitUntil(sw.clients.claim());
+  e.waitUntil(prune().then(() => sw.clients.claim()));
 });
 
 function isModelFile(url: URL): boolean {
@@ -86,8 +110,9 @@ async function cacheFirst(req: Request): Promise<Response> {
   const hit = await caches.match(req);
   if (hit) return hit;
   const res = await fetch(req);
-  if (res.ok && res.type === 'basic') {
-    const cache = await caches.open(RUNTIME);
+  const v = await currentVersion();
+  if (res.ok && res.type === 'basic' && v) {
+    const cache = await caches.open(runtimeCache(v));
     await cache.put(req, res.clone());
   }
   return res;

@@ -2,16 +2,23 @@
  * Main-thread side of the library: starts the worker, wraps the engine with comlink, hands
  * images over without copying (ImageBitmap / ImageData buffers are transferred, Blobs are
  * decoded in the worker), and turns streamed deltas into an async iterator. With
- * `worker: false` the same engine runs in the calling thread.
+ * `worker: false` the same engine runs in the calling thread, imported on demand, so an app that
+ * uses the worker ships the engine and its shaders once (in the worker's chunk).
+ *
+ * Requests are validated here before anything crosses to the worker, and a worker that stops
+ * (crash, `close()`, terminated) is noticed through a Web Lock it holds for its whole life:
+ * every pending and later call then fails with a `DisposedError` instead of hanging.
  */
 import * as Comlink from 'comlink';
-import { Engine, type ChatMessage, type ChatOptions, type GenerateRequest, type GenerateResult, type GenerationStats, type LoadOptions, type ModelInfo } from './engine/index.js';
+import type { Engine, ChatMessage, ChatOptions, GenerateRequest, GenerateResult, GenerationStats, LoadOptions, ModelInfo } from './engine/index.js';
 import { installHandlers } from './worker/comlink-handlers.js';
+import { validateGenerationOptions, validateLoadOptions, validateMessages } from './engine/validate.js';
 import { toTransferable, transferList } from './image/decode.js';
-import { AbortError, DisposedError, FormatError, WebGPUUnavailableError } from './errors.js';
+import { AbortError, DisposedError, FormatError, WebGPUUnavailableError, throwIfAborted } from './errors.js';
 import type { LoadProgress } from './weights/progress.js';
+import { watchWorkerLife, workerLifeName } from './worker/life.js';
 
-export interface LoadPixtralOptions extends Omit<LoadOptions, 'onProgress' | 'fetch'> {
+export interface LoadPixtralOptions extends Omit<LoadOptions, 'onProgress' | 'fetch' | 'openModel'> {
   /** Progress of download, verification and upload (monotonic bytes). */
   onProgress?: (p: LoadProgress) => void;
   /** Expected weight dtype of the converted model; a mismatch is a FormatError. */
@@ -29,15 +36,34 @@ type Remote = Comlink.Remote<Engine>;
 
 export class PixtralModel {
   private disposed = false;
+  /** Set when the worker stopped on its own: every later call fails with it. */
+  private death: DisposedError | null = null;
+  private readonly died: Promise<never>;
 
   constructor(
     private readonly engine: Remote | Engine,
     readonly info: ModelInfo,
     private readonly worker: Worker | null,
-  ) {}
+    workerDied?: Promise<DisposedError>,
+  ) {
+    this.died = new Promise<never>((_, reject) => {
+      void workerDied?.then((e) => {
+        if (this.disposed) return;
+        this.death = e;
+        reject(e);
+      });
+    });
+    this.died.catch(() => undefined);
+  }
 
   private check(): void {
+    if (this.death) throw this.death;
     if (this.disposed) throw new DisposedError();
+  }
+
+  /** A call to the engine that fails, instead of hanging, if the worker stops meanwhile. */
+  private call<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.died]);
   }
 
   /**
@@ -51,6 +77,9 @@ export class PixtralModel {
     let received = '';
     let done = false;
     let failure: unknown = null;
+    // Leaving the iteration early (break, return(), a throw in the loop body) aborts the turn.
+    const stopper = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stopper.signal]) : stopper.signal;
     const push = (s: string) => {
       // Deltas travel on the callback's own channel, the result on the worker's: a delta can
       // arrive after the result, whose text already covers it, so late ones are dropped.
@@ -61,10 +90,12 @@ export class PixtralModel {
     };
     const stats = (async () => {
       try {
+        validateMessages(messages);
+        const { signal: _, ...rest } = validateGenerationOptions(opts);
+        throwIfAborted(signal);
         const prepared = await this.prepareMessages(messages);
         const onDelta = this.worker ? Comlink.proxy(push) : push;
-        const { signal, ...rest } = opts;
-        const result = await this.engine.chat(Comlink.transfer(prepared.messages, prepared.transfer), rest, onDelta, signal);
+        const result = await this.call(this.engine.chat(Comlink.transfer(prepared.messages, prepared.transfer), rest, onDelta, signal));
         if (result.text.length > received.length) queue.push(result.text.slice(received.length));
         return result.stats;
       } catch (e) {
@@ -79,17 +110,27 @@ export class PixtralModel {
     return {
       stats,
       async *[Symbol.asyncIterator]() {
-        for (;;) {
-          if (queue.length) {
-            yield queue.shift()!;
-            continue;
+        let finished = false;
+        try {
+          for (;;) {
+            if (queue.length) {
+              yield queue.shift()!;
+              continue;
+            }
+            if (done) {
+              finished = true;
+              if (failure) throw failure;
+              return;
+            }
+            await new Promise<void>((r) => (waiter.wake = r));
+            waiter.wake = null;
           }
-          if (done) {
-            if (failure) throw failure;
-            return;
+        } finally {
+          if (!finished) {
+            stopper.abort(new AbortError('aborted: the caller stopped reading the stream'));
+            // The turn ends within one decode step; the queue is free once it has.
+            await stats.catch(() => undefined);
           }
-          await new Promise<void>((r) => (waiter.wake = r));
-          waiter.wake = null;
         }
       },
     };
@@ -104,17 +145,17 @@ export class PixtralModel {
   }
 
   /** Generation from token ids and preprocessed images (evaluation, outside checks). */
-  generate(req: GenerateRequest): Promise<GenerateResult> {
+  async generate(req: GenerateRequest): Promise<GenerateResult> {
     this.check();
     // The caller keeps its pixel arrays: they are copied to the worker, not transferred.
-    const { signal, ...rest } = req;
-    return this.engine.generate(rest, signal) as Promise<GenerateResult>;
+    const { signal, ...rest } = validateGenerationOptions(req);
+    return this.call(this.engine.generate(rest, signal) as Promise<GenerateResult>);
   }
 
   /** Forgets the conversation held in the KV cache. */
-  reset(): Promise<void> {
+  async reset(): Promise<void> {
     this.check();
-    return this.engine.reset();
+    return this.call(this.engine.reset());
   }
 
   /** Frees GPU memory and stops the worker. */
@@ -122,7 +163,7 @@ export class PixtralModel {
     if (this.disposed) return;
     this.disposed = true;
     try {
-      await this.engine.dispose();
+      if (!this.death) await this.engine.dispose();
     } finally {
       if (this.worker) {
         (this.engine as Remote)[Comlink.releaseProxy]();
@@ -131,7 +172,8 @@ export class PixtralModel {
     }
   }
 
-  private async prepareMessages(messages: ChatMessage[]): Promise<{ messages: ChatMessage[]; transfer: Transferable[] }> {
+  /** Images -> what the engine receives (the Node entry overrides this to decode files). */
+  protected async prepareMessages(messages: ChatMessage[]): Promise<{ messages: ChatMessage[]; transfer: Transferable[] }> {
     if (!this.worker) return { messages, transfer: [] };
     const transfer: Transferable[] = [];
     const out: ChatMessage[] = [];
@@ -163,15 +205,21 @@ export class PixtralModel {
  * the model. Progress covers download, verification and GPU upload; `signal` aborts it.
  */
 export async function loadPixtral(opts: LoadPixtralOptions): Promise<PixtralModel> {
+  validateLoadOptions(opts);
   installHandlers();
-  if (opts.signal?.aborted) throw new AbortError();
+  throwIfAborted(opts.signal);
   const { worker: useWorker = true, dtype, onProgress, ...load } = opts;
   let worker: Worker | null = null;
   let engine: Remote | Engine;
+  let workerDied: Promise<DisposedError> | undefined;
   if (useWorker) {
-    worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'pixtral-webgpu' });
+    const name = workerLifeName();
+    worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name });
+    workerDied = watchWorkerLife(worker, name);
     engine = Comlink.wrap<Engine>(worker);
   } else {
+    // Loaded on demand: the worker chunk already holds the engine, the main bundle does not.
+    const { Engine } = await import('./engine/engine.js');
     engine = new Engine();
   }
   try {
@@ -184,15 +232,16 @@ export async function loadPixtral(opts: LoadPixtralOptions): Promise<PixtralMode
     const loading = engine.load({ ...rest, url, ...(rest.mmproj !== undefined ? { mmproj: resolve(rest.mmproj) } : {}) }, progress, signal);
     // A worker that cannot start (script 404, CSP, syntax error) never answers: fail instead.
     const failed = worker
-      ? new Promise<never>((_, reject) =>
-          worker!.addEventListener('error', (e) => reject(new WebGPUUnavailableError(`the pixtral-webgpu worker failed to start: ${e.message || 'script error'}`)), { once: true }),
-        )
+      ? new Promise<never>((_, reject) => {
+          worker!.addEventListener('error', (e) => reject(new WebGPUUnavailableError(`the pixtral-webgpu worker failed to start: ${e.message || 'script error'}`)), { once: true });
+          void workerDied!.then(reject);
+        })
       : null;
     const info = await (failed ? Promise.race([loading, failed]) : loading);
     if (dtype && info.dtype !== dtype) {
       throw new FormatError(`${opts.url} holds a ${info.dtype} model, but dtype "${dtype}" was asked for`);
     }
-    return new PixtralModel(engine, info, worker);
+    return new PixtralModel(engine, info, worker, workerDied);
   } catch (e) {
     // Terminating the worker frees everything it held (its GPU device included); asking a
     // worker that never started to dispose would wait forever.

@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'CONTEXT_LENGTH'
   | 'ABORTED'
   | 'DISPOSED'
-  | 'REQUEST';
+  | 'REQUEST'
+  | 'IN_USE';
 
 /** Class names by code: literal, so they survive minification (constructor names do not). */
 const NAMES: Record<ErrorCode, string> = {
@@ -36,6 +37,7 @@ const NAMES: Record<ErrorCode, string> = {
   ABORTED: 'AbortError',
   DISPOSED: 'DisposedError',
   REQUEST: 'RequestError',
+  IN_USE: 'InUseError',
 };
 
 export class PixtralError extends Error {
@@ -151,10 +153,10 @@ export class ContextLengthError extends PixtralError {
   }
 }
 
-/** The operation was aborted through its AbortSignal. */
+/** The operation was aborted through its AbortSignal; the signal's reason is the `cause`. */
 export class AbortError extends PixtralError {
-  constructor(message = 'aborted') {
-    super('ABORTED', message);
+  constructor(message = 'aborted', options?: { cause?: unknown }) {
+    super('ABORTED', message, options);
   }
 }
 
@@ -170,18 +172,42 @@ export class RequestError extends PixtralError {
   }
 }
 
-/** The model or runtime was disposed. */
+/** The model or runtime was disposed, or its worker stopped (`reason` says why). */
 export class DisposedError extends PixtralError {
-  constructor(what = 'model') {
-    super('DISPOSED', `${what} has been disposed`);
+  constructor(what = 'model', reason?: string) {
+    super('DISPOSED', `${what} has been disposed${reason ? `: ${reason}` : ''}`);
   }
 }
 
-export function throwIfAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) {
-    const r = signal.reason;
-    throw r instanceof PixtralError ? r : new AbortError(r instanceof Error ? r.message : 'aborted');
+/**
+ * A cached model cannot be deleted because a context of this origin (a tab, a worker, or this
+ * one) has it loaded or is loading it; nothing was deleted. Release the model there first.
+ */
+export class InUseError extends PixtralError {
+  /** The model's base URL or manifest hash, as given. */
+  readonly model: string;
+  constructor(model: string, message: string) {
+    super('IN_USE', message);
+    this.model = model;
   }
+}
+
+/**
+ * The error an aborted signal stands for: its reason when that is already one of ours, else an
+ * `AbortError` whose message carries the reason ("aborted: user left") and whose `cause` is it.
+ * A signal aborted without a reason has a DOMException `AbortError` as reason: that says nothing.
+ */
+export function abortError(signal?: AbortSignal): PixtralError {
+  const r: unknown = signal?.reason;
+  if (r instanceof PixtralError) return r;
+  const silent = r === undefined || (r instanceof Error && r.name === 'AbortError');
+  if (silent) return new AbortError();
+  const text = r instanceof Error ? r.message : String(r);
+  return new AbortError(`aborted: ${text}`, { cause: r });
+}
+
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw abortError(signal);
 }
 
 export function formatBytes(n: number): string {
@@ -218,7 +244,7 @@ const classes: Record<ErrorCode, new (...a: never[]) => PixtralError> = {
   WEBGPU_UNAVAILABLE: WebGPUUnavailableError, DEVICE_LOST: DeviceLostError, KERNEL: KernelError,
   OUT_OF_MEMORY: OutOfMemoryError, LIMIT: LimitError, QUOTA: QuotaError, INTEGRITY: IntegrityError,
   FORMAT: FormatError, NETWORK: NetworkError, IMAGE: ImageError, CONTEXT_LENGTH: ContextLengthError,
-  ABORTED: AbortError, DISPOSED: DisposedError, REQUEST: RequestError,
+  ABORTED: AbortError, DISPOSED: DisposedError, REQUEST: RequestError, IN_USE: InUseError,
 };
 
 export function reviveError(s: SerializedError): Error {

@@ -1,32 +1,32 @@
 /**
  * pixtral-webgpu: Mistral's Pixtral (and the mistral3 family) in the browser on WebGPU.
  * Importing this module has no side effects: nothing touches `navigator.gpu` until a model is
- * loaded.
+ * loaded. The engine itself is not exported here: it runs in the worker (or is imported on
+ * demand with `worker: false`), so this bundle does not carry it and its shaders a second time.
  */
 export { loadPixtral, PixtralModel, type ChatStream, type LoadPixtralOptions } from './client.js';
 /** Neutral alias: the same loader runs Pixtral and the mistral3 family. */
 export { loadPixtral as loadModel } from './client.js';
-export {
-  Engine,
-  type ChatContent,
-  type ChatMessage,
-  type ChatOptions,
-  type ChatResult,
-  type FinishReason,
-  type GenerateRequest,
-  type GenerateResult,
-  type GenerationOptions,
-  type GenerationStats,
-  type LoadOptions,
-  type ModelInfo,
+export type {
+  ChatContent,
+  ChatMessage,
+  ChatOptions,
+  ChatResult,
+  FinishReason,
+  GenerateRequest,
+  GenerateResult,
+  GenerationOptions,
+  GenerationStats,
+  LoadOptions,
+  ModelInfo,
 } from './engine/index.js';
 export type { SamplingOptions } from './model/sampler.js';
 export {
   preprocessImage,
   preprocessOptionsFor,
   sizeForImage,
-  toTransferable,
-  transferList,
+  checkImageHeader,
+  IMAGE_LIMITS,
   type ImageInput,
   type PreprocessedImage,
   type PreprocessOptions,

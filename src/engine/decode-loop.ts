@@ -29,7 +29,7 @@ export interface DecodeRequest {
   emit: (token: number) => boolean;
 }
 
-export async function decodeLoop(l: LoadedModel, r: DecodeRequest): Promise<{ stats: GenerationStats; logits?: Float32Array }> {
+export async function decodeLoop(l: LoadedModel, r: DecodeRequest): Promise<{ stats: Omit<GenerationStats, 'imagesPreprocessed'>; logits?: Float32Array }> {
   const { model } = l;
   const { ids, images } = r.turn;
   const { sampling, maxTokens, signal } = r;

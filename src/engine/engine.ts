@@ -8,27 +8,27 @@
  * per step GPU sampling and one token id read back (`decode-loop.ts`) -> streaming UTF-8-safe
  * detokenisation -> stop strings -> text.
  */
-import { DisposedError, LimitError, throwIfAborted } from '../errors.js';
+import { AbortError, DisposedError, LimitError, abortError, throwIfAborted } from '../errors.js';
 import { resolveSampling } from '../model/sampler.js';
 import { StopStringFilter } from '../model/stop.js';
 import type { ProgressCallback } from '../weights/progress.js';
 import { preprocessImage, preprocessOptionsFor } from '../image/preprocess.js';
 import type { ImageInput } from '../image/decode.js';
 import { loadModel, releaseModel, type LoadedModel } from './load.js';
-import { prepareChat, prepareGenerate } from './turn.js';
-import { decodeLoop } from './decode-loop.js';
+import { prepareChat, prepareGenerate, type PreparedTurn } from './turn.js';
+import { decodeLoop, type DecodeRequest } from './decode-loop.js';
+import { ImageCache } from './image-cache.js';
+import { validateGenerationOptions, validateLoadOptions } from './validate.js';
 import { grammarSpec } from '../grammar/response-format.js';
-import type { ChatMessage, ChatOptions, ChatResult, GenerateRequest, GenerateResult, LoadOptions, ModelInfo } from './types.js';
-
-interface Loaded extends LoadedModel {
-  /** Token ids of the last answer, to render it exactly as generated in the next turn. */
-  lastAnswer: { text: string; ids: number[] } | null;
-}
+import type { ChatMessage, ChatOptions, ChatResult, GenerateRequest, GenerateResult, GenerationStats, LoadOptions, ModelInfo } from './types.js';
 
 export class Engine {
-  private loaded: Loaded | null = null;
+  private loaded: LoadedModel | null = null;
   private disposed = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Aborted by `dispose()`: the running call stops within one decode step. */
+  private readonly lifetime = new AbortController();
+  private readonly images = new ImageCache();
 
   /** Serialises every call on the one model. */
   private run<T>(fn: () => Promise<T>): Promise<T> {
@@ -37,11 +37,16 @@ export class Engine {
     return next;
   }
 
-  private need(): Loaded {
+  private need(): LoadedModel {
     if (this.disposed) throw new DisposedError();
     if (!this.loaded) throw new LimitError('no model loaded: call load() first');
-    if (this.loaded.gpu.isLost) throw this.loaded.gpu.lost;
+    if (this.loaded.gpu.isLost) this.loaded.gpu.check(); // throws the DeviceLostError
     return this.loaded;
+  }
+
+  /** The caller's signal joined with the engine's lifetime (aborted by `dispose`). */
+  private signalFor(signal?: AbortSignal): AbortSignal {
+    return signal ? AbortSignal.any([signal, this.lifetime.signal]) : this.lifetime.signal;
   }
 
   /**
@@ -49,13 +54,13 @@ export class Engine {
    * arguments (comlink forwards callbacks and signals only as top-level arguments).
    */
   load(options: LoadOptions, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<ModelInfo> {
-    const opts = { ...options, onProgress: onProgress ?? options.onProgress, signal: signal ?? options.signal };
     return this.run(async () => {
       if (this.disposed) throw new DisposedError();
+      validateLoadOptions(options); // before anything is fetched, allocated or released
+      const opts = { ...options, onProgress: onProgress ?? options.onProgress, signal: this.signalFor(signal ?? options.signal) };
       this.release();
-      const l = await loadModel(opts);
-      this.loaded = { ...l, lastAnswer: null };
-      return l.info;
+      this.loaded = await loadModel(opts);
+      return this.loaded.info;
     });
   }
 
@@ -76,7 +81,8 @@ export class Engine {
 
   /**
    * One chat turn: streams text deltas to `onDelta`, resolves with the whole answer and the
-   * stats. A follow-up call whose messages extend the previous conversation reuses the KV cache.
+   * stats. A follow-up call whose messages extend the previous conversation reuses the KV cache
+   * (the longest prefix of equal positions); the prompt ids depend only on the messages' text.
    */
   chat(
     messages: ChatMessage[],
@@ -84,30 +90,28 @@ export class Engine {
     onDelta: (text: string) => void = () => {},
     signal?: AbortSignal,
   ): Promise<ChatResult> {
-    const opts = { ...options, signal: signal ?? options.signal };
     return this.run(async () => {
       const l = this.need();
-      throwIfAborted(opts.signal);
+      const opts = validateGenerationOptions(options);
+      const sig = this.signalFor(signal ?? options?.signal);
+      throwIfAborted(sig);
       const sampling = resolveSampling(opts);
-      const format = grammarSpec(opts.responseFormat);
-      const last = l.lastAnswer;
-      const encode = (text: string) => (last && text === last.text ? last.ids : l.tokenizer.encode(text));
-      // Images and the prompt first (CPU work only): all before any GPU work.
-      const turn = await prepareChat(messages, l.model.config, l.tokenizer, encode, opts);
-      const ids: number[] = [];
+      const format = grammarSpec(opts.responseFormat); // an unsupported schema fails before any work
+      // Images and the prompt first (CPU work only): all before any GPU work. Long texts are
+      // tokenized in chunks that yield, so an abort or dispose stops them.
+      const encode = (text: string) => l.tokenizer.encodeAsync(text, { signal: sig });
+      const turn = await prepareChat(messages, l.model.config, l.tokenizer, encode, this.images, { longestEdge: opts.longestEdge, signal: sig });
       const decoder = l.tokenizer.createStreamDecoder();
-      const stop = new StopStringFilter(opts.stop ?? []);
+      const stop = new StopStringFilter(opts.stop);
       let answer = '';
       const constraint = format ? await l.grammars.start(format) : null;
-      const out = await decodeLoop(l, {
-        turn,
+      const stats = await this.decode(l, turn, {
         sampling,
         constraint,
         maxTokens: opts.maxTokens ?? 256,
-        signal: opts.signal,
+        signal: sig,
         returnLogits: false,
         emit: (tok) => {
-          ids.push(tok);
           const text = stop.push(decoder.push(tok));
           answer += text;
           if (text) onDelta(text);
@@ -119,54 +123,73 @@ export class Engine {
         answer += tail;
         onDelta(tail);
       }
-      l.lastAnswer = { text: answer, ids };
-      return { text: answer, stats: out.stats };
+      return { text: answer, stats: stats.stats };
     });
   }
 
   /** Generation from token ids and preprocessed images, for evaluation and outside checks. */
   generate(request: GenerateRequest, signal?: AbortSignal): Promise<GenerateResult> {
-    const req = { ...request, signal: signal ?? request.signal };
     return this.run(async () => {
       const l = this.need();
+      const req = validateGenerationOptions(request);
+      const sig = this.signalFor(signal ?? request.signal);
       const turn = prepareGenerate(req, l.model.config, l.model.tokenPixels);
       const tokenIds: number[] = [];
-      const out = await decodeLoop(l, {
-        turn,
+      const out = await this.decode(l, turn, {
         sampling: resolveSampling(req),
         maxTokens: req.maxNewTokens ?? req.maxTokens ?? 16,
-        signal: req.signal,
+        signal: sig,
         returnLogits: !!req.returnLogits,
         emit: (tok) => {
           tokenIds.push(tok);
           return false;
         },
       });
-      l.lastAnswer = null;
       return { tokenIds, logits: out.logits, stats: out.stats };
     });
+  }
+
+  /**
+   * Runs the token loop; an abort by `dispose` is a `DisposedError` even after some tokens, a
+   * caller's abort before any token an `AbortError` carrying the signal's reason, and a failure
+   * on a lost device the `DeviceLostError`.
+   */
+  private async decode(l: LoadedModel, turn: PreparedTurn, r: Omit<DecodeRequest, 'turn'>): Promise<{ stats: GenerationStats; logits?: Float32Array }> {
+    try {
+      const out = await decodeLoop(l, { ...r, turn });
+      throwIfAborted(this.lifetime.signal);
+      return { logits: out.logits, stats: { ...out.stats, imagesPreprocessed: turn.imagesPreprocessed } };
+    } catch (e) {
+      throwIfAborted(this.lifetime.signal);
+      if (l.gpu.isLost) l.gpu.check();
+      if (e instanceof AbortError && r.signal?.aborted) throw abortError(r.signal);
+      throw e;
+    }
   }
 
   /** Forgets the conversation held in the KV cache. */
   reset(): Promise<void> {
     return this.run(async () => {
-      const l = this.need();
-      l.model.cache.truncate(0);
-      l.lastAnswer = null;
+      this.need().model.cache.truncate(0);
     });
   }
 
   private release(): void {
     const l = this.loaded;
     this.loaded = null;
+    this.images.clear();
     if (l) releaseModel(l);
   }
 
-  /** Frees the GPU memory. The engine cannot be used afterwards. */
+  /**
+   * Frees the GPU memory. A generation in progress stops within one decode step and rejects with
+   * `DisposedError`, as does every call queued behind it; the engine cannot be used afterwards.
+   */
   dispose(): Promise<void> {
-    return this.run(async () => {
-      this.release();
+    if (!this.disposed) {
       this.disposed = true;
-    });
+      this.lifetime.abort(new DisposedError());
+    }
+    return this.run(async () => this.release());
   }
 }

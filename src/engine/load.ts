@@ -10,9 +10,10 @@ import { uploadModel, type GpuWeights } from '../weights/upload.js';
 import { UploadedWeights } from '../model/gpu-weights.js';
 import { VisionLanguageModel } from '../model/vlm.js';
 import { Sampler } from '../kernels/sampling.js';
-import { loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
+import { checkSpecialIds, loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
 import { Grammars } from '../grammar/constraint.js';
 import { isGgufLoad, loadGgufModel } from '../gguf/load.js';
+import type { OpenedModel } from '../weights/source.js';
 import type { LoadOptions, ModelInfo } from './types.js';
 
 /** Everything one loaded model holds; owned by the engine. */
@@ -28,21 +29,31 @@ export interface LoadedModel {
   grammars: Grammars;
   allowed: Tensor; // [ceil(V / 32)] u32: this step's allowed-token bitmask, when a grammar is on
   info: ModelInfo;
+  /** This context's hold on the cached model files (a shared Web Lock); released with the model. */
+  files: Pick<OpenedModel, 'release'>;
 }
 
 /** Loads a converted model onto a new GPU device. */
 export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
   if (isGgufLoad(opts)) return loadGgufModel(opts);
-  const files = await loadModelFiles({ url: opts.url, offline: opts.offline, signal: opts.signal, onProgress: opts.onProgress, fetch: opts.fetch });
+  const open = opts.openModel ?? loadModelFiles;
+  const files = await open({
+    url: opts.url, offline: opts.offline, signal: opts.signal, onProgress: opts.onProgress, fetch: opts.fetch,
+    verify: opts.verify, stallTimeoutMs: opts.stallTimeoutMs,
+  });
   const m = files.manifest;
-  const gpu = await Gpu.create(opts.gpu);
+  let gpu: Gpu | undefined;
   try {
-    const weights = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
+    // The tokenizer before the GPU: a manifest whose token ids disagree with it fails here.
     const tokBytes = await files.files.readTokenizer();
     if (!tokBytes) throw new FormatError(`${opts.url}: the model has no tokenizer file`);
-    const tokenizer = loadTokenizer(tokBytes, { vocabSize: m.config.text.vocabSize });
+    // The manifest's version picks the chat layout (a tokenizer.json names none of its own).
+    const tokenizer = loadTokenizer(tokBytes, { vocabSize: m.config.text.vocabSize, version: m.tokenizer?.version });
+    checkSpecialIds(m.config.tokens, tokenizer.specialIds, `${opts.url} (manifest.json)`);
+    gpu = await Gpu.create(opts.gpu);
+    const weights = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
     const kvCache = opts.kvCache ?? (m.dtype === 'q4' ? 'f16' : 'f32');
-    const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, kvCache });
+    const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, maxPatches: opts.maxPatches, kvCache });
     const sampler = new Sampler(gpu, m.config.text.vocabSize);
     const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
     const grammars = new Grammars(tokenizer, m.config.tokens.eos);
@@ -66,9 +77,10 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
       },
       fromCache: files.fromCache,
     };
-    return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info };
+    return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info, files };
   } catch (e) {
-    gpu.destroy();
+    gpu?.destroy();
+    void files.release?.();
     throw e;
   }
 }
@@ -81,4 +93,5 @@ export function releaseModel(l: LoadedModel): void {
   l.penalty.destroy();
   l.allowed.destroy();
   l.gpu.destroy();
+  void l.files.release?.();
 }

@@ -5,6 +5,7 @@
 import type { GpuOptions } from '../gpu/device.js';
 import type { ModelConfig } from '../config.js';
 import type { ProgressCallback } from '../weights/progress.js';
+import type { ModelOpener } from '../weights/source.js';
 import type { SamplingOptions } from '../model/sampler.js';
 import type { TextPart } from '../text/prompt.js';
 import type { ImageInput } from '../image/decode.js';
@@ -24,11 +25,29 @@ export interface LoadOptions {
    * context needs 1.34 GB instead of 2.7 GB; logits move by ~1e-3), 'f32' otherwise.
    */
   kvCache?: 'f16' | 'f32';
+  /**
+   * Vision-encoder patches encoded in one pass (default: one full-size image, e.g. 64 x 64 for
+   * Pixtral-12B). Images are encoded in groups that fit, so this bounds activation memory, not
+   * the number of images: a prompt holds as many images as its context allows.
+   */
+  maxPatches?: number;
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
   gpu?: GpuOptions;
   /** Replaces fetch (tests, auth headers). */
   fetch?: typeof fetch;
+  /**
+   * Re-hash every cached file at load instead of trusting the SHA-256 checked when it was
+   * downloaded; a file that fails is downloaded again. Default false.
+   */
+  verify?: boolean;
+  /** A download request that receives no byte for this long is retried, then NetworkError. Default 30 000 ms. */
+  stallTimeoutMs?: number;
+  /**
+   * Where the model's files come from (in-thread only: a function does not cross to a worker).
+   * Default: the browser's IndexedDB downloader; `pixtral-webgpu/node` passes its disk opener.
+   */
+  openModel?: ModelOpener;
 }
 
 export interface ModelInfo {
@@ -41,7 +60,7 @@ export interface ModelInfo {
   maxContext: number;
   /** KV-cache element type in use. */
   kvCache: 'f16' | 'f32';
-  /** Patches of all images of one prompt. */
+  /** Vision-encoder patches per pass (images are encoded in groups that fit). */
   maxPatches: number;
   /** Pixels per side of one image token (patch x merge). */
   tokenPixels: number;
@@ -61,8 +80,8 @@ export interface ChatMessage {
 export interface GenerationOptions extends SamplingOptions {
   /** Tokens to generate at most (default 256; clipped to the context left). */
   maxTokens?: number;
-  /** Stop when the text contains one of these (not included in the output). */
-  stop?: string[];
+  /** Stop when the text contains this string or one of these (not included in the output). */
+  stop?: string | string[];
   /** Stops within one decode step. */
   signal?: AbortSignal;
 }
@@ -85,6 +104,11 @@ export interface GenerationStats {
   /** Prompt positions reused from the KV cache (earlier turns, images). */
   reusedTokens: number;
   imagesEncoded: number;
+  /**
+   * Images decoded and resized for this turn; images met in an earlier turn (the same `Blob`,
+   * `ImageBitmap` or `ImageData` content) come from the engine's image cache and are not counted.
+   */
+  imagesPreprocessed: number;
   generatedTokens: number;
   imageEncodeMs: number;
   prefillMs: number;
@@ -103,8 +127,8 @@ export interface ChatResult {
 }
 
 export interface GenerateRequest extends GenerationOptions {
-  /** Already tokenised, image tokens included. */
-  inputIds: number[];
+  /** Already tokenised, image tokens included (an array or an integer typed array). */
+  inputIds: number[] | Uint32Array | Int32Array;
   /** Normalised CHW pixels, sizes multiples of the token size, in prompt order. */
   images?: { pixels: Float32Array; height: number; width: number }[];
   maxNewTokens?: number;

@@ -12,6 +12,7 @@ import { Tensor } from '../gpu/tensor.js';
 import { Sampler } from '../kernels/sampling.js';
 import { VisionLanguageModel } from '../model/vlm.js';
 import { Grammars } from '../grammar/constraint.js';
+import { checkSpecialIds } from '../text/tokenizer.js';
 import { containProgress } from '../weights/progress.js';
 import type { LoadedModel } from '../engine/load.js';
 import type { LoadOptions, ModelInfo } from '../engine/types.js';
@@ -37,6 +38,7 @@ export async function loadGgufModel(opts: LoadOptions): Promise<LoadedModel> {
   if (tokenizer.vocabSize !== config.text.vocabSize) {
     throw new FormatError(`${opts.url}: ${tokenizer.vocabSize} tokens but token_embd has ${config.text.vocabSize} rows`);
   }
+  checkSpecialIds(config.tokens, tokenizer.specialIds, `${opts.url} (tokenizer.ggml.*)`);
   const totalBytes = gm.tensors.reduce((a, t) => a + t.info.byteLength, 0);
   const progress = containProgress(opts.onProgress);
   let loadedBytes = 0;
@@ -80,7 +82,8 @@ export async function loadGgufModel(opts: LoadOptions): Promise<LoadedModel> {
       },
       fromCache: false,
     };
-    return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info };
+    // Nothing cached, so no hold on stored files to release.
+    return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info, files: {} };
   } catch (e) {
     gpu.destroy();
     throw e;

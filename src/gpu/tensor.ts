@@ -13,12 +13,12 @@ export const BYTES: Record<DType, number> = { f32: 4, f16: 2, u32: 4, i32: 4 };
 
 export type HostArray = Float32Array | Uint16Array | Uint32Array | Int32Array;
 
-const USAGE = GPUBufferUsageFlags();
-function GPUBufferUsageFlags() {
-  // GPUBufferUsage does not exist in Node; this module is only used where WebGPU is.
-  return typeof GPUBufferUsage === 'undefined'
-    ? 0
-    : GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+/**
+ * Storage usage, read when a buffer is made, not at import: in Node the WebGPU globals appear
+ * only when `installWebGPU` runs, which may be after this module was imported.
+ */
+function storageUsage(): GPUBufferUsageFlags {
+  return GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 }
 
 export function numel(shape: readonly number[]): number {
@@ -30,7 +30,7 @@ export function align4(n: number): number {
   return Math.ceil(n / 4) * 4;
 }
 
-export function createBuffer(gpu: Gpu, bytes: number, label: string, usage = USAGE): GPUBuffer {
+export function createBuffer(gpu: Gpu, bytes: number, label: string, usage = storageUsage()): GPUBuffer {
   const size = Math.max(4, align4(bytes));
   if (size > gpu.limits.maxBufferSize) {
     throw new LimitError(`${label}: ${size} bytes exceed the adapter's maxBufferSize ${gpu.limits.maxBufferSize}`);

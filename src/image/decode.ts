@@ -17,8 +17,12 @@
  */
 import { ImageError } from '../errors.js';
 
-/** Anything `preprocessImage` accepts. `File` is a `Blob`. */
+/**
+ * Anything `preprocessImage` accepts. `File` is a `Blob`. An `RgbaImage` is pixels decoded
+ * elsewhere (`pixtral-webgpu/node` decodes files with sharp into one).
+ */
 export type ImageInput =
+  | RgbaImage
   | Blob
   | ImageBitmap
   | ImageData
@@ -27,7 +31,7 @@ export type ImageInput =
   | HTMLImageElement;
 
 /** What crosses to the worker: see `toTransferable`. */
-export type TransferableImage = ImageBitmap | ImageData | Blob;
+export type TransferableImage = ImageBitmap | ImageData | Blob | RgbaImage;
 
 /** Decoded pixels: row-major RGBA, 8 bits per channel, not premultiplied (like `ImageData`). */
 export interface RgbaImage {
@@ -37,17 +41,32 @@ export interface RgbaImage {
 }
 
 /**
- * Sanity bounds on decoded images: 16384 px per side (the common canvas/texture limit) and 2^28
- * pixels (1 GiB of RGBA, Chromium's canvas area limit).
+ * Bounds on decoded images: 16384 px per side (the common canvas/texture limit) and 2^25 pixels
+ * (33.5 Mpx, 128 MiB of RGBA). The model never sees more than its image size (1024 px per side
+ * for Pixtral, 1540 for mistral3), and the Pillow-exact resize needs the full-resolution source,
+ * so rather than decoding downscaled (which would not be Pillow-exact) a file past the budget is
+ * refused from its header, before the browser decodes it: peak memory stays bounded while 8K
+ * screenshots (7680 x 4320 = 33.2 Mpx) and any screen capture still fit.
  */
-export const IMAGE_LIMITS = Object.freeze({ maxSide: 16384, maxPixels: 2 ** 28 });
+export const IMAGE_LIMITS = Object.freeze({ maxSide: 16384, maxPixels: 2 ** 25 });
 
 export function checkImageSize(width: number, height: number, what = 'image'): void {
   if (!(width > 0 && height > 0)) throw new ImageError(`${what} has zero size (${width}x${height})`);
   if (width > IMAGE_LIMITS.maxSide || height > IMAGE_LIMITS.maxSide || width * height > IMAGE_LIMITS.maxPixels) {
     throw new ImageError(
       `${what} is ${width}x${height} pixels, beyond the limit of ${IMAGE_LIMITS.maxSide} per side and ` +
-        `${IMAGE_LIMITS.maxPixels} pixels in all`,
+        `${IMAGE_LIMITS.maxPixels} pixels in all (the model sees at most its image size: downscale it first)`,
+    );
+  }
+}
+
+/** An `ImageData` whose buffer was transferred to another thread has no pixels left. */
+function checkImageData(d: ImageData): void {
+  checkImageSize(d.width, d.height, 'ImageData');
+  if (d.data.length !== d.width * d.height * 4) {
+    throw new ImageError(
+      `ImageData of ${d.width}x${d.height} has ${d.data.length} bytes of pixels instead of ${d.width * d.height * 4}: ` +
+        'its buffer was detached (transferred to another thread); pass a copy',
     );
   }
 }
@@ -60,6 +79,10 @@ const isCanvasElement = (x: unknown): x is HTMLCanvasElement =>
   hasGlobal('HTMLCanvasElement') && x instanceof HTMLCanvasElement;
 const isImageElement = (x: unknown): x is HTMLImageElement => hasGlobal('HTMLImageElement') && x instanceof HTMLImageElement;
 const isBlob = (x: unknown): x is Blob => hasGlobal('Blob') && x instanceof Blob;
+/** A plain `{ width, height, data }` (not an ImageData: those are handled above). */
+const isRgbaImage = (x: unknown): x is RgbaImage =>
+  typeof x === 'object' && x !== null && (x as RgbaImage).data instanceof Uint8ClampedArray &&
+  typeof (x as RgbaImage).width === 'number' && typeof (x as RgbaImage).height === 'number';
 
 function describe(x: unknown): string {
   if (x === null) return 'null';
@@ -122,7 +145,12 @@ export function probeImageSize(b: Uint8Array): ProbedSize | null {
 /** Bytes of a header read to probe the size (JPEG EXIF/ICC segments can push SOF far in). */
 const PROBE_BYTES = 256 * 1024;
 
-async function decodeBlob(blob: Blob): Promise<ImageBitmap> {
+/**
+ * Reads a file's header and refuses it (`ImageError`) when its size is beyond `IMAGE_LIMITS`,
+ * without decoding anything. Run it before handing a dropped file to any decoder (the demo does,
+ * on the main thread). Returns the probed size, or null for a format it does not recognise.
+ */
+export async function checkImageHeader(blob: Blob): Promise<ProbedSize | null> {
   let probed: ProbedSize | null = null;
   try {
     probed = probeImageSize(new Uint8Array(await blob.slice(0, PROBE_BYTES).arrayBuffer()));
@@ -130,6 +158,11 @@ async function decodeBlob(blob: Blob): Promise<ImageBitmap> {
     throw new ImageError(`could not read the image data (${blob.size} bytes)`, { cause: e });
   }
   if (probed) checkImageSize(probed.width, probed.height, `${probed.format.toUpperCase()} image`);
+  return probed;
+}
+
+async function decodeBlob(blob: Blob): Promise<ImageBitmap> {
+  const probed = await checkImageHeader(blob);
   const what = probed
     ? `${probed.format.toUpperCase()} image of ${probed.width}x${probed.height} pixels`
     : `image data (${blob.type || 'unknown type'}, ${blob.size} bytes)`;
@@ -203,7 +236,7 @@ function readBack(src: Drawable): RgbaImage {
  */
 export async function decodeImage(input: ImageInput): Promise<RgbaImage> {
   if (isImageData(input)) {
-    checkImageSize(input.width, input.height, 'ImageData');
+    checkImageData(input);
     return { width: input.width, height: input.height, data: input.data };
   }
   if (isBlob(input)) {
@@ -223,7 +256,16 @@ export async function decodeImage(input: ImageInput): Promise<RgbaImage> {
     return readBack(input);
   }
   if (isImageElement(input)) return readBack(await loadedImageElement(input));
+  if (isRgbaImage(input)) return checkRgba(input);
   throw new ImageError(`unsupported image input: ${describe(input)}`);
+}
+
+function checkRgba(im: RgbaImage): RgbaImage {
+  checkImageSize(im.width, im.height, 'RGBA image');
+  if (im.data.length !== im.width * im.height * 4) {
+    throw new ImageError(`RGBA image of ${im.width}x${im.height} needs ${im.width * im.height * 4} bytes, got ${im.data.length}`);
+  }
+  return im;
 }
 
 /**
@@ -235,10 +277,11 @@ export async function decodeImage(input: ImageInput): Promise<RgbaImage> {
  */
 export async function toTransferable(input: ImageInput): Promise<TransferableImage> {
   if (isImageData(input)) {
-    checkImageSize(input.width, input.height, 'ImageData');
+    checkImageData(input);
     return input;
   }
   if (isBlob(input)) return input;
+  if (isRgbaImage(input)) return checkRgba(input);
   if (isImageBitmap(input)) {
     checkImageSize(input.width, input.height, 'ImageBitmap (closed or detached if 0x0)');
     return input;
@@ -262,6 +305,6 @@ export async function toTransferable(input: ImageInput): Promise<TransferableIma
 /** The transfer list for `postMessage(t, transferList(t))`. */
 export function transferList(t: TransferableImage): Transferable[] {
   if (isImageBitmap(t)) return [t];
-  if (isImageData(t)) return [t.data.buffer as ArrayBuffer];
+  if (isImageData(t) || isRgbaImage(t)) return [t.data.buffer as ArrayBuffer];
   return [];
 }

@@ -8,6 +8,7 @@ export {
   toTransferable,
   transferList,
   probeImageSize,
+  checkImageHeader,
   checkImageSize,
   IMAGE_LIMITS,
   type ImageInput,
@@ -18,6 +19,8 @@ export {
 export { resizeBicubicRgb } from './resample.js';
 export {
   preprocessImage,
+  preprocessDecoded,
+  checkPreprocessOptions,
   preprocessOptionsFor,
   resizeForModel,
   normalizeToChw,

@@ -124,6 +124,26 @@ function checkTriple(v: readonly number[] | undefined, what: string, positive: b
   }
 }
 
+/** Checks preprocess options (before paying for a decode); returns pixels per token side. */
+export function checkPreprocessOptions(opts: PreprocessOptions): number {
+  const mergeSize = opts.mergeSize ?? 1;
+  if (!Number.isInteger(opts.patchSize) || opts.patchSize <= 0) throw new LimitError(`patchSize must be a positive integer (got ${opts.patchSize})`);
+  if (!Number.isInteger(mergeSize) || mergeSize <= 0) throw new LimitError(`mergeSize must be a positive integer (got ${mergeSize})`);
+  checkTriple(opts.mean, 'mean', false);
+  checkTriple(opts.std, 'std', true);
+  const tokenPx = opts.patchSize * mergeSize;
+  sizeForImage(1, 1, { longestEdge: opts.longestEdge, tokenPx, rounding: opts.rounding });
+  return tokenPx;
+}
+
+/** Already decoded RGBA -> what the vision encoder gets (see `preprocessImage`). */
+export function preprocessDecoded(decoded: RgbaImage, opts: PreprocessOptions): PreprocessedImage {
+  const tokenPx = checkPreprocessOptions(opts);
+  const { rgb, ...size } = resizeForModel(decoded, { longestEdge: opts.longestEdge, tokenPx, rounding: opts.rounding });
+  const pixels = normalizeToChw(rgb, size.width, size.height, opts.mean ?? CLIP_MEAN, opts.std ?? CLIP_STD);
+  return { pixels, ...size };
+}
+
 /**
  * Decodes `image` and returns exactly what the vision encoder gets: `pixels` CHW [3, H, W]
  * normalised, H and W multiples of patchSize * mergeSize, the token grid (rows x cols, in
@@ -131,18 +151,8 @@ function checkTriple(v: readonly number[] | undefined, what: string, positive: b
  * undecodable or absurd images, `LimitError` for bad options.
  */
 export async function preprocessImage(image: ImageInput, opts: PreprocessOptions): Promise<PreprocessedImage> {
-  const mergeSize = opts.mergeSize ?? 1;
-  if (!Number.isInteger(opts.patchSize) || opts.patchSize <= 0) throw new LimitError(`patchSize must be a positive integer (got ${opts.patchSize})`);
-  if (!Number.isInteger(mergeSize) || mergeSize <= 0) throw new LimitError(`mergeSize must be a positive integer (got ${mergeSize})`);
-  checkTriple(opts.mean, 'mean', false);
-  checkTriple(opts.std, 'std', true);
-  const tokenPx = opts.patchSize * mergeSize;
-  // Validate the options before paying for a decode.
-  sizeForImage(1, 1, { longestEdge: opts.longestEdge, tokenPx, rounding: opts.rounding });
-  const decoded = await decodeImage(image);
-  const { rgb, ...size } = resizeForModel(decoded, { longestEdge: opts.longestEdge, tokenPx, rounding: opts.rounding });
-  const pixels = normalizeToChw(rgb, size.width, size.height, opts.mean ?? CLIP_MEAN, opts.std ?? CLIP_STD);
-  return { pixels, ...size };
+  checkPreprocessOptions(opts); // before paying for a decode
+  return preprocessDecoded(await decodeImage(image), opts);
 }
 
 /**

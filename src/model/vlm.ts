@@ -20,7 +20,7 @@ import type { WeightMap } from './weights.js';
 export interface ModelLimits {
   /** Tokens the KV cache holds (prompt + generated). */
   maxContext: number;
-  /** Patches of all images in one prompt, encoded together. */
+  /** Vision-encoder patches per pass: images are encoded in groups that fit. */
   maxPatches: number;
   /** Prompt tokens per prefill step. */
   maxChunk: number;
@@ -150,40 +150,58 @@ export class VisionLanguageModel {
     const reused = opts.returnLogits ? 0 : this.cache.reusablePrefix(keys);
     this.cache.truncate(reused);
 
-    // Encode the images that still have tokens to run, together in one vision sequence.
+    // Images that still have tokens to run, encoded in groups that fit the encoder's patch
+    // budget (attention is per image anyway); each group just before the first chunk that needs
+    // it, and no chunk spans two groups, so one projector output buffer serves every group.
     const todo = input.images.filter((im) => im.start + im.rows * (im.cols + 1) > reused);
-    const t0 = performance.now();
+    const groups = this.groupImages(todo);
+    const groupOf = new Map<PromptImage, number>();
+    groups.forEach((g, k) => g.forEach((im) => groupOf.set(im, k)));
     const featureRow = new Map<PromptImage, number>();
-    if (todo.length) {
+    const endOf = (im: PromptImage) => im.start + im.rows * (im.cols + 1);
+    let current = -1;
+    let imageEncodeMs = 0;
+    const encodeGroup = async (k: number) => {
+      const t = performance.now();
       let row = 0;
-      for (const im of todo) {
+      for (const im of groups[k]!) {
         featureRow.set(im, row);
         row += im.rows * im.cols;
       }
       const enc = this.gpu.device.createCommandEncoder({ label: 'vision' });
       const pass = enc.beginComputePass({ label: 'vision' });
       const ctx = { gpu: this.gpu, pass };
-      const v = this.vision.encode(ctx, todo.map((im) => im.image));
+      const v = this.vision.encode(ctx, groups[k]!.map((im) => im.image));
       this.projector.project(ctx, v.out, v.patches, v.grids);
       pass.end();
       this.gpu.submit([enc.finish()]);
       await this.gpu.sync();
-    }
-    const t1 = performance.now();
+      current = k;
+      imageEncodeMs += performance.now() - t;
+    };
+    const t0 = performance.now();
 
     const V = this.config.text.vocabSize;
     const logits = opts.returnLogits ? new Float32Array((S - reused) * V) : undefined;
     const D = this.config.text.hiddenSize;
-    for (let c0 = reused; c0 < S; c0 += this.limits.maxChunk) {
+    for (let c0 = reused; c0 < S; ) {
       throwIfAborted(opts.signal);
-      const c1 = Math.min(S, c0 + this.limits.maxChunk);
+      let c1 = Math.min(S, c0 + this.limits.maxChunk);
+      const inChunk = todo.filter((im) => im.start < c1 && endOf(im) > c0);
+      if (inChunk.length) {
+        const first = groupOf.get(inChunk[0]!)!;
+        if (first !== current) await encodeGroup(first);
+        const later = inChunk.find((im) => groupOf.get(im)! !== current);
+        if (later) c1 = later.start; // > c0: an image of a later group follows the current one's
+      }
       const T = c1 - c0;
       const enc = this.gpu.device.createCommandEncoder({ label: 'prefill' });
       let pass = enc.beginComputePass({ label: 'embed' });
       this.decoder.embedTokens({ gpu: this.gpu, pass }, Uint32Array.from(input.ids.slice(c0, c1)));
       pass.end();
       // Image features replace the [IMG] embeddings: one copy per grid row inside this chunk.
-      for (const im of todo) {
+      for (const im of inChunk) {
+        if (groupOf.get(im) !== current) continue;
         const base = featureRow.get(im)!;
         for (let r = 0; r < im.rows; r++) {
           const p0 = im.start + r * (im.cols + 1);
@@ -208,10 +226,36 @@ export class VisionLanguageModel {
       this.gpu.submit([enc.finish()]);
       if (all && logits) logits.set(new Float32Array(await readBuffer(this.gpu, all.buffer, 0, T * V * 4)), (c0 - reused) * V);
       for (let i = c0; i < c1; i++) this.cache.keys.push(keys[i]!); // no spread: a chunk can hold many keys
+      c0 = c1;
     }
     await this.gpu.sync();
-    const t2 = performance.now();
-    return { reused, ran: S - reused, imagesEncoded: todo.length, imageEncodeMs: t1 - t0, prefillMs: t2 - t1, logits };
+    const elapsed = performance.now() - t0;
+    return { reused, ran: S - reused, imagesEncoded: todo.length, imageEncodeMs, prefillMs: elapsed - imageEncodeMs, logits };
+  }
+
+  /**
+   * Images in prompt order, cut into consecutive groups of at most `maxPatches` encoder patches.
+   * An image larger than the budget on its own is refused: the encoder cannot split one image.
+   */
+  groupImages(images: readonly PromptImage[]): PromptImage[][] {
+    const groups: PromptImage[][] = [];
+    let patches = 0;
+    for (const im of images) {
+      const g = gridOf(im.image, this.config.vision.patchSize);
+      const n = g.rows * g.cols;
+      if (n > this.limits.maxPatches) {
+        throw new LimitError(
+          `an image of ${im.image.height}x${im.image.width} pixels has ${n} patches, more than the encoder's budget of ${this.limits.maxPatches} per pass (the maxPatches load option)`,
+        );
+      }
+      if (!groups.length || patches + n > this.limits.maxPatches) {
+        groups.push([]);
+        patches = 0;
+      }
+      groups.at(-1)!.push(im);
+      patches += n;
+    }
+    return groups;
   }
 
   /** Feeds one token at the next position; afterwards its logits are ready. */

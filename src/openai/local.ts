@@ -10,20 +10,15 @@
  * was accepted and the first delta (or the end) arrived, as an HTTP client sees a status first.
  */
 import { AbortError, ImageError, PixtralError } from '../errors.js';
-import type { ChatMessage, ChatOptions, GenerationStats, ModelInfo } from '../engine/types.js';
+import type { ChatMessage, GenerationStats, ModelInfo } from '../engine/types.js';
 import type { ImageInput } from '../image/decode.js';
 import { resolveImageUrl, type ImageUrlOptions } from './images.js';
 import { parseChatRequest, type ChatRequest, type RequestMessage } from './request.js';
 import { checkResponseFormat } from './response-format.js';
 import { chunk, completion, responseHead, type ResponseHead } from './response.js';
-import type { ChatCompletion, ChatCompletionChunk, ChatEngine, Completions, CreateParams, EngineInfo, RequestOptions } from './types.js';
+import type { ChatBackend, ChatCompletion, ChatCompletionChunk, ChatEngine, Completions, CreateParams, EngineInfo, RequestOptions } from './types.js';
 
-/** What the facade needs from a model: `PixtralModel` has it. */
-export interface ChatBackend {
-  readonly info: ModelInfo;
-  chat(messages: ChatMessage[], opts?: ChatOptions): AsyncIterable<string> & { readonly stats: Promise<GenerationStats> };
-  dispose(): Promise<void>;
-}
+export type { ChatBackend };
 
 export type LocalEngineOptions = Omit<ImageUrlOptions, 'signal'>;
 

@@ -12,7 +12,7 @@ import type {
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
 import type { ImageInput } from '../image/decode.js';
-import type { ModelInfo } from '../engine/types.js';
+import type { ChatMessage, ChatOptions, GenerationStats, ModelInfo } from '../engine/types.js';
 
 export type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam };
 
@@ -77,9 +77,18 @@ export interface Completions {
   create(params: CreateParams, options?: RequestOptions): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
 }
 
+/** What the local facade needs from a loaded model: `PixtralModel` (browser) and the Node entry's model have it. */
+export interface ChatBackend {
+  readonly info: ModelInfo;
+  chat(messages: ChatMessage[], opts?: ChatOptions): AsyncIterable<string> & { readonly stats: Promise<GenerationStats> };
+  dispose(): Promise<void>;
+}
+
 /** The engine `createEngine` returns, local or remote: the same calls either way. */
 export interface ChatEngine {
   readonly info: EngineInfo;
+  /** Local: the loaded model itself (`model.chat`, the simple API, runs on the same engine). */
+  readonly model?: ChatBackend;
   readonly chat: { readonly completions: Completions };
   /** Frees the GPU memory (local) or forgets the client (remote). */
   dispose(): Promise<void>;

@@ -94,16 +94,20 @@ class RemoteCompletions {
       () => this.client.chat.completions.create({ ...body, stream: true, stream_options: streamOptions } as never, { signal }) as unknown as Promise<AsyncIterable<ChatCompletionChunk>>,
       signal,
     );
-    return this.mapErrors(stream);
+    return this.mapErrors(stream, signal);
   }
 
-  /** Errors while reading the stream (a dropped connection, an abort) become typed ones too. */
-  private async *mapErrors(stream: AsyncIterable<ChatCompletionChunk>): AsyncGenerator<ChatCompletionChunk> {
+  /**
+   * Errors while reading the stream (a dropped connection) become typed ones too; an abort,
+   * which the SDK's stream turns into a quiet end, is an `AbortError` as in the local engine.
+   */
+  private async *mapErrors(stream: AsyncIterable<ChatCompletionChunk>, signal?: AbortSignal): AsyncGenerator<ChatCompletionChunk> {
     try {
       yield* stream;
     } catch (e) {
       throw toTypedError(e, this.opts.baseURL);
     }
+    if (signal?.aborted) throw new AbortError();
   }
 }
 

@@ -38,10 +38,10 @@ export class RankBpe {
   /** Added to every rank: the ids of the BPE tokens start after the special tokens. */
   readonly #offset: number;
   // Scratch space reused across pieces, grown on demand (a piece finishes synchronously).
-  #next = new Int32Array(64);
-  #prev = new Int32Array(64);
-  #pairRank = new Int32Array(64);
-  #heap = new Float64Array(128);
+  #next!: Int32Array;
+  #prev!: Int32Array;
+  #pairRank!: Int32Array;
+  #heap!: Float64Array;
 
   /** `tokens[rank]` is the token's byte string. */
   constructor(tokens: readonly string[], pattern: string, offset: number) {
@@ -49,6 +49,7 @@ export class RankBpe {
     for (let r = 0; r < tokens.length; r++) this.#ranks.set(tokens[r]!, r);
     this.#pattern = pattern;
     this.#offset = offset;
+    this.#allocate(64);
   }
 
   /**
@@ -143,11 +144,15 @@ export class RankBpe {
       if (prev[s]! >= 0) rankPair(prev[s]!);
     }
     for (let s = 0; s < n; s = next[s]!) out.push(this.#ranks.get(p.slice(s, next[s]!))! + this.#offset);
+    // Scratch is ~36 bytes per byte of piece: do not keep a huge piece's around.
+    if (n > 1 << 16) this.#allocate(64);
   }
 
   #reserve(n: number): void {
-    if (this.#next.length > n) return;
-    const cap = Math.max(n + 1, this.#next.length * 2);
+    if (this.#next.length <= n) this.#allocate(Math.max(n + 1, this.#next.length * 2));
+  }
+
+  #allocate(cap: number): void {
     this.#next = new Int32Array(cap);
     this.#prev = new Int32Array(cap);
     this.#pairRank = new Int32Array(cap);

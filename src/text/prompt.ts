@@ -70,12 +70,19 @@ export function chatVersion(version: string | undefined): ChatVersion {
   return version as ChatVersion;
 }
 
+/** mistral_common's `rstrip(" ")` (a loop: `/ +$/` is quadratic on long runs of spaces). */
+function withoutTrailingSpaces(s: string): string {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 0x20) end--;
+  return s.slice(0, end);
+}
+
 /** A user turn's segments; `system` (v3) goes before the content, joined to leading text. */
-function userSegments(content: Turn & { role: 'user' }, system: string | undefined): PromptSegment[] {
+function userSegments(turn: Turn & { role: 'user' }, system: string | undefined): PromptSegment[] {
   const prefix = system ? `${system}\n\n` : '';
-  if (typeof content.content === 'string') return [prefix + content.content];
+  if (typeof turn.content === 'string') return [prefix + turn.content];
   const out: PromptSegment[] = [];
-  content.content.forEach((p: TextPart | GridPart, k) => {
+  turn.content.forEach((p: TextPart | GridPart, k) => {
     const lead = k === 0 ? prefix : '';
     if (p.type === 'text') out.push(lead + p.text);
     else {
@@ -96,7 +103,7 @@ export function layoutPrompt(messages: PromptMessage[], version: string | undefi
   const systems = turns.flatMap((t) => (t.role === 'system' && t.text ? [t.text] : []));
   const v3System = v === 'v3' && systems.length ? systems.join('\n\n') : undefined;
   let lastUser = -1;
-  turns.forEach((t, i) => t.role === 'user' && (lastUser = i));
+  for (let i = 0; i < turns.length; i++) if (turns[i]!.role === 'user') lastUser = i;
   if (v === 'v7' && lastUser !== turns.length - 1) {
     throw new FormatError('the conversation must end with a user message: the v7 layout has no place for a system message after it');
   }
@@ -107,9 +114,11 @@ export function layoutPrompt(messages: PromptMessage[], version: string | undefi
         out.push([requireId(ids, 'system', why)], t.text, [requireId(ids, 'systemEnd', why)]);
       }
     } else if (t.role === 'assistant') {
-      out.push(t.text.replace(/ +$/, ''), [requireId(ids, 'eos', 'to end an answer')]);
+      out.push(withoutTrailingSpaces(t.text), [requireId(ids, 'eos', 'to end an answer')]);
     } else {
-      out.push([inst], ...userSegments(t, i === lastUser ? v3System : undefined), [instEnd]);
+      out.push([inst]);
+      for (const seg of userSegments(t, i === lastUser ? v3System : undefined)) out.push(seg);
+      out.push([instEnd]);
     }
   });
   return out;

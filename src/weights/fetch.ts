@@ -27,10 +27,11 @@ import { validateManifest, type Manifest } from './manifest.js';
 import { sha256Hex } from './hash.js';
 import { containProgress, ProgressTracker, type ProgressCallback } from './progress.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
+import { holdModel, ifUnused, whileDownloading } from './locks.js';
 import { abortErrorFrom, DEFAULT_STALL_TIMEOUT_MS, fetchOnce, fileUrl, Retryable, withRetries, type HttpCtx } from './http.js';
 import { checkQuota, defaultStorage, estimateStorage, freeBytes, type StorageLike } from './quota.js';
 import {
-  allRecords, deleteCachedModel, findCachedModel, getManifestBytes, getRecord, manifestFiles, ModelFiles, normalizeBaseUrl, presentFiles, putFile,
+  allRecords, deleteModel, findCachedModel, getManifestBytes, getRecord, manifestFiles, ModelFiles, normalizeBaseUrl, presentFiles, putFile,
   putManifestBytes, putRecord, type ModelFile,
 } from './store.js';
 
@@ -87,6 +88,12 @@ export interface LoadedModel {
   offline: boolean;
   /** Result of `navigator.storage.persist()` (or `persisted()` when nothing was downloaded); null if unsupported. */
   persisted: boolean | null;
+  /**
+   * Gives up this context's hold on the model (the shared Web Lock taken by the load, see
+   * `locks.ts`): until then no context can delete or prune it. Idempotent; the engine calls it
+   * when the model is released or disposed. Settles once the lock is free.
+   */
+  release(): Promise<void>;
 }
 
 interface FetchCtx extends HttpCtx {
@@ -201,16 +208,62 @@ export async function loadModelFiles(opts: LoadModelOptions): Promise<LoadedMode
   const manifest = parseManifest(manifestBytes, base);
   throwIfAborted(userSignal);
 
-  // 2. What is cached already.
+  // 2. Hold the model (shared lock: no other context deletes it from now until release), and
+  //    download what is missing, one context at a time (another one waits, then finds it cached).
+  const hold = await holdModel(hash, userSignal);
+  try {
+    const mb = manifestBytes;
+    const got = await whileDownloading(hash, userSignal, () =>
+      ensureFiles(ctx, internal, { opts, base, hash, manifest, manifestBytes: mb, offline, netError, onProgress }),
+    );
+    if (!offline && (opts.pruneOldVersions ?? true)) {
+      // An old version another context still holds is kept; a later load prunes it.
+      for (const rec of await allRecords()) if (rec.url === base && rec.manifestHash !== hash) await ifUnused(rec.manifestHash, () => deleteModel(rec.manifestHash));
+    }
+    got.progress.phase('done');
+    return {
+      files: new ModelFiles(base, manifest, hash),
+      manifest,
+      manifestHash: hash,
+      fromCache: got.missing.length === 0,
+      downloaded: got.missing.map((f) => f.name),
+      offline,
+      persisted: got.persisted,
+      release: hold.release,
+    };
+  } catch (e) {
+    void hold.release();
+    throw e;
+  }
+}
+
+interface EnsureArgs {
+  opts: LoadModelOptions;
+  base: string;
+  hash: string;
+  manifest: Manifest;
+  manifestBytes: Uint8Array;
+  offline: boolean;
+  netError: unknown;
+  onProgress: ProgressCallback | undefined;
+}
+
+/** Steps 2-4 of a load, under the download lock: what is cached, the quota, the download. */
+async function ensureFiles(
+  ctx: FetchCtx, internal: AbortController, a: EnsureArgs,
+): Promise<{ missing: ModelFile[]; persisted: boolean | null; progress: ProgressTracker }> {
+  const { opts, base, hash, manifest, manifestBytes, offline, netError } = a;
+  const userSignal = opts.signal;
+  const storage = ctx.storage;
   const files = manifestFiles(manifest);
   // Known = registered with its manifest stored (else the model database holds nothing useful).
   const known = (await getRecord(hash)) !== undefined && (await getManifestBytes(hash)) !== undefined;
   const present = known ? await presentFiles(hash, files, opts.verify) : new Set<string>();
   const missing = files.filter((f) => !present.has(f.key));
   const progress = new ProgressTracker({
-    totalBytes: files.reduce((a, f) => a + f.byteLength, 0),
+    totalBytes: files.reduce((n, f) => n + f.byteLength, 0),
     shardCount: manifest.shards.length,
-    onProgress,
+    onProgress: a.onProgress,
     intervalMs: opts.progressIntervalMs,
   });
   for (const f of files) if (present.has(f.key)) progress.cached(f.shardIndex, f.byteLength);
@@ -222,7 +275,7 @@ export async function loadModelFiles(opts: LoadModelOptions): Promise<LoadedMode
       throw netError instanceof NetworkError ? new NetworkError(`${what}: ${netError.message}`, netError.status, { cause: netError }) : new NetworkError(`offline: ${what}`);
     }
     // 3. Quota, before any write.
-    const toStore = missing.reduce((a, f) => a + f.byteLength, 0) + (known ? 0 : manifestBytes.byteLength);
+    const toStore = missing.reduce((n, f) => n + f.byteLength, 0) + (known ? 0 : manifestBytes.byteLength);
     const estimate = await estimateStorage(storage);
     if ('est' in estimate) {
       const q = checkQuota(toStore, estimate.est);
@@ -249,19 +302,7 @@ export async function loadModelFiles(opts: LoadModelOptions): Promise<LoadedMode
   } else if (storage?.persisted) {
     persisted = await storage.persisted().catch(() => null);
   }
-  if (!offline && (opts.pruneOldVersions ?? true)) {
-    for (const rec of await allRecords()) if (rec.url === base && rec.manifestHash !== hash) await deleteCachedModel(rec.manifestHash);
-  }
-  progress.phase('done');
-  return {
-    files: new ModelFiles(base, manifest, hash),
-    manifest,
-    manifestHash: hash,
-    fromCache: missing.length === 0,
-    downloaded: missing.map((f) => f.name),
-    offline,
-    persisted,
-  };
+  return { missing, persisted, progress };
 }
 
 /** A pool of `concurrency` workers; the first failure stops the others (and is thrown). */

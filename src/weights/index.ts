@@ -20,3 +20,4 @@ export {
   type GpuTensor, type GpuTensorPart, type UploadOptions,
 } from './upload.js';
 export { sha256Hex } from './hash.js';
+export type { ModelSource, ModelOpener, OpenedModel, OpenModelOptions } from './source.js';

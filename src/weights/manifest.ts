@@ -9,6 +9,7 @@
 import type { ModelConfig } from '../config.js';
 import { FormatError } from '../errors.js';
 import { checkConfig } from './manifest-config.js';
+import { VERSION_NAME } from '../text/tokenizer-files.js';
 
 export const MANIFEST_FORMAT = 'pixtral-webgpu' as const;
 export const MANIFEST_VERSION = 1 as const;
@@ -151,7 +152,7 @@ function validateTokenizer(t: TokenizerEntry | null | undefined, shardNames: Set
   if (t.kind !== 'tekken' && t.kind !== 'hf') fail(`tokenizer kind ${JSON.stringify(t.kind)} is not "tekken" or "hf"`);
   if (!Number.isSafeInteger(t.byteLength) || t.byteLength <= 0) fail(`tokenizer ${t.file}: bad byteLength`);
   if (typeof t.sha256 !== 'string' || !SHA256.test(t.sha256)) fail(`tokenizer ${t.file}: bad sha256`);
-  if (t.version !== undefined && (typeof t.version !== 'string' || !/^v\d+[\w.-]{0,12}$/.test(t.version))) {
+  if (t.version !== undefined && (typeof t.version !== 'string' || !VERSION_NAME.test(t.version))) {
     fail(`tokenizer version ${JSON.stringify(t.version)} is not like "v3" or "v7"`);
   }
 }

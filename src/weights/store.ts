@@ -19,7 +19,8 @@
  * that fails is deleted and downloaded again.
  */
 import { createStore, del, get, getMany, set, values, type UseStore } from 'idb-keyval';
-import { FormatError, IntegrityError } from '../errors.js';
+import { FormatError, InUseError, IntegrityError } from '../errors.js';
+import { ifUnused, IN_USE } from './locks.js';
 import type { Manifest, Segment, TensorEntry } from './manifest.js';
 import { validateManifest } from './manifest.js';
 import { sha256Hex } from './hash.js';
@@ -229,23 +230,39 @@ export async function listCachedModels(): Promise<CachedModelInfo[]> {
 /**
  * Deletes cached models: `urlOrHash` is a manifest hash (64 hex digits) or a model base URL
  * (every version stored from it). Removes each model's IndexedDB database and registry record.
- * Returns the manifest hashes deleted.
+ * A model that a context of this origin (another tab or worker, or this one) has loaded or is
+ * loading is not deleted: InUseError names it, after the free versions are deleted, so nothing
+ * in use is lost. Returns the manifest hashes deleted.
  */
 export async function deleteCachedModel(urlOrHash: string): Promise<string[]> {
-  const recs = await allRecords();
   let hashes: string[];
   if (/^[0-9a-f]{64}$/.test(urlOrHash)) {
     hashes = [urlOrHash];
   } else {
     const url = normalizeBaseUrl(urlOrHash);
-    hashes = recs.filter((r) => r.url === url).map((r) => r.manifestHash);
+    hashes = (await allRecords()).filter((r) => r.url === url).map((r) => r.manifestHash);
   }
+  const deleted: string[] = [];
+  const busy: string[] = [];
   for (const h of hashes) {
-    await closeDb(modelDbName(h));
-    await deleteDb(modelDbName(h));
-    await del(h, registry());
+    if ((await ifUnused(h, () => deleteModel(h))) === IN_USE) busy.push(h);
+    else deleted.push(h);
   }
-  return hashes;
+  if (busy.length) {
+    throw new InUseError(
+      urlOrHash,
+      `${urlOrHash}: not deleted, ${busy.length === 1 ? 'it is' : `${busy.length} versions are`} in use by a tab or worker of this origin ` +
+        `(manifest ${busy.map((h) => h.slice(0, 12)).join(', ')}); release the model there first${deleted.length ? ` (${deleted.length} unused version(s) deleted)` : ''}`,
+    );
+  }
+  return deleted;
+}
+
+/** Removes one model's database and registry record; the caller holds its `use` lock exclusively. */
+export async function deleteModel(hash: string): Promise<void> {
+  await closeDb(modelDbName(hash));
+  await deleteDb(modelDbName(hash));
+  await del(hash, registry());
 }
 
 /** The most recent stored version of the model at `url` (complete ones first), if any. */

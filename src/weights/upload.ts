@@ -18,6 +18,7 @@ import { createBuffer, splitRows, writeBuffer, type RowPart } from '../gpu/tenso
 import { segmentBytes, type Segment, type StoredDType, type TensorEntry } from './manifest.js';
 import { ProgressTracker, type ProgressCallback } from './progress.js';
 import type { ModelFiles } from './store.js';
+import type { ModelSource } from './source.js';
 
 export interface GpuTensorPart extends RowPart {
   /** Data bytes of rows [rowStart, rowStart + rows) (q4: the packed u32 nibbles). */
@@ -162,10 +163,10 @@ interface Job {
 }
 
 /**
- * Uploads the tensors of a cached model to `gpu`. On any failure (abort, integrity, out of
+ * Uploads the tensors of a model (any `ModelSource`: IndexedDB cache, disk) to `gpu`. On any failure (abort, integrity, out of
  * memory) every buffer created so far is destroyed before the error is thrown.
  */
-export async function uploadModel(files: ModelFiles, gpu: Gpu, opts: UploadOptions = {}): Promise<GpuWeights> {
+export async function uploadModel(files: ModelSource, gpu: Gpu, opts: UploadOptions = {}): Promise<GpuWeights> {
   throwIfAborted(opts.signal);
   const maxBinding = opts.maxBindingBytes ?? gpu.limits.maxStorageBufferBindingSize;
   const tensors = files.manifest.tensors.filter((t) => opts.filter?.(t) ?? true);

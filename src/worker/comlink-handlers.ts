@@ -22,19 +22,22 @@ export function installHandlers(): void {
   Comlink.transferHandlers.set('abortsignal', {
     canHandle: (v: unknown): v is AbortSignal => typeof AbortSignal !== 'undefined' && v instanceof AbortSignal,
     serialize: (signal: AbortSignal) => {
+      // The reason travels too (as a serialised error), so `AbortSignal.abort(new Error('user
+      // left'))` still says "user left" on the other side.
       const { port1, port2 } = new MessageChannel();
-      if (signal.aborted) port1.postMessage(null);
-      else signal.addEventListener('abort', () => port1.postMessage(null), { once: true });
-      return [{ port: port2, aborted: signal.aborted }, [port2]];
+      const reason = () => serializeError(signal.reason);
+      if (signal.aborted) port1.postMessage(reason());
+      else signal.addEventListener('abort', () => port1.postMessage(reason()), { once: true });
+      return [{ port: port2, reason: signal.aborted ? reason() : null }, [port2]];
     },
-    deserialize: ({ port, aborted }: { port: MessagePort; aborted: boolean }) => {
+    deserialize: ({ port, reason }: { port: MessagePort; reason: SerializedError | null }) => {
       const ctl = new AbortController();
-      if (aborted) ctl.abort();
-      port.onmessage = () => {
-        ctl.abort();
+      if (reason) ctl.abort(reviveError(reason));
+      port.onmessage = (e: MessageEvent<SerializedError>) => {
+        ctl.abort(reviveError(e.data));
         port.close();
       };
       return ctl.signal;
     },
-  } as Comlink.TransferHandler<AbortSignal, { port: MessagePort; aborted: boolean }>);
+  } as Comlink.TransferHandler<AbortSignal, { port: MessagePort; reason: SerializedError | null }>);
 }

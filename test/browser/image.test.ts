@@ -16,7 +16,9 @@
 import { describe, expect, it } from 'vitest';
 import { ImageError, LimitError } from '../../src/errors.js';
 import {
+  checkImageHeader,
   decodeImage,
+  IMAGE_LIMITS,
   probeImageSize,
   toTransferable,
   transferList,
@@ -323,6 +325,60 @@ describe('errors', () => {
     await expect(preprocessImage(b, { longestEdge: 0, patchSize: 16 })).rejects.toBeInstanceOf(LimitError);
     await expect(preprocessImage(b, { longestEdge: 256, patchSize: 16, mergeSize: 0 })).rejects.toBeInstanceOf(LimitError);
     await expect(preprocessImage(b, { ...PIXTRAL_256, std: [1, 0, 1] })).rejects.toBeInstanceOf(LimitError);
+  });
+});
+
+/** CRC-32 (PNG chunks). */
+function crc32(bytes: Uint8Array): number {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
+}
+
+/** A valid 1-bit greyscale PNG of width x height, all black: tiny on disk, huge decoded. */
+async function blackPng(width: number, height: number): Promise<Blob> {
+  const chunk = (type: string, data: Uint8Array): Uint8Array<ArrayBuffer> => {
+    const out = new Uint8Array(12 + data.length);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, data.length);
+    out.set(Array.from(type, (ch) => ch.charCodeAt(0)), 4);
+    out.set(data, 8);
+    dv.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+    return out;
+  };
+  const ihdr = new Uint8Array(13);
+  new DataView(ihdr.buffer).setUint32(0, width);
+  new DataView(ihdr.buffer).setUint32(4, height);
+  ihdr.set([1, 0, 0, 0, 0], 8); // bit depth 1, greyscale, deflate, no filter, no interlace
+  const raw = new Uint8Array(height * (1 + Math.ceil(width / 8))); // filter byte 0 + zero bits per row
+  const zlib = new Uint8Array(await new Response(new Blob([raw]).stream().pipeThrough(new CompressionStream('deflate'))).arrayBuffer());
+  const sig = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return new Blob([sig, chunk('IHDR', ihdr), chunk('IDAT', zlib), chunk('IEND', new Uint8Array())], { type: 'image/png' });
+}
+
+describe('huge images are refused from the header, never decoded', () => {
+  it(`a real 16384 x 16384 PNG and a JPEG header claiming 16384 x 16384 (budget ${IMAGE_LIMITS.maxPixels} pixels)`, async () => {
+    const real = createImageBitmap;
+    let decodes = 0;
+    globalThis.createImageBitmap = ((...a: Parameters<typeof createImageBitmap>) => (decodes++, real(...a))) as typeof createImageBitmap;
+    try {
+      const png = await blackPng(16384, 16384);
+      expect(png.size).toBeLessThan(200_000); // a small file that would decode to 1 GiB of RGBA
+      await expectImageError(checkImageHeader(png), /PNG image is 16384x16384 pixels, beyond the limit/);
+      await expectImageError(preprocessImage(png, PIXTRAL_256), /16384x16384/);
+      const sof = new Uint8Array([0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, 0x40, 0x00, 0x40, 0x00, 0x03, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0]);
+      await expectImageError(preprocessImage(new Blob([sof], { type: 'image/jpeg' }), PIXTRAL_256), /JPEG image is 16384x16384/);
+      expect(decodes).toBe(0);
+      // The same kind of file within the budget decodes: the check is a budget, not a ban.
+      const ok = await preprocessImage(await blackPng(4000, 3000), PIXTRAL_256);
+      expect([ok.height, ok.width]).toEqual([192, 256]);
+      expect(decodes).toBe(1);
+    } finally {
+      globalThis.createImageBitmap = real;
+    }
   });
 });
 

@@ -8,7 +8,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, ContextLengthError, DisposedError, ImageError, NetworkError, RequestError, createEngine, type ChatEngine } from '../../src/index.js';
-import type { ChatBackend } from '../../src/openai/local.js';
 import { imageToDataUrl } from '../../src/remote/image-url.js';
 import { preprocessImage } from '../../src/image/preprocess.js';
 import type { ChatCompletionChunk } from '../../src/openai/types.js';
@@ -34,7 +33,7 @@ const ask = (url: string, question = COLOR) => [
   { role: 'user' as const, content: [{ type: 'image_url' as const, image_url: { url } }, { type: 'text' as const, text: question }] },
 ];
 
-let engine: ChatEngine & { model?: ChatBackend };
+let engine: ChatEngine;
 let samples: Sample[];
 
 beforeAll(async () => {

@@ -4,52 +4,29 @@
  * (a 500, a body cut mid-stream, tampered bytes, an abort, no network) are injected by wrapping
  * `fetch` around the real one; nothing of IndexedDB or WebGPU is mocked.
  */
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { commands } from 'vitest/browser';
-import { AbortError, FormatError, IntegrityError, NetworkError, QuotaError } from '../../src/errors.js';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AbortError, FormatError, InUseError, IntegrityError, NetworkError, QuotaError } from '../../src/errors.js';
 import { readBuffer } from '../../src/gpu/tensor.js';
 import {
   deleteCachedModel, listCachedModels, loadModelFiles, modelDbName, sha256Hex, storageUsage, uploadModel,
   type LoadProgress, type ModelFiles,
 } from '../../src/weights/index.js';
 import { getGpu } from '../helpers/gpu.js';
-import { buildStoreFixture, STORE_FIXTURE_DIR, STORE_FIXTURE_URL, type StoreFixture } from './store-fixture-data.js';
+import { buildStoreFixture, STORE_FIXTURE_URL, type StoreFixture } from './store-fixture-data.js';
+import { ensureServed, serverLog } from './store-serve.js';
 
 const URL_ = STORE_FIXTURE_URL;
+/** Loads made by the current test, released after it (each holds the model's shared Web Lock). */
+const held: { release(): Promise<void> }[] = [];
+async function load(opts: Parameters<typeof loadModelFiles>[0]) {
+  const r = await loadModelFiles(opts);
+  held.push(r);
+  return r;
+}
 /** Retries without waiting: the schedule itself is unit-tested (test/unit/weights-retry.test.ts). */
 const fast = { baseDelayMs: 1, maxDelayMs: 4 };
 let fx: StoreFixture;
 let hash: string;
-
-function toBase64(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-/** Makes sure the server serves exactly this fixture; writes it through Vitest's file command if not. */
-async function ensureServed(f: StoreFixture): Promise<void> {
-  const want = f.files.get('manifest.json')!;
-  const same = async () => {
-    const r = await fetch(`${URL_}manifest.json`, { cache: 'no-store' });
-    return r.ok && (await sha256Hex(new Uint8Array(await r.arrayBuffer()))) === (await sha256Hex(want));
-  };
-  if (await same()) return;
-  try {
-    for (const [name, bytes] of f.files) {
-      if (name !== 'manifest.json') await commands.writeFile(`.scratch/${STORE_FIXTURE_DIR}/${name}`, toBase64(bytes), 'base64');
-    }
-    await commands.writeFile(`.scratch/${STORE_FIXTURE_DIR}/manifest.json`, toBase64(want), 'base64');
-  } catch (e) {
-    throw new Error(`store fixture missing and not writable from the page (${(e as Error).message}): run \`npx tsx test/browser/store-fixture.ts\``);
-  }
-  if (!(await same())) throw new Error('store fixture not served at /scratch/store-fixture/: run `npx tsx test/browser/store-fixture.ts`');
-}
-
-/** Every request the fixture server has served so far (path and query), from its own log. */
-async function serverLog(): Promise<string[]> {
-  return (await (await fetch('/__fixture-requests', { cache: 'no-store' })).json()) as string[];
-}
 
 const nameOf = (input: RequestInfo | URL) => {
   const u = new URL(input instanceof Request ? input.url : String(input));
@@ -169,6 +146,16 @@ beforeEach(async () => {
   await deleteCachedModel(URL_);
 });
 
+/** Releases this test's loads, then deletes (a held model cannot be deleted). */
+async function forget(urlOrHash: string): Promise<string[]> {
+  await Promise.all(held.splice(0).map((h) => h.release()));
+  return deleteCachedModel(urlOrHash);
+}
+
+afterEach(async () => {
+  await Promise.all(held.splice(0).map((h) => h.release()));
+});
+
 /**
  * The cache entries of this file's fixture URL. Other test files in the same browser cache
  * their own models, so assertions about "what is cached" look only at this URL.
@@ -184,7 +171,7 @@ describe('loadModelFiles', () => {
     const t = traced(async (name, nth, real) =>
       rechunk(await real(), 8192, name === 'shard-00002.bin' && nth === 1 ? { failAfter: 100_000 } : {}),
     );
-    const r = await loadModelFiles({ url: URL_, fetch: t.fetch, onProgress: (e) => events.push({ ...e }), progressIntervalMs: 0, concurrency: 1, retry: fast });
+    const r = await load({ url: URL_, fetch: t.fetch, onProgress: (e) => events.push({ ...e }), progressIntervalMs: 0, concurrency: 1, retry: fast });
     expect(r.manifestHash).toBe(hash);
     expect(r.fromCache).toBe(false);
     expect(r.downloaded).toEqual(['shard-00000.bin', 'shard-00001.bin', 'shard-00002.bin', 'shard-00003.bin', 'tekken.json']);
@@ -209,12 +196,12 @@ describe('loadModelFiles', () => {
 
   it('retries a 500, fails at once on a 404', async () => {
     const t = traced(async (name, nth, real) => (name === 'shard-00001.bin' && nth <= 2 ? new Response('oops', { status: 500 }) : real()));
-    await loadModelFiles({ url: URL_, fetch: t.fetch, retry: fast });
+    await load({ url: URL_, fetch: t.fetch, retry: fast });
     expect(t.count('shard-00001.bin')).toBe(3);
 
-    await deleteCachedModel(hash);
+    await forget(hash);
     const t404 = traced(async (name, _n, real) => (name === 'shard-00003.bin' ? new Response('no', { status: 404 }) : real()));
-    const err = await loadModelFiles({ url: URL_, fetch: t404.fetch, retry: fast }).catch((e: unknown) => e);
+    const err = await load({ url: URL_, fetch: t404.fetch, retry: fast }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NetworkError);
     expect((err as NetworkError).status).toBe(404);
     expect(t404.count('shard-00003.bin')).toBe(1);
@@ -229,7 +216,7 @@ describe('loadModelFiles', () => {
         ? rechunk(res, 8192, { onBytes: (n) => { if (n >= 40_000 && !abortedAt) { abortedAt = performance.now(); ac.abort(); } } })
         : res;
     });
-    const err = await loadModelFiles({ url: URL_, fetch: t.fetch, signal: ac.signal, concurrency: 1, retry: fast }).catch((e: unknown) => e);
+    const err = await load({ url: URL_, fetch: t.fetch, signal: ac.signal, concurrency: 1, retry: fast }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AbortError);
     expect(abortedAt).toBeGreaterThan(0);
     const callsAtAbort = t.calls.length;
@@ -240,7 +227,7 @@ describe('loadModelFiles', () => {
     expect(cached).toMatchObject({ manifestHash: hash, complete: false, bytes: shardBytes(0).byteLength + shardBytes(1).byteLength });
 
     const t2 = traced();
-    const r = await loadModelFiles({ url: URL_, fetch: t2.fetch, retry: fast });
+    const r = await load({ url: URL_, fetch: t2.fetch, retry: fast });
     expect(t2.calls.sort()).toEqual(['manifest.json', 'shard-00002.bin', 'shard-00003.bin', 'tekken.json']);
     expect(r.downloaded).toEqual(['shard-00002.bin', 'shard-00003.bin', 'tekken.json']);
     await expectTensorsEqual(r.files);
@@ -249,13 +236,13 @@ describe('loadModelFiles', () => {
 
   it('refetches a tampered shard once; a persistently tampered one raises IntegrityError and is not stored', async () => {
     const once = traced(async (name, nth, real) => (name === 'shard-00001.bin' && nth === 1 ? rechunk(await real(), 65536, { tamper: true }) : real()));
-    const r = await loadModelFiles({ url: URL_, fetch: once.fetch, retry: fast });
+    const r = await load({ url: URL_, fetch: once.fetch, retry: fast });
     expect(once.count('shard-00001.bin')).toBe(2);
     await expectTensorsEqual(r.files);
 
-    await deleteCachedModel(hash);
+    await forget(hash);
     const always = traced(async (name, _n, real) => (name === 'shard-00001.bin' ? rechunk(await real(), 65536, { tamper: true }) : real()));
-    const err = await loadModelFiles({ url: URL_, fetch: always.fetch, retry: fast, concurrency: 1 }).catch((e: unknown) => e);
+    const err = await load({ url: URL_, fetch: always.fetch, retry: fast, concurrency: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntegrityError);
     expect((err as Error).message).toContain('shard-00001.bin');
     expect(always.count('shard-00001.bin')).toBe(2);
@@ -270,7 +257,7 @@ describe('loadModelFiles', () => {
       persist: async () => (persistCalls++, true),
     };
     const t = traced();
-    const err = await loadModelFiles({ url: URL_, fetch: t.fetch, storage }).catch((e: unknown) => e);
+    const err = await load({ url: URL_, fetch: t.fetch, storage }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QuotaError);
     expect((err as QuotaError).availableBytes).toBe(100_000);
     expect((err as QuotaError).neededBytes).toBeGreaterThan(totalBytes());
@@ -280,20 +267,20 @@ describe('loadModelFiles', () => {
     expect((await listCachedModels()).map((m) => m.manifestHash)).not.toContain(hash);
 
     // The same with room to spare goes through and asks for persistence.
-    const ok = await loadModelFiles({ url: URL_, storage: { ...storage, estimate: async () => ({ quota: 1e9, usage: 0 }) } });
+    const ok = await load({ url: URL_, storage: { ...storage, estimate: async () => ({ quota: 1e9, usage: 0 }) } });
     expect(ok.persisted).toBe(true);
     expect(persistCalls).toBe(1);
     // Cached: nothing to store, so persisted() is asked, not persist(); a browser without either says null.
-    const again = await loadModelFiles({ url: URL_, storage: { ...storage, persisted: async () => false } });
+    const again = await load({ url: URL_, storage: { ...storage, persisted: async () => false } });
     expect([again.fromCache, again.persisted, persistCalls]).toEqual([true, false, 1]);
-    expect((await loadModelFiles({ url: URL_, storage: { estimate: storage.estimate } })).persisted).toBeNull();
+    expect((await load({ url: URL_, storage: { estimate: storage.estimate } })).persisted).toBeNull();
   });
 
   it('without a storage estimate, says so in a progress event and downloads', async () => {
     for (const storage of [null, { estimate: () => Promise.reject(new DOMException('denied', 'SecurityError')) }]) {
-      await deleteCachedModel(URL_);
+      await forget(URL_);
       const events: LoadProgress[] = [];
-      const r = await loadModelFiles({ url: URL_, storage, onProgress: (e) => events.push(e), retry: fast });
+      const r = await load({ url: URL_, storage, onProgress: (e) => events.push(e), retry: fast });
       expect(r.downloaded.length).toBe(5);
       const warned = events.filter((e) => e.warning);
       expect(warned.length).toBe(1);
@@ -307,7 +294,7 @@ describe('loadModelFiles', () => {
 
   it('an onProgress that throws does not stop the load and leaves no uncaught error', async () => {
     let calls = 0;
-    const r = await loadModelFiles({
+    const r = await load({
       url: URL_, retry: fast, progressIntervalMs: 0,
       onProgress: () => {
         calls++;
@@ -320,11 +307,11 @@ describe('loadModelFiles', () => {
   });
 
   it('loads a second time with no network at all', async () => {
-    await loadModelFiles({ url: URL_, retry: fast });
+    await load({ url: URL_, retry: fast });
     const dead = traced(async () => {
       throw new TypeError('Failed to fetch (offline)');
     });
-    const r = await loadModelFiles({ url: URL_, fetch: dead.fetch, retry: fast });
+    const r = await load({ url: URL_, fetch: dead.fetch, retry: fast });
     expect(r.offline).toBe(true);
     expect(r.fromCache).toBe(true);
     expect(r.manifestHash).toBe(hash);
@@ -333,41 +320,41 @@ describe('loadModelFiles', () => {
 
     const none = traced();
     const events: LoadProgress[] = [];
-    const r2 = await loadModelFiles({ url: `${URL_}manifest.json`, offline: true, fetch: none.fetch, onProgress: (e) => events.push(e) });
+    const r2 = await load({ url: `${URL_}manifest.json`, offline: true, fetch: none.fetch, onProgress: (e) => events.push(e) });
     expect(none.calls).toEqual([]);
     expect(r2.fromCache).toBe(true);
     expect(events.at(-1)).toMatchObject({ phase: 'done', loadedBytes: totalBytes() });
     expect(events.some((e) => e.phase === 'cached')).toBe(true);
 
-    const err = await loadModelFiles({ url: '/scratch/not-a-model/', offline: true }).catch((e: unknown) => e);
+    const err = await load({ url: '/scratch/not-a-model/', offline: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NetworkError);
   });
 
   it('a signed URL keeps its query string on every file; the cache keys the model by the URL without it', async () => {
     const sig = `sig=${crypto.randomUUID()}&exp=99`;
-    const r = await loadModelFiles({ url: `${URL_}?${sig}`, retry: fast });
+    const r = await load({ url: `${URL_}?${sig}`, retry: fast });
     expect(r.downloaded.length).toBe(5);
     const mine = (await serverLog()).filter((u) => u.includes(sig));
     expect(mine.sort()).toEqual(['manifest.json', ...fx.manifest.shards.map((s) => s.name), 'tekken.json'].map((n) => `${URL_}${n}?${sig}`).sort());
     expect((await fixtureModels()).map((m) => m.url)).toEqual([new URL(URL_, location.href).href]);
     // Another signature for the same folder: the same cached model, only the manifest is fetched.
     const t = traced();
-    const again = await loadModelFiles({ url: `${URL_}manifest.json?sig=other`, fetch: t.fetch, retry: fast });
+    const again = await load({ url: `${URL_}manifest.json?sig=other`, fetch: t.fetch, retry: fast });
     expect([again.fromCache, again.manifestHash, t.calls]).toEqual([true, hash, ['manifest.json']]);
   });
 
   it('a server that stops sending mid-file: each stalled request is retried after stallTimeoutMs; a permanent stall (here of the manifest too) is a NetworkError', async () => {
     // The fixture server sends the first 2000 bytes of each file, then nothing, once per URL.
     const once = `stall=2000&stallTimes=1&run=${crypto.randomUUID()}`;
-    const r = await loadModelFiles({ url: `${URL_}?${once}`, stallTimeoutMs: 1000, retry: fast });
+    const r = await load({ url: `${URL_}?${once}`, stallTimeoutMs: 1000, retry: fast });
     await expectTensorsEqual(r.files);
     const log = (await serverLog()).filter((u) => u.endsWith(once));
     // At least 2: the stalled request and its retry (a loaded machine may slow a retry past the guard too).
     for (const s of fx.manifest.shards) expect(log.filter((u) => u.startsWith(`${URL_}${s.name}?`)).length, s.name).toBeGreaterThanOrEqual(2);
 
-    await deleteCachedModel(URL_);
+    await forget(URL_);
     const always = `stall=2000&run=${crypto.randomUUID()}`;
-    const err = await loadModelFiles({ url: `${URL_}?${always}`, stallTimeoutMs: 500, retry: { ...fast, retries: 1 }, concurrency: 1 }).catch((e: unknown) => e);
+    const err = await load({ url: `${URL_}?${always}`, stallTimeoutMs: 500, retry: { ...fast, retries: 1 }, concurrency: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NetworkError);
     expect((err as Error).message).toMatch(/manifest\.json\?.*failed after 2 attempts: .*no bytes for 0\.5 s, stalled after 2000 bytes/);
   });
@@ -381,38 +368,50 @@ describe('loadModelFiles', () => {
     ] as const) {
       expect(text).toContain(from);
       const t = traced(async (name, _n, real) => (name === 'manifest.json' ? new Response(text.replace(from, to)) : real()));
-      const err = await loadModelFiles({ url: URL_, fetch: t.fetch, retry: fast }).catch((e: unknown) => e);
+      const err = await load({ url: URL_, fetch: t.fetch, retry: fast }).catch((e: unknown) => e);
       expect(err, to).toBeInstanceOf(FormatError);
       expect((err as Error).message).toContain(`${JSON.stringify(JSON.parse(`{${to}}`)[to.startsWith('"file"') ? 'file' : 'name'])} is not a plain file name`);
       expect(t.calls).toEqual(['manifest.json']);
     }
   });
 
-  it('a new manifest at the same URL replaces the old version once complete', async () => {
-    await loadModelFiles({ url: URL_, retry: fast });
+  it('a new manifest at the same URL replaces the old version once complete, unless the old one is held', async () => {
+    const v1 = await load({ url: URL_, retry: fast });
     const text = new TextDecoder().decode(fx.files.get('manifest.json')!).replace('"name": "store-fixture"', '"name": "store-fixture v2"');
     const v2 = traced(async (name, _n, real) => (name === 'manifest.json' ? new Response(text) : real()));
-    const r = await loadModelFiles({ url: URL_, fetch: v2.fetch, retry: fast });
+    const r = await load({ url: URL_, fetch: v2.fetch, retry: fast });
     expect(r.manifestHash).not.toBe(hash);
     expect(r.manifest.name).toBe('store-fixture v2');
+    // v1 is still held (by this page here; another tab in real life): the prune leaves it.
+    expect((await fixtureModels()).map((m) => m.manifestHash).sort()).toEqual([hash, r.manifestHash].sort());
+    await expectTensorsEqual(v1.files);
+    await v1.release();
+    // The next load prunes it.
+    await load({ url: URL_, fetch: v2.fetch, retry: fast });
     expect((await fixtureModels()).map((m) => m.manifestHash)).toEqual([r.manifestHash]);
     expect(await dbNames()).not.toContain(modelDbName(hash));
     expect(await dbNames()).toContain(modelDbName(r.manifestHash));
-    await deleteCachedModel(r.manifestHash);
+    await forget(r.manifestHash);
   });
 
-  it('deleteCachedModel removes the IndexedDB database', async () => {
-    await loadModelFiles({ url: URL_, retry: fast });
+  it('deleteCachedModel removes the IndexedDB database, but not while the model is held', async () => {
+    const r = await load({ url: URL_, retry: fast });
+    // Held by this load: refused, typed, nothing deleted.
+    const busy = await deleteCachedModel(URL_).catch((e: unknown) => e);
+    expect(busy).toBeInstanceOf(InUseError);
+    expect((busy as Error).message).toMatch(/not deleted, it is in use by a tab or worker of this origin/);
+    expect(await dbNames()).toContain(modelDbName(hash));
+    await expectTensorsEqual(r.files);
     expect(await dbNames()).toContain(modelDbName(hash));
     expect((await listCachedModels()).find((m) => m.manifestHash === hash)).toMatchObject({ complete: true, bytes: totalBytes(), url: new URL(URL_, location.href).href });
     const usage = await storageUsage();
     expect(usage.usedBytes).toBeGreaterThan(0);
     expect(usage.quotaBytes).toBeGreaterThan(usage.usedBytes);
 
-    expect(await deleteCachedModel(URL_)).toEqual([hash]);
+    expect(await forget(URL_)).toEqual([hash]);
     expect(await dbNames()).not.toContain(modelDbName(hash));
     expect((await listCachedModels()).find((m) => m.manifestHash === hash)).toBeUndefined();
-    const err = await loadModelFiles({ url: URL_, offline: true }).catch((e: unknown) => e);
+    const err = await load({ url: URL_, offline: true }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NetworkError);
   });
 });
@@ -420,7 +419,7 @@ describe('loadModelFiles', () => {
 describe('uploadModel', () => {
   it('streams shards into GPU buffers whose bytes equal the shard bytes, splitting large tensors', async () => {
     const gpu = await getGpu();
-    const { files } = await loadModelFiles({ url: URL_, retry: fast });
+    const { files } = await load({ url: URL_, retry: fast });
     const events: LoadProgress[] = [];
     // 100 kB binding limit: the 384 kB embedding (split over 4 shards at odd bytes) becomes row parts.
     const w = await uploadModel(files, gpu, { maxBindingBytes: 100_000, onProgress: (e) => events.push(e), progressIntervalMs: 0 });
@@ -468,7 +467,7 @@ describe('uploadModel', () => {
 
   it('hashes once: a later load trusts the cache; verify: true re-hashes, drops a corrupted shard and refetches only it', async () => {
     const gpu = await getGpu();
-    await loadModelFiles({ url: URL_, retry: fast });
+    await load({ url: URL_, retry: fast });
     const key = 'shard:shard-00002.bin';
     const stored = await rawIdb<{ blob: Blob; byteLength: number; sha256: string }>(modelDbName(hash), 'readonly', (s) => s.get(key));
     const bad = new Uint8Array(await stored.blob.arrayBuffer());
@@ -478,7 +477,7 @@ describe('uploadModel', () => {
     // Default: what was verified when stored is trusted (same size and recorded hash): no
     // re-hash, so the altered byte reaches the GPU unnoticed. This is the documented policy.
     const trusting = traced();
-    const { files } = await loadModelFiles({ url: URL_, fetch: trusting.fetch, retry: fast });
+    const { files } = await load({ url: URL_, fetch: trusting.fetch, retry: fast });
     expect(trusting.calls).toEqual(['manifest.json']);
     expect(diffAt(await files.readShard(2), bad)).toBe(-1);
     const w = await uploadModel(files, gpu);
@@ -486,7 +485,7 @@ describe('uploadModel', () => {
 
     // verify: true re-hashes every cached file at load, deletes the bad one and refetches it alone.
     const t = traced();
-    const r = await loadModelFiles({ url: URL_, fetch: t.fetch, retry: fast, verify: true });
+    const r = await load({ url: URL_, fetch: t.fetch, retry: fast, verify: true });
     expect(t.calls.sort()).toEqual(['manifest.json', 'shard-00002.bin']);
     expect(r.downloaded).toEqual(['shard-00002.bin']);
     await expectTensorsEqual(r.files);

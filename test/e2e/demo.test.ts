@@ -11,7 +11,10 @@
  * 4. accuracy through the whole browser path (File -> decode -> preprocess -> vision -> decoder
  *    -> tokenizer) on all 36 questions of samples/, held to the model README's numbers less one
  *    per question type, with the exact agreement with `reference_answer` printed;
- * 5. offline (context.setOffline) after that visit: a reload still loads and answers.
+ * 5. offline (context.setOffline) after a visit of its own (a fresh browser context): a reload
+ *    still loads and answers, and caches of older builds are pruned;
+ * 6. a `?model=` link preselects the model and says what Load would download, downloading nothing.
+ * Tests share the first page's loaded model but not its tray or conversation: each clears them.
  * Set E2E_SWEEP_DTYPES=q4,f32 to run the accuracy sweep on both embedded models (default q4,
  * the shipped one).
  */
@@ -96,8 +99,13 @@ describe('demo (built static site)', () => {
   it('answers the three questions about a sample screenshot added as a file', async () => {
     const status = await page.textContent('#model-status');
     expect(status).toContain('pixtral-tiny-screens (q4');
-    // Capability messages name the adapter; the cache panel lists the downloaded model.
-    expect(await page.textContent('#capabilities')).toContain('WebGPU adapter:');
+    // Capability messages name the adapter and say what shader-f16 changes (nothing, today).
+    const caps = (await page.textContent('#capabilities')) ?? '';
+    expect(caps).toContain('WebGPU adapter:');
+    expect(caps).toMatch(/shader-f16.*the model runs f32 activations on every adapter/);
+    expect(caps).not.toContain('slower f32 path');
+    expect(await page.textContent('#model-info')).toMatch(/f32 activations, f16 KV cache\.$/);
+    // The cache panel lists the downloaded model.
     const cached = page.locator('#cache-list > li').filter({ hasText: 'pixtral-tiny-screens-q4/' });
     await expect.poll(() => cached.textContent()).toMatch(/complete · loaded now/);
     expect(await page.textContent('#storage-usage')).toMatch(/^Storage used: [\d.]+ [KMG]?B of [\d.]+ [KMGT]?B/);
@@ -144,8 +152,8 @@ describe('demo (built static site)', () => {
 
   it('renders a PDF page with pdf.js and answers about it', async () => {
     await newConversation(page);
-    // The screenshot of the previous test would go along again: remove it.
-    await page.getByRole('button', { name: 'Remove screen_02.png' }).click();
+    // Images an earlier test left in the tray would go along: remove whatever is there.
+    for (let n = await page.locator('#image-list > li').count(); n > 0; n--) await page.locator('#image-list > li button').first().click();
     await expect.poll(() => page.locator('#image-list > li').count()).toBe(0);
     const s = sample('screen_07.png', 'color'); // orange, tall 69x251
     const png = readFileSync(resolve(SAMPLES, s.image)).toString('base64');
@@ -262,29 +270,78 @@ describe('demo (built static site)', () => {
     });
   }
 
-  it('works offline after one visit: reload, load from IndexedDB, answer', async () => {
-    // The service worker controls the page and has the app shell cached.
-    await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 60_000 });
-    const cached = await page.evaluate(async () => {
-      const keys = await caches.keys();
-      const shell = keys.find((k) => /^pixtral-demo-[0-9a-f]{16}$/.test(k));
-      return shell ? (await (await caches.open(shell)).keys()).length : 0;
-    });
-    expect(cached).toBeGreaterThanOrEqual(5);
-    await context.setOffline(true);
+  it('works offline after one visit of its own: reload, load from IndexedDB, answer; old caches pruned', async () => {
+    // A fresh context: its own service worker, caches and IndexedDB, primed by this visit.
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const p = await ctx.newPage();
+    const errors: string[] = [];
+    p.on('pageerror', (e) => errors.push(e.message));
     try {
+      await p.goto(server.url);
+      await waitForModel(p);
+      // The service worker controls the page and has the app shell cached.
+      await p.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 60_000 });
+      const cached = await p.evaluate(async () => {
+        const keys = await caches.keys();
+        const shell = keys.find((k) => /^pixtral-demo-[0-9a-f]{16}$/.test(k));
+        return shell ? (await (await caches.open(shell)).keys()).length : 0;
+      });
+      expect(cached).toBeGreaterThanOrEqual(5);
+      // Caches an earlier build would have left (an unversioned runtime cache, an old version):
+      // the next online visit prunes them.
+      await p.evaluate(async () => {
+        for (const name of ['pixtral-demo-runtime', 'pixtral-demo-00000000deadbeef', 'pixtral-demo-00000000deadbeef-runtime']) {
+          await (await caches.open(name)).put('/stale', new Response('old'));
+        }
+      });
+      await p.reload();
+      await waitForModel(p);
+      await expect
+        .poll(() => p.evaluate(async () => (await caches.keys()).filter((k) => k.startsWith('pixtral-demo-')).sort()), { timeout: 60_000 })
+        .toEqual(expect.not.arrayContaining(['pixtral-demo-runtime', 'pixtral-demo-00000000deadbeef', 'pixtral-demo-00000000deadbeef-runtime']));
+      const left = await p.evaluate(async () => (await caches.keys()).filter((k) => k.startsWith('pixtral-demo-')));
+      expect(left.every((k) => /^pixtral-demo-[0-9a-f]{16}(-runtime)?$/.test(k))).toBe(true);
+
+      await ctx.setOffline(true);
       const requests = server.requests.length;
-      await page.reload();
-      const status = await waitForModel(page);
+      await p.reload();
+      const status = await waitForModel(p);
       expect(status).toContain('from the browser cache');
       expect(server.requests.length).toBe(requests); // nothing reached the server
       const s = sample('screen_11.png', 'color');
-      await page.setInputFiles('#image-input', resolve(SAMPLES, s.image));
-      await page.locator('#image-list > li').first().waitFor();
-      const r = await askUi(page, s.question);
+      await p.setInputFiles('#image-input', resolve(SAMPLES, s.image));
+      await p.locator('#image-list > li').first().waitFor();
+      const r = await askUi(p, s.question);
       expect(r.answer, r.stats).toBe(s.reference_answer);
+      expect(errors).toEqual([]);
     } finally {
-      await context.setOffline(false);
+      await ctx.close();
+    }
+  });
+
+  it('a ?model= link preselects the model and says what Load would download, downloading nothing', async () => {
+    const p = await context.newPage();
+    try {
+      const modelUrl = new URL('models/pixtral-tiny-screens-f32/', server.url).href;
+      const before = server.requests.length;
+      await p.goto(`${server.url}?model=${encodeURIComponent(modelUrl)}`);
+      await p.waitForFunction(() => typeof window.pixtralDemo === 'object');
+      const host = new URL(server.url).host;
+      await expect.poll(() => p.textContent('#model-status')).toMatch(new RegExp(`^Model from the link: pixtral-tiny-screens \\(f32\\), [\\d.]+ [KMG]B to download from ${host.replace(/[.]/g, '\\.')}\\. Press Load`));
+      expect(await p.locator('input[name="model-choice"][value="url"]').isChecked()).toBe(true);
+      expect(await p.inputValue('#model-url')).toBe(modelUrl);
+      expect(await p.evaluate(() => window.pixtralDemo.model())).toBeNull();
+      // Only the manifest was read: no shard.
+      const fetched = server.requests.slice(before).filter((r) => r.includes('/models/'));
+      expect(fetched).toEqual(['/models/pixtral-tiny-screens-f32/manifest.json']);
+      // A plain-HTTP link to another host is ignored.
+      await p.goto(`${server.url}?model=${encodeURIComponent('http://models.example/pixtral/')}`);
+      await p.waitForFunction(() => typeof window.pixtralDemo === 'object');
+      expect(await p.textContent('#model-status')).toMatch(/The model link was ignored: http:\/\/models\.example is not accepted: model URLs must use https:/);
+      expect(await p.locator('input[name="model-choice"][value="url"]').isChecked()).toBe(false);
+      expect(await p.evaluate(() => window.pixtralDemo.model())).toBeNull();
+    } finally {
+      await p.close();
     }
     expect(pageErrors).toEqual([]);
   });

@@ -4,7 +4,7 @@
  * no bundler and no dev server, starting its worker chunk relative to `import.meta.url`, loading
  * the embedded demo model from a folder beside it, and answering a screenshot question.
  */
-import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
@@ -39,7 +39,7 @@ const PAGE = `<!doctype html>
 const FAIL_PAGE = `<!doctype html>
 <meta charset="utf-8">
 <script type="module">
-  import { loadPixtral } from './lib/index.js';
+  import { loadPixtral } from './lib-no-worker/index.js';
   const t0 = performance.now();
   loadPixtral({ url: './models/pixtral-tiny-screens-q4/' }).then(
     () => (document.body.dataset.result = JSON.stringify({ loaded: true })),
@@ -82,8 +82,26 @@ it('dist/index.js works from a statically served page: worker, model, typed erro
   expect(server.requests.some((p) => /^\/lib\/assets\/worker-.*\.js$/.test(p))).toBe(true);
 });
 
+it('dist/index.js and what it imports statically carry no engine: no WGSL, which ships once, in the worker chunk', () => {
+  const lib = resolve(site, 'lib');
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const code = readFileSync(resolve(lib, file), 'utf8');
+    expect(code, `${file} holds WGSL`).not.toMatch(/@compute/);
+    // Static imports only: `import(...)` (the in-thread engine) is fetched on demand.
+    for (const m of code.matchAll(/(?:^|[;\s}])(?:import|export)\s*(?:[\w{}*,\s$]+from\s*)?["']\.\/([^"']+\.js)["']/g)) visit(m[1]!);
+  };
+  visit('index.js');
+  const worker = readdirSync(resolve(lib, 'assets')).find((f) => /^worker-.*\.js$/.test(f))!;
+  expect(readFileSync(resolve(lib, 'assets', worker), 'utf8')).toMatch(/@compute/);
+});
+
 it('fails with a typed error, not a hang, when the worker script cannot load', async () => {
-  for (const f of readdirSync(resolve(site, 'lib/assets'))) if (/^worker-.*\.js$/.test(f)) rmSync(resolve(site, 'lib/assets', f));
+  // A copy of the build without its worker chunk: the other test keeps its complete lib/.
+  cpSync(resolve(site, 'lib'), resolve(site, 'lib-no-worker'), { recursive: true });
+  for (const f of readdirSync(resolve(site, 'lib-no-worker/assets'))) if (/^worker-.*\.js$/.test(f)) rmSync(resolve(site, 'lib-no-worker/assets', f));
   const page = await browser.newPage();
   await page.goto(new URL('fail.html', server.url).href);
   await page.waitForFunction(() => document.body.dataset.result, null, { timeout: 30_000 });

@@ -305,7 +305,9 @@ describe('tokenizer version in the manifest', () => {
 
   it('refuses a version that is not one', async () => {
     const d = await withTokenizer(MISTRAL3, { 'tekken.json': await tekken(MISTRAL3, '../7') });
-    await expect(run(d, { dtype: 'f32' })).rejects.toThrow(/tekken.json: tokenizer version "..\/7" is not like "v3" or "v7"/);
+    await expect(run(d, { dtype: 'f32' })).rejects.toThrow(/tekken\.json: config\.version must be a version name like "v3" \(got "\.\.\/7"\)/);
+    const p = await withTokenizer(MISTRAL3, { 'tokenizer.json': hfTokenizer }, (c) => (c.tokenizer_version = 7));
+    await expect(run(p, { dtype: 'f32' })).rejects.toThrow(/config\.json: tokenizer_version must be a version name like "v3" \(got 7\)/);
   });
 });
 
