@@ -18,7 +18,7 @@ import { AbortError, DisposedError, FormatError, WebGPUUnavailableError, throwIf
 import type { LoadProgress } from './weights/progress.js';
 import { watchWorkerLife, workerLifeName } from './worker/life.js';
 
-export interface LoadPixtralOptions extends Omit<LoadOptions, 'onProgress' | 'fetch' | 'openModel'> {
+export interface LoadPixtralOptions extends Omit<LoadOptions, 'onProgress' | 'fetch' | 'openModel' | 'openGguf'> {
   /** Progress of download, verification and upload (monotonic bytes). */
   onProgress?: (p: LoadProgress) => void;
   /** Expected weight dtype of the converted model; a mismatch is a FormatError. */

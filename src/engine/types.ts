@@ -2,6 +2,7 @@
  * The engine's public request and result types: what `load`, `chat` and `generate` take and
  * give back, the same in the worker, in-thread and across comlink.
  */
+import type { ByteSource } from '../gguf/source.js';
 import type { GpuOptions } from '../gpu/device.js';
 import type { ModelConfig } from '../config.js';
 import type { ProgressCallback } from '../weights/progress.js';
@@ -16,6 +17,11 @@ export interface LoadOptions {
   url: string;
   /** URL of the llama.cpp mmproj GGUF (vision tower + projector): `url` is then a text GGUF. */
   mmproj?: string;
+  /**
+   * Opens a GGUF (`url`, `mmproj`) for reading; default: HTTP Range requests (`urlSource`). The
+   * Node entry reads local paths in place with it.
+   */
+  openGguf?: (url: string) => ByteSource;
   /** Never touch the network: load from the IndexedDB cache only. */
   offline?: boolean;
   /** KV-cache length to allocate (capped by the model and the adapter; the cap is reported). */

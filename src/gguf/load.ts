@@ -29,7 +29,8 @@ export function isGgufLoad(opts: LoadOptions): boolean {
 
 export async function loadGgufModel(opts: LoadOptions): Promise<LoadedModel> {
   if (opts.offline) throw new FormatError('GGUF files are not cached yet: offline loading needs a converted model');
-  const sources = { text: urlSource(opts.url, { fetch: opts.fetch }), mmproj: urlSource(opts.mmproj!, { fetch: opts.fetch }) };
+  const open = opts.openGguf ?? ((url: string) => urlSource(url, { fetch: opts.fetch }));
+  const sources = { text: open(opts.url), mmproj: open(opts.mmproj!) };
   const [text, mmproj] = await Promise.all([readGgufHeader(sources.text, { signal: opts.signal }), readGgufHeader(sources.mmproj, { signal: opts.signal })]);
   const gm = ggufModel(text, mmproj);
   const config = gm.config;
