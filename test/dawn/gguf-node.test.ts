@@ -47,9 +47,12 @@ function safetensors(path: string) {
 }
 
 describe('Node loadPixtral({ url, mmproj }) on kq GGUFs', () => {
-  // lavapipe on a busy 2-core machine takes minutes per case: one variant per route, and the
-  // image case on the local one only.
-  for (const [variant, where, cases] of [['q4_k_m', 'path', ['text_only', 'one_image_wide']], ['q6_k', 'http', ['text_only']]] as const) {
+  const both = ['text_only', 'one_image_wide'] as const;
+  const runs = [
+    ...(['f16', 'q8_0', 'q6_k', 'q5_k_m', 'q4_k_m', 'q4_k_s', 'q4_0'] as const).map((v) => [v, 'path', both] as const),
+    ['q6_k', 'http', both] as const,
+  ];
+  for (const [variant, where, cases] of runs) {
     it(`${variant} by ${where}: greedy tokens and prompt logits of ${cases.join(', ')}`, async () => {
       const at = (f: string) => (where === 'path' ? resolve(kq, f) : `${base}/${f}`);
       ranges.length = 0;
