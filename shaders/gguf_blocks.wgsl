@@ -5,7 +5,8 @@
 // define: W_F32, W_F16, W_Q4_0, W_Q4_1, W_Q5_0, W_Q8_0, W_Q4_K, W_Q5_K or W_Q6_K.
 //
 // Unit of work: 8 consecutive elements of a row (an "octet", c = k / 8), which in every format
-// share one scale s and one offset m: element i = s * q_i - m. Formed in f32 exactly as ggml's
+// share one scale s and one offset m: element i = s * q_i - m. `octetQ` gives the q, and
+// `groupScale` the scales of a 32-element group (4 octets), so a matvec decodes them once per 32. Formed in f32 exactly as ggml's
 // dequantize_row_* forms it (the same products, each exact or rounded once), so the values are
 // bit-identical to ggml's wherever the compiler does not fuse s * q - m into one FMA (then
 // within one rounding). Layouts (ggml-common.h; src/gguf/dequant.ts has the CPU reference):
@@ -114,20 +115,62 @@ fn scaleMinK4(o: u32, j: u32) -> vec2<f32> {
   return vec2<f32>(f32((b & 0xfu) | ((byteAt(o + j - 4u) >> 6u) << 4u)), f32((b >> 4u) | ((byteAt(o + j) >> 6u) << 4u)));
 }
 
-// Octet c (elements 8c .. 8c + 7) of the row whose bytes start at rowBase.
-fn octet(rowBase: u32, c: u32) -> Octet {
+// Rows start on 4-byte boundaries and blocks are whole words (F32, F16 with K % 8 == 0, Q4_1,
+// Q4_K, Q5_K): plain word loads, no realignment.
+#if W_F32 || W_F16 || W_Q4_1 || W_Q4_K || W_Q5_K
+fn wordA(o: u32) -> u32 { return wq[o >> 2u]; }
+#else
+fn wordA(o: u32) -> u32 { return word(o); }
+#endif
+
+// Scales of the 32-element group g (octets 4g .. 4g + 3) of the row at rowBase: x = scale of
+// octets 4g, 4g + 1; y = scale of octets 4g + 2, 4g + 3 (they differ only for Q6_K, one scale
+// per 16); z = the offset m (element = s q - m). Decoded once per 32 elements by the matvec.
+fn groupScale(rowBase: u32, g: u32) -> vec3<f32> {
+#if W_F32 || W_F16
+  return vec3<f32>(1.0, 1.0, 0.0);
+#elif W_Q8_0 || W_Q4_0 || W_Q5_0
+  let d = halfAt(rowBase + g * BB);
+  return vec3<f32>(d, d, 0.0);
+#elif W_Q4_1
+  let base = rowBase + g * BB;
+  let d = halfAt(base);
+  return vec3<f32>(d, d, -halfAt(base + 2u));
+#elif W_Q4_K || W_Q5_K
+  let base = rowBase + (g >> 3u) * BB;
+  let sm = scaleMinK4(base + 4u, g & 7u);
+  let s = halfAt(base) * sm.x;
+  return vec3<f32>(s, s, halfAt(base + 2u) * sm.y);
+#elif W_Q6_K
+  let base = rowBase + (g >> 3u) * BB;
+  let i = (g & 7u) * 4u;    // first octet of the group within the block
+  let n = i >> 4u;
+  let k = (i >> 2u) & 3u;
+  let o = base + 192u + 8u * n + 2u * k;
+  let d = halfAt(base + 208u);
+  let sc = vec2<f32>(vec2<i32>(bitcast<i32>(byteAt(o) << 24u), bitcast<i32>(byteAt(o + 1u) << 24u)) >> vec2<u32>(24u));
+  return vec3<f32>(d * sc.x, d * sc.y, 0.0);
+#endif
+}
+
+struct Quants {
+  a: vec4<f32>, // elements 0..3 of the octet
+  b: vec4<f32>, // elements 4..7
+}
+
+// The quantised values q of octet c (offsets such as q - 8 already applied).
+fn octetQ(rowBase: u32, c: u32) -> Quants {
 #if W_F32
   let o = rowBase + c * 32u;
-  return Octet(bitcast<vec4<f32>>(vec4<u32>(word(o), word(o + 4u), word(o + 8u), word(o + 12u))),
-               bitcast<vec4<f32>>(vec4<u32>(word(o + 16u), word(o + 20u), word(o + 24u), word(o + 28u))), 1.0, 0.0);
+  return Quants(bitcast<vec4<f32>>(vec4<u32>(wordA(o), wordA(o + 4u), wordA(o + 8u), wordA(o + 12u))),
+                bitcast<vec4<f32>>(vec4<u32>(wordA(o + 16u), wordA(o + 20u), wordA(o + 24u), wordA(o + 28u))));
 #elif W_F16
   let o = rowBase + c * 16u;
-  return Octet(vec4<f32>(unpack2x16float(word(o)), unpack2x16float(word(o + 4u))),
-               vec4<f32>(unpack2x16float(word(o + 8u)), unpack2x16float(word(o + 12u))), 1.0, 0.0);
+  return Quants(vec4<f32>(unpack2x16float(wordA(o)), unpack2x16float(wordA(o + 4u))),
+                vec4<f32>(unpack2x16float(wordA(o + 8u)), unpack2x16float(wordA(o + 12u))));
 #elif W_Q8_0
-  let base = rowBase + (c >> 2u) * BB;
-  let o = base + 2u + (c & 3u) * 8u;
-  return Octet(i8x4(word(o)), i8x4(word(o + 4u)), halfAt(base), 0.0);
+  let o = rowBase + (c >> 2u) * BB + 2u + (c & 3u) * 8u;
+  return Quants(i8x4(wordA(o)), i8x4(wordA(o + 4u)));
 #elif W_Q4_0 || W_Q4_1
   let base = rowBase + (c >> 2u) * BB;
   let i = c & 3u;
@@ -135,10 +178,10 @@ fn octet(rowBase: u32, c: u32) -> Octet {
 #if W_Q4_0
   let o = base + 2u + (i & 1u) * 8u;
   let bias = vec4<f32>(8.0);
-  return Octet(nib4(word(o), sh) - bias, nib4(word(o + 4u), sh) - bias, halfAt(base), 0.0);
+  return Quants(nib4(wordA(o), sh) - bias, nib4(wordA(o + 4u), sh) - bias);
 #else
   let o = base + 4u + (i & 1u) * 8u;
-  return Octet(nib4(word(o), sh), nib4(word(o + 4u), sh), halfAt(base), -halfAt(base + 2u));
+  return Quants(nib4(wordA(o), sh), nib4(wordA(o + 4u), sh));
 #endif
 #elif W_Q5_0
   let base = rowBase + (c >> 2u) * BB;
@@ -146,27 +189,24 @@ fn octet(rowBase: u32, c: u32) -> Octet {
   let sh = (i >> 1u) * 4u;
   let o = base + 6u + (i & 1u) * 8u;
   // 5th bits of elements 8i .. 8i + 7: byte i of qh, spread one bit per lane.
-  let hb = (word(base + 2u) >> (8u * i)) & 0xffu;
+  let hb = (wordA(base + 2u) >> (8u * i)) & 0xffu;
   let ha = vec4<f32>((vec4<u32>(hb) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u));
   let hbb = vec4<f32>((vec4<u32>(hb) >> vec4<u32>(4u, 5u, 6u, 7u)) & vec4<u32>(1u));
   let bias = vec4<f32>(16.0);
-  return Octet(nib4(word(o), sh) + 16.0 * ha - bias, nib4(word(o + 4u), sh) + 16.0 * hbb - bias, halfAt(base), 0.0);
+  return Quants(nib4(wordA(o), sh) + 16.0 * ha - bias, nib4(wordA(o + 4u), sh) + 16.0 * hbb - bias);
 #elif W_Q4_K || W_Q5_K
   let base = rowBase + (c >> 5u) * BB;
   let i = c & 31u;
   let j = i >> 2u;          // sub-block of 32
   let r = i & 3u;           // octet within it
-  let sm = scaleMinK4(base + 4u, j);
-  let s = halfAt(base) * sm.x;
-  let m = halfAt(base + 2u) * sm.y;
   let sh = (j & 1u) * 4u;
 #if W_Q4_K
   let o = base + 16u + (j >> 1u) * 32u + r * 8u;
-  return Octet(nib4(word(o), sh), nib4(word(o + 4u), sh), s, m);
+  return Quants(nib4(wordA(o), sh), nib4(wordA(o + 4u), sh));
 #else
   let o = base + 48u + (j >> 1u) * 32u + r * 8u;
   let h = base + 16u + r * 8u;
-  return Octet(nib4(word(o), sh) + 16.0 * bit4(word(h), j), nib4(word(o + 4u), sh) + 16.0 * bit4(word(h + 4u), j), s, m);
+  return Quants(nib4(wordA(o), sh) + 16.0 * bit4(wordA(h), j), nib4(wordA(o + 4u), sh) + 16.0 * bit4(wordA(h + 4u), j));
 #endif
 #elif W_Q6_K
   let base = rowBase + (c >> 5u) * BB;
@@ -177,9 +217,15 @@ fn octet(rowBase: u32, c: u32) -> Octet {
   let o = base + 64u * n + 32u * (k & 1u) + 8u * r;
   let sh = (k >> 1u) * 4u;
   let h = base + 128u + 32u * n + 8u * r;
-  let sc = f32(bitcast<i32>(byteAt(base + 192u + 8u * n + (r >> 1u) + 2u * k) << 24u) >> 24u);
   let bias = vec4<f32>(32.0);
-  return Octet(nib4(word(o), sh) + 16.0 * bits2x4(word(h), 2u * k) - bias,
-               nib4(word(o + 4u), sh) + 16.0 * bits2x4(word(h + 4u), 2u * k) - bias, halfAt(base + 208u) * sc, 0.0);
+  return Quants(nib4(wordA(o), sh) + 16.0 * bits2x4(wordA(h), 2u * k) - bias,
+                nib4(wordA(o + 4u), sh) + 16.0 * bits2x4(wordA(h + 4u), 2u * k) - bias);
 #endif
+}
+
+// Octet c (elements 8c .. 8c + 7) of the row whose bytes start at rowBase.
+fn octet(rowBase: u32, c: u32) -> Octet {
+  let q = octetQ(rowBase, c);
+  let g = groupScale(rowBase, c >> 2u);
+  return Octet(q.a, q.b, select(g.x, g.y, (c & 3u) >= 2u), g.z);
 }

@@ -1,16 +1,17 @@
 // gguf_matvec: y[yOffset + r] = sum_k W[r, k] x[k] for the rows r of one row part of a weight
 // held in a ggml block format as stored in the GGUF (decode, batch 1). The format is one define
 // (W_Q4_K, ...; gguf_blocks.wgsl, appended to this file, reads the blocks): every 8 consecutive
-// elements of a row share a scale s and an offset m, so a thread's dot over an octet is
-// s * (q . x) - m * sum(x), and sum(x) is shared by the thread's 4 rows.
+// elements of a row share a scale s and an offset m, so a thread's dot over a group of 32 is
+// s (q . x) - m sum(x) (two scales for Q6_K's halves), with the scales decoded once per group
+// and sum(x) shared by the thread's 4 rows.
 // Bindings:
 //   0 wq [rows * rowBytes / 4] u32 (rowBytes = K / QK * BB, padded to 4), read
 //   1 x  [K / 4] vec4<act>, read
 //   2 y  [>= yOffset + rows] act, read_write (only this part's rows are written)
 //   3 params { K, rows, yOffset }
 // Work split: TPR threads share a block of 4 consecutive rows (one vec4 accumulator, each x
-// octet loaded once for 4 rows) and stride over the octets c = t, t + TPR, ... of those rows, so
-// with TPR = 32 a warp reads 32 consecutive octets (one Q4_K block) of each row. TPR = 1: a
+// group loaded once for 4 rows) and stride over the 32-element groups g = t, t + TPR, ... of
+// those rows. TPR = 1: a
 // thread streams 4 whole rows with no reduction (CPU adapters); else a shared-memory reduction.
 // A workgroup of WG threads holds 4 * WG / TPR rows. Rows past the end read the last row and
 // are not written. Dispatch: ceil(rows / (4 * WG / TPR)) workgroups spread over x/y by grid().
@@ -36,9 +37,18 @@ override TPR: u32 = 32;
 
 var<workgroup> partial: array<vec4<f32>, WG>;
 
-fn octetDot(rowBase: u32, c: u32, xa: vec4<f32>, xb: vec4<f32>, xs: f32) -> f32 {
-  let o = octet(rowBase, c);
-  return o.s * (dot(o.a, xa) + dot(o.b, xb)) - o.m * xs;
+// Group g (32 elements, 4 octets) of one row times x: s (q . x) - m sum(x) per half, the
+// scales decoded once for the 32 elements.
+fn groupDot(rowBase: u32, g: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+            x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>, xs: f32) -> f32 {
+  let sc = groupScale(rowBase, g);
+  let q0 = octetQ(rowBase, 4u * g);
+  let q1 = octetQ(rowBase, 4u * g + 1u);
+  let q2 = octetQ(rowBase, 4u * g + 2u);
+  let q3 = octetQ(rowBase, 4u * g + 3u);
+  let lo = dot(q0.a, x0) + dot(q0.b, x1) + dot(q1.a, x2) + dot(q1.b, x3);
+  let hi = dot(q2.a, x4) + dot(q2.b, x5) + dot(q3.a, x6) + dot(q3.b, x7);
+  return sc.x * lo + sc.y * hi - sc.z * xs;
 }
 
 @compute @workgroup_size(WG)
@@ -51,14 +61,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let last = max(p.rows, 1u) - 1u;
   let rb = rowBytesOf(p.K);
   let b = vec4<u32>(min(row, last), min(row + 1u, last), min(row + 2u, last), min(row + 3u, last)) * rb;
-  let octets = p.K / 8u;
+  let groups = p.K / 32u;
   var acc = vec4<f32>(0.0);
-  for (var c = t; c < octets; c += TPR) {
-    let xa = vec4<f32>(x[2u * c]);
-    let xb = vec4<f32>(x[2u * c + 1u]);
-    let xs = dot(xa + xb, vec4<f32>(1.0));
-    acc += vec4<f32>(octetDot(b.x, c, xa, xb, xs), octetDot(b.y, c, xa, xb, xs),
-                     octetDot(b.z, c, xa, xb, xs), octetDot(b.w, c, xa, xb, xs));
+  for (var g = t; g < groups; g += TPR) {
+    let xo = 8u * g;
+    let x0 = vec4<f32>(x[xo]);
+    let x1 = vec4<f32>(x[xo + 1u]);
+    let x2 = vec4<f32>(x[xo + 2u]);
+    let x3 = vec4<f32>(x[xo + 3u]);
+    let x4 = vec4<f32>(x[xo + 4u]);
+    let x5 = vec4<f32>(x[xo + 5u]);
+    let x6 = vec4<f32>(x[xo + 6u]);
+    let x7 = vec4<f32>(x[xo + 7u]);
+    let xs = dot((x0 + x1) + (x2 + x3) + ((x4 + x5) + (x6 + x7)), vec4<f32>(1.0));
+    acc += vec4<f32>(groupDot(b.x, g, x0, x1, x2, x3, x4, x5, x6, x7, xs), groupDot(b.y, g, x0, x1, x2, x3, x4, x5, x6, x7, xs),
+                     groupDot(b.z, g, x0, x1, x2, x3, x4, x5, x6, x7, xs), groupDot(b.w, g, x0, x1, x2, x3, x4, x5, x6, x7, xs));
   }
   if (TPR == 1u) {
     for (var j = 0u; j < 4u; j++) {

@@ -18,7 +18,7 @@ import { AbortError, DisposedError, FormatError, WebGPUUnavailableError, throwIf
 import type { LoadProgress } from './weights/progress.js';
 import { watchWorkerLife, workerLifeName } from './worker/life.js';
 
-export interface LoadPixtralOptions extends Omit<LoadOptions, 'onProgress' | 'fetch' | 'openModel'> {
+export interface LoadPixtralOptions extends Omit<LoadOptions, 'onProgress' | 'fetch' | 'openModel' | 'openGguf'> {
   /** Progress of download, verification and upload (monotonic bytes). */
   onProgress?: (p: LoadProgress) => void;
   /** Expected weight dtype of the converted model; a mismatch is a FormatError. */
@@ -227,8 +227,9 @@ export async function loadPixtral(opts: LoadPixtralOptions): Promise<PixtralMode
     const { signal, ...rest } = load;
     // A relative model URL means relative to this page, not to the worker script's location.
     const base = typeof document !== 'undefined' ? document.baseURI : globalThis.location?.href;
-    const url = base ? new URL(rest.url, base).href : rest.url;
-    const loading = engine.load({ ...rest, url }, progress, signal);
+    const resolve = (u: string) => (base ? new URL(u, base).href : u);
+    const url = resolve(rest.url);
+    const loading = engine.load({ ...rest, url, ...(rest.mmproj !== undefined ? { mmproj: resolve(rest.mmproj) } : {}) }, progress, signal);
     // A worker that cannot start (script 404, CSP, syntax error) never answers: fail instead.
     const failed = worker
       ? new Promise<never>((_, reject) => {

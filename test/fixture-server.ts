@@ -1,8 +1,9 @@
 /**
  * Vite plugin for tests and benchmarks: serves `../shared` (fixtures, the demo's trained model)
  * read-only under `/shared/` and test scratch output under `/scratch/`, so browser tests fetch the
- * real files exactly as a page would fetch a model from a static host. The `dawn` project (Node)
- * serves the same mounts from a `node:http` server (test/dawn/global-setup.ts).
+ * real files exactly as a page would fetch a model from a static host (single byte ranges too,
+ * as GGUF files are read). The `dawn` project (Node) serves the same mounts from a `node:http`
+ * server (test/dawn/global-setup.ts).
  *
  * Two test hooks, on real HTTP: every request under a mount is logged (path and query) and the
  * log is served as JSON at `/__fixture-requests`, so tests count downloads at the server; and a
@@ -46,8 +47,26 @@ export function serveFixtureFile(req: IncomingMessage, res: ServerResponse, next
       return;
     }
     requestLog.push(url.pathname + url.search);
-    res.setHeader('Content-Length', statSync(file).size);
+    const size = statSync(file).size;
     res.setHeader('Cache-Control', 'no-store');
+    // Single byte ranges, as Hugging Face serves them (GGUF files are read by Range).
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    if (range) {
+      const start = Number(range[1]);
+      const end = Math.min(range[2] ? Number(range[2]) : size - 1, size - 1);
+      if (start >= size || end < start) {
+        res.statusCode = 416;
+        res.setHeader('Content-Range', `bytes */${size}`);
+        res.end();
+        return;
+      }
+      res.statusCode = 206;
+      res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+      res.setHeader('Content-Length', end - start + 1);
+      createReadStream(file, { start, end }).pipe(res);
+      return;
+    }
+    res.setHeader('Content-Length', size);
     const stall = url.searchParams.get('stall');
     const key = url.pathname + url.search;
     const times = Number(url.searchParams.get('stallTimes') ?? Infinity);

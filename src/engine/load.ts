@@ -13,13 +13,15 @@ import { Sampler } from '../kernels/sampling.js';
 import { compileModelPipelines, warmModel } from '../model/pipelines.js';
 import { checkSpecialIds, loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
 import { Grammars } from '../grammar/constraint.js';
+import { isGgufLoad, loadGgufModel } from '../gguf/load.js';
 import type { OpenedModel } from '../weights/source.js';
 import type { LoadOptions, ModelInfo } from './types.js';
 
 /** Everything one loaded model holds; owned by the engine. */
 export interface LoadedModel {
   gpu: Gpu;
-  weights: GpuWeights;
+  /** The converted model's weights, or a GGUF pair's (`GgufWeights`). */
+  weights: Pick<GpuWeights, 'byteLength' | 'destroy'>;
   model: VisionLanguageModel;
   tokenizer: Tokenizer;
   sampler: Sampler;
@@ -34,6 +36,7 @@ export interface LoadedModel {
 
 /** Loads a converted model onto a new GPU device. */
 export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
+  if (isGgufLoad(opts)) return loadGgufModel(opts);
   const open = opts.openModel ?? loadModelFiles;
   const files = await open({
     url: opts.url, offline: opts.offline, signal: opts.signal, onProgress: opts.onProgress, fetch: opts.fetch,

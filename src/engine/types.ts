@@ -2,6 +2,7 @@
  * The engine's public request and result types: what `load`, `chat` and `generate` take and
  * give back, the same in the worker, in-thread and across comlink.
  */
+import type { ByteSource } from '../gguf/source.js';
 import type { GpuOptions } from '../gpu/device.js';
 import type { ModelConfig } from '../config.js';
 import type { ProgressCallback } from '../weights/progress.js';
@@ -12,8 +13,15 @@ import type { ImageInput } from '../image/decode.js';
 import type { ResponseFormat } from '../grammar/response-format.js';
 
 export interface LoadOptions {
-  /** Base URL of a converted model (folder holding manifest.json). */
+  /** Base URL of a converted model (folder holding manifest.json), or of a llama.cpp text GGUF. */
   url: string;
+  /** URL of the llama.cpp mmproj GGUF (vision tower + projector): `url` is then a text GGUF. */
+  mmproj?: string;
+  /**
+   * Opens a GGUF (`url`, `mmproj`) for reading; default: HTTP Range requests (`urlSource`). The
+   * Node entry reads local paths in place with it.
+   */
+  openGguf?: (url: string) => ByteSource;
   /** Never touch the network: load from the IndexedDB cache only. */
   offline?: boolean;
   /** KV-cache length to allocate (capped by the model and the adapter; the cap is reported). */
@@ -51,8 +59,8 @@ export interface LoadOptions {
 export interface ModelInfo {
   name: string;
   modelType: ModelConfig['modelType'];
-  /** Storage dtype of the decoder's linear weights. */
-  dtype: 'q4' | 'f16' | 'f32';
+  /** Storage dtype of the decoder's linear weights; `gguf`: ggml blocks as the GGUF stores them. */
+  dtype: 'q4' | 'f16' | 'f32' | 'gguf';
   config: ModelConfig;
   /** Context tokens actually allocated. */
   maxContext: number;

@@ -17,8 +17,11 @@ export const TEKKEN_PATTERN =
 
 const CONTROL = 3;
 
-/** The Tekken tokenizer of a text GGUF (FormatError when it is not a Tekken vocabulary). */
-export function ggufTokenizer(h: GgufHeader): Tokenizer {
+/**
+ * The Tekken tokenizer of a text GGUF (FormatError when it is not a Tekken vocabulary); its
+ * chat-format version is `version`, else the file's `tokenizer.chat_template` (`ggufChatLayout`).
+ */
+export function ggufTokenizer(h: GgufHeader, opts: { version?: ChatLayout } = {}): Tokenizer {
   const where = `${h.source} tokenizer`;
   const model = h.metadata.get('tokenizer.ggml.model');
   const pre = h.metadata.get('tokenizer.ggml.pre');
@@ -55,7 +58,7 @@ export function ggufTokenizer(h: GgufHeader): Tokenizer {
     },
     decoder: { type: 'ByteLevel' },
     normalizer: null,
-  });
+  }, { version: opts.version ?? ggufChatLayout(h) });
 }
 
 /** Mistral's instruct layouts: v3 (`[INST]` turns, Pixtral) and v7 (`[SYSTEM_PROMPT]`, mistral3). */

@@ -17,6 +17,9 @@ import type { TextPart } from '../text/prompt.js';
 import type { LoadProgress } from '../weights/progress.js';
 import type { ModelOpener } from '../weights/source.js';
 import { openRemoteModel } from './cache.js';
+import { fileURLToPath } from 'node:url';
+import { fileSource } from '../gguf/source-node.js';
+import { urlSource, type ByteSource } from '../gguf/source.js';
 import { isLocalModel, openModelFolder } from './files.js';
 import { installWebGPU, type NodeWebGPUOptions } from './gpu.js';
 import { resolveImage, type NodeImageInput, type ResolveImageOptions } from './inputs.js';
@@ -32,7 +35,7 @@ export interface NodeChatMessage {
   content: string | (TextPart | NodeImagePart)[];
 }
 
-export interface NodeLoadOptions extends Omit<LoadOptions, 'onProgress' | 'openModel'>, NodeWebGPUOptions {
+export interface NodeLoadOptions extends Omit<LoadOptions, 'onProgress' | 'openModel' | 'openGguf'>, NodeWebGPUOptions {
   /** Progress of download (URLs), verification and GPU upload (monotonic bytes). */
   onProgress?: (p: LoadProgress) => void;
   /** Expected weight dtype of the converted model; a mismatch is a FormatError. */
@@ -76,6 +79,11 @@ export class NodePixtralModel extends PixtralModel {
   }
 }
 
+/** A GGUF by path or `file:` URL, read in place; an http(s) GGUF by Range requests. */
+function ggufOpener(url: string): ByteSource {
+  return isLocalModel(url) ? fileSource(url.startsWith('file:') ? fileURLToPath(url) : url) : urlSource(url);
+}
+
 /** The opener for a model URL: a local folder in place, or the disk cache of an http(s) model. */
 export function modelOpener(url: string, cacheDir?: string): ModelOpener {
   return isLocalModel(url) ? (o) => openModelFolder(o.url) : (o) => openRemoteModel({ ...o, cacheDir });
@@ -91,7 +99,7 @@ export async function loadPixtral(opts: NodeLoadOptions): Promise<NodePixtralMod
   await installWebGPU({ adapter, dawnFlags });
   const engine = new Engine();
   try {
-    const info = await engine.load({ ...load, openModel: modelOpener(load.url, cacheDir) }, onProgress, signal);
+    const info = await engine.load({ ...load, openModel: modelOpener(load.url, cacheDir), openGguf: ggufOpener }, onProgress, signal);
     if (dtype && info.dtype !== dtype) throw new FormatError(`${opts.url} holds a ${info.dtype} model, but dtype "${dtype}" was asked for`);
     return new NodePixtralModel(engine, info, pdfDpi);
   } catch (e) {

@@ -43,6 +43,7 @@ describe('tokenizer from llama.cpp GGUFs', () => {
       for (const s of all) expect(tok.encode(s), JSON.stringify(s.slice(0, 60))).toEqual(ref.encode(s));
       for (let id = 0; id < tok.vocabSize; id += 7) expect(tok.idToBytes(id)).toEqual(ref.idToBytes(id));
       expect(ggufChatLayout(h)).toBe('v3');
+      expect(tok.version).toBe('v3');
     });
   }
 

@@ -1,0 +1,85 @@
+/**
+ * GGUF pairs through the Node entry (`pixtral-webgpu/node` `loadPixtral`, in-process on Dawn):
+ * local paths read in place, and an http URL read by Range requests from a real local server;
+ * greedy tokens exact and every prompt logit within the case's strict tolerance against the
+ * `kq` float64 goldens (f32 KV cache, so the comparison is the f32 model's). Needs a Dawn
+ * adapter (lavapipe on CI: VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.json).
+ */
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadPixtral } from '../../src/node/model.js';
+import { expectClose } from '../helpers/close.js';
+import { parseSafetensors } from '../helpers/safetensors.js';
+import { sharedDir } from '../fixture-server.js';
+
+const kq = resolve(sharedDir, 'fixtures/gguf/kq');
+let server: Server;
+let base: string;
+const ranges: string[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const file = resolve(kq, decodeURIComponent(new URL(req.url!, 'http://x').pathname.slice(1)));
+    const size = statSync(file).size;
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    if (!m) {
+      res.writeHead(200, { 'Content-Length': size });
+      createReadStream(file).pipe(res);
+      return;
+    }
+    ranges.push(req.headers.range!);
+    const start = Number(m[1]);
+    const end = Math.min(Number(m[2]), size - 1);
+    res.writeHead(206, { 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': end - start + 1 });
+    createReadStream(file, { start, end }).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+function safetensors(path: string) {
+  const b = readFileSync(path);
+  return parseSafetensors(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+}
+
+describe('Node loadPixtral({ url, mmproj }) on kq GGUFs', () => {
+  const both = ['text_only', 'one_image_wide'] as const;
+  const runs = [
+    ...(['f16', 'q8_0', 'q6_k', 'q5_k_m', 'q4_k_m', 'q4_k_s', 'q4_0'] as const).map((v) => [v, 'path', both] as const),
+    ['q6_k', 'http', both] as const,
+  ];
+  for (const [variant, where, cases] of runs) {
+    it(`${variant} by ${where}: greedy tokens and prompt logits of ${cases.join(', ')}`, async () => {
+      const at = (f: string) => (where === 'path' ? resolve(kq, f) : `${base}/${f}`);
+      ranges.length = 0;
+      const model = await loadPixtral({ url: at(`pixtral-kq-tiny-text-${variant}.gguf`), mmproj: at('pixtral-kq-tiny-mmproj-f16.gguf'), maxContext: 64, kvCache: 'f32' });
+      try {
+        expect(model.info.dtype).toBe('gguf');
+        if (where === 'http') expect(ranges.length).toBeGreaterThan(50); // two headers + one range per tensor
+        for (const name of cases) {
+          const dir = resolve(kq, `goldens/${variant}/cases/${name}`);
+          const c = JSON.parse(readFileSync(resolve(dir, 'case.json'), 'utf8')) as {
+            input_ids: number[]; greedy_tokens: number[]; images?: { pixel_values: string }[]; tolerances: Record<string, { atol_strict: number; rtol_strict: number }>;
+          };
+          const inputs = safetensors(resolve(dir, 'inputs.safetensors'));
+          const exp = safetensors(resolve(dir, 'expected.safetensors'));
+          const images = (c.images ?? []).map((im) => {
+            const px = inputs[im.pixel_values]!;
+            const [, height, width] = px.shape as [number, number, number];
+            return { pixels: px.data as Float32Array, height, width };
+          });
+          const r = await model.generate({ inputIds: c.input_ids, images, maxNewTokens: 8, temperature: 0, returnLogits: true });
+          expect(r.tokenIds).toEqual(c.greedy_tokens);
+          const t = c.tolerances.logits!;
+          expectClose(r.logits!, exp.logits!.data, { atol: t.atol_strict, rtol: t.rtol_strict }, `${variant} ${name} logits`);
+        }
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
+});
