@@ -11,6 +11,7 @@ import { CachePanel } from './cache-panel.js';
 import { Chat, type Turn } from './chat.js';
 import { byId, renderMessages } from './dom.js';
 import { ImageTray } from './images.js';
+import { DocumentPanel } from './document.js';
 import { ModelLoader } from './loader.js';
 import { readStream } from './stream.js';
 import { registerServiceWorker, type OfflineState } from './sw-register.js';
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
   renderMessages(capsBox, caps.messages);
 
   const tray = new ImageTray();
+  const documentPanel = new DocumentPanel();
   const chat = new Chat(tray);
   let model: PixtralModel | null = null;
   let modelUrl: string | null = null;
@@ -66,6 +68,7 @@ async function main(): Promise<void> {
       model = null;
       modelUrl = null;
       chat.setModel(null);
+      documentPanel.setModel(null);
       tray.setConfig(null);
       modelInfo.textContent = '';
       await old?.dispose();
@@ -75,6 +78,7 @@ async function main(): Promise<void> {
       modelUrl = url;
       tray.setConfig(m.info.config);
       chat.setModel(m);
+      documentPanel.setModel(m);
       const i = m.info;
       modelInfo.textContent =
         `${i.name}: ${i.modelType}, ${i.dtype} weights, images up to ${i.config.vision.imageSize} px ` +
