@@ -1,7 +1,9 @@
 /**
- * Two projects: `node` runs pure logic (converter, tokenizer, manifest, prompt) in Node;
+ * Projects: `node` runs pure logic (converter, tokenizer, manifest, prompt) in Node;
  * `browser` runs everything that needs WebGPU or IndexedDB inside Debian's headless Chromium
- * (SwiftShader adapter on CI), driven by Playwright. No WebGPU mock exists anywhere.
+ * (SwiftShader adapter on CI), driven by Playwright; `dawn` runs the kernel and golden tests
+ * again in Node on Dawn (lavapipe on CI: shader-f16, subgroups); `e2e` drives the built demo.
+ * No WebGPU mock exists anywhere.
  */
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
@@ -37,6 +39,30 @@ export default defineConfig({
           hookTimeout: 300_000,
           fileParallelism: false,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        // The same kernel and golden tests in Node on Dawn (npm `webgpu`) over Vulkan: Mesa's
+        // lavapipe unless VK_ICD_FILENAMES says otherwise, so CI runs the f16 and subgroup
+        // variants that SwiftShader lacks. Set here, in the workers only: Chromium also uses
+        // Vulkan and must keep its own adapter. PIXTRAL_WEBGPU_ADAPTER picks another adapter.
+        extends: true,
+        test: {
+          name: 'dawn',
+          environment: 'node',
+          include: ['test/kernels/**/*.test.ts', 'test/golden/**/*.test.ts', 'test/dawn/**/*.test.ts'],
+          env: { VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? '/usr/share/vulkan/icd.d/lvp_icd.json' },
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          // lavapipe spreads each dispatch over every core and compiles each shader variant on
+          // one: parallel files, or running beside the browser project, only contend. Last group.
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
+          // Real model shapes run in the browser project only (test/helpers/gpu.ts): on lavapipe
+          // the shaders at head_dim 128 alone take minutes to compile.
+          provide: { realShapes: false },
+          setupFiles: ['test/dawn/setup.ts'],
+          globalSetup: ['test/dawn/global-setup.ts'],
         },
       },
       {

@@ -1,7 +1,8 @@
 /**
  * Vite plugin for tests and benchmarks: serves `../shared` (fixtures, the demo's trained model)
  * read-only under `/shared/` and test scratch output under `/scratch/`, so browser tests fetch the
- * real files exactly as a page would fetch a model from a static host.
+ * real files exactly as a page would fetch a model from a static host. The `dawn` project (Node)
+ * serves the same mounts from a `node:http` server (test/dawn/global-setup.ts).
  *
  * Two test hooks, on real HTTP: every request under a mount is logged (path and query) and the
  * log is served as JSON at `/__fixture-requests`, so tests count downloads at the server; and a
@@ -10,6 +11,7 @@
  * of that exact URL: a server that stops sending mid-download.
  */
 import { createReadStream, existsSync, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve, normalize, sep } from 'node:path';
 import type { Plugin } from 'vite';
 
@@ -23,46 +25,52 @@ const mounts: Record<string, string> = { '/shared/': sharedDir, '/scratch/': scr
 const requestLog: string[] = [];
 const stallCounts = new Map<string, number>();
 
+/**
+ * Serves one request from the mounts (the Connect-style middleware of both the Vite plugin and
+ * the `dawn` project's plain `node:http` server); calls `next` for any other path.
+ */
+export function serveFixtureFile(req: IncomingMessage, res: ServerResponse, next: () => void): void {
+  const url = new URL(req.url ?? '/', 'http://x');
+  if (url.pathname === '/__fixture-requests') {
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Cache-Control', 'no-store');
+    res.end(JSON.stringify(requestLog));
+    return;
+  }
+  for (const [prefix, dir] of Object.entries(mounts)) {
+    if (!url.pathname.startsWith(prefix)) continue;
+    const file = normalize(resolve(dir, decodeURIComponent(url.pathname.slice(prefix.length))));
+    if (!file.startsWith(dir + sep) || !existsSync(file) || !statSync(file).isFile()) {
+      res.statusCode = 404;
+      res.end('not found');
+      return;
+    }
+    requestLog.push(url.pathname + url.search);
+    res.setHeader('Content-Length', statSync(file).size);
+    res.setHeader('Cache-Control', 'no-store');
+    const stall = url.searchParams.get('stall');
+    const key = url.pathname + url.search;
+    const times = Number(url.searchParams.get('stallTimes') ?? Infinity);
+    const n = stallCounts.get(key) ?? 0;
+    if (stall !== null && n < times) {
+      stallCounts.set(key, n + 1);
+      // The headers and the first bytes, then silence until the client gives up.
+      if (Number(stall) > 0) createReadStream(file, { start: 0, end: Number(stall) - 1 }).on('data', (c) => res.write(c));
+      else res.flushHeaders();
+      req.on('close', () => res.destroy());
+      return;
+    }
+    createReadStream(file).pipe(res);
+    return;
+  }
+  next();
+}
+
 export function fixtureServer(): Plugin {
   return {
     name: 'pixtral-fixture-server',
     configureServer(server) {
-      server.middlewares.use((req, res, next) => {
-        const url = new URL(req.url ?? '/', 'http://x');
-        if (url.pathname === '/__fixture-requests') {
-          res.setHeader('Content-Type', 'application/json');
-          res.setHeader('Cache-Control', 'no-store');
-          res.end(JSON.stringify(requestLog));
-          return;
-        }
-        for (const [prefix, dir] of Object.entries(mounts)) {
-          if (!url.pathname.startsWith(prefix)) continue;
-          const file = normalize(resolve(dir, decodeURIComponent(url.pathname.slice(prefix.length))));
-          if (!file.startsWith(dir + sep) || !existsSync(file) || !statSync(file).isFile()) {
-            res.statusCode = 404;
-            res.end('not found');
-            return;
-          }
-          requestLog.push(url.pathname + url.search);
-          res.setHeader('Content-Length', statSync(file).size);
-          res.setHeader('Cache-Control', 'no-store');
-          const stall = url.searchParams.get('stall');
-          const key = url.pathname + url.search;
-          const times = Number(url.searchParams.get('stallTimes') ?? Infinity);
-          const n = stallCounts.get(key) ?? 0;
-          if (stall !== null && n < times) {
-            stallCounts.set(key, n + 1);
-            // The headers and the first bytes, then silence until the client gives up.
-            if (Number(stall) > 0) createReadStream(file, { start: 0, end: Number(stall) - 1 }).on('data', (c) => res.write(c));
-            else res.flushHeaders();
-            req.on('close', () => res.destroy());
-            return;
-          }
-          createReadStream(file).pipe(res);
-          return;
-        }
-        next();
-      });
+      server.middlewares.use(serveFixtureFile);
     },
   };
 }

@@ -58,7 +58,7 @@ export class Engine {
       if (this.disposed) throw new DisposedError();
       validateLoadOptions(options); // before anything is fetched, allocated or released
       const opts = { ...options, onProgress: onProgress ?? options.onProgress, signal: this.signalFor(signal ?? options.signal) };
-      this.release();
+      await this.release();
       this.loaded = await loadModel(opts);
       return this.loaded.info;
     });
@@ -174,11 +174,12 @@ export class Engine {
     });
   }
 
-  private release(): void {
+  /** Frees the GPU at once; settles when the model's cache lock is free too (a delete may follow). */
+  private async release(): Promise<void> {
     const l = this.loaded;
     this.loaded = null;
     this.images.clear();
-    if (l) releaseModel(l);
+    if (l) await releaseModel(l);
   }
 
   /**

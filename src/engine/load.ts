@@ -89,13 +89,16 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
   }
 }
 
-/** Frees the model's GPU memory and its device. */
-export function releaseModel(l: LoadedModel): void {
+/**
+ * Frees the model's GPU memory and its device at once, then gives up this context's hold on its
+ * cached files; settles when that lock is free (so a delete right after succeeds).
+ */
+export function releaseModel(l: LoadedModel): Promise<void> {
   l.model.destroy();
   l.weights.destroy();
   l.sampler.destroy();
   l.penalty.destroy();
   l.allowed.destroy();
   l.gpu.destroy();
-  void l.files.release?.();
+  return l.files.release?.() ?? Promise.resolve();
 }

@@ -20,9 +20,11 @@ export function toTypedError(e: unknown, baseURL: string): unknown {
 }
 
 /**
- * Safe to send again: the server did not run the request. A connection that could not be made,
- * 429 (rate limit / full queue: refused before work) and 502/503 (no server behind the proxy, or
- * one not ready). Not a timeout or a 500: the generation may have run.
+ * Safe to send again: 429 (rate limit / full queue: refused before any work), 502/503 (no server
+ * behind the proxy, or one not ready), and a connection that failed without any response (most
+ * often refused; if it broke mid-request the generation may have run, but a chat completion has
+ * no side effects, so the cost is compute, not a wrong result). Not a timeout or a 500: the
+ * generation may still be running or have run.
  */
 export function isSafeToRetry(e: unknown): boolean {
   if (e instanceof APIConnectionTimeoutError || e instanceof APIUserAbortError) return false;

@@ -19,6 +19,9 @@
  *   (`quota.ts`), else QuotaError and nothing is written; when the browser gives no estimate, a
  *   progress event with a `warning` says so and the download goes on. `storage.persist()` is
  *   requested.
+ * - Other tabs and workers of the origin (`locks.ts`): the load holds the model's shared Web Lock
+ *   until `release()`, and checks and downloads under the model's download lock, so a second
+ *   context waits for the first one's download instead of downloading again.
  * - The AbortSignal is honoured everywhere: an abort rejects promptly with AbortError and no
  *   further request is made. Files already stored stay stored.
  */

@@ -8,7 +8,8 @@
  */
 export * from './manifest.js';
 export { loadModelFiles, type LoadModelOptions, type LoadedModel } from './fetch.js';
-export { type LoadPhase, type LoadProgress, type ProgressCallback, ProgressTracker } from './progress.js';
+export { type LoadPhase, type LoadProgress, type ProgressCallback, ProgressTracker, containProgress } from './progress.js';
+export { DEFAULT_STALL_TIMEOUT_MS } from './http.js';
 export { DEFAULT_RETRY, backoffDelay, isRetryableStatus, type RetryPolicy } from './retry.js';
 export { checkQuota, quotaMargin, type StorageLike, type StorageEstimateLike, type QuotaCheck } from './quota.js';
 export {

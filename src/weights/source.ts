@@ -12,7 +12,11 @@ export interface ModelSource {
   /** Where the model came from (base URL or folder), for messages. */
   readonly url: string;
   readonly manifest: Manifest;
-  /** All bytes of shard `index`; with `verify` (default true) their SHA-256 is checked (IntegrityError). */
+  /**
+   * All bytes of shard `index`, verified: the browser cache returns what was hashed when it was
+   * stored (hash once, see `store.ts`); a folder read in place may hash as it reads, and `verify`
+   * asks for that where the source supports it (IntegrityError on a mismatch).
+   */
   readShard(index: number, opts?: { verify?: boolean }): Promise<Uint8Array>;
   /** The tokenizer file's bytes, or null when the model has none. */
   readTokenizer(): Promise<Uint8Array | null>;

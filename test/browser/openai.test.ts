@@ -13,7 +13,8 @@ import { preprocessImage } from '../../src/image/preprocess.js';
 import type { ChatCompletionChunk } from '../../src/openai/types.js';
 
 const SAMPLES = '/shared/models/pixtral-tiny-screens/samples';
-const MODEL = '/scratch/models/pixtral-tiny-screens-q4/';
+// The embedded demo model as committed under public/ (served at /models/ like the demo's assets).
+const MODEL = '/models/pixtral-tiny-screens-q4/';
 const COLOR = 'What color is the box?';
 
 interface Sample { image: string; question: string; reference_answer: string }
@@ -87,6 +88,12 @@ describe('engine.chat.completions.create (local)', () => {
     expect(chunks.slice(0, -1).every((c) => c.choices[0]!.finish_reason === null && !c.usage)).toBe(true);
   });
 
+  it('fetches http(s) image URLs', async () => {
+    const url = new URL(`${SAMPLES}/screen_02.png`, location.href).href;
+    const r = await engine.chat.completions.create({ messages: ask(url), max_tokens: 4 });
+    expect(r.choices[0]!.message.content).toBe('green');
+  });
+
   it('takes image objects as the extension part and stops at max_tokens with "length"', async () => {
     const blob = await bytesOf('screen_01.png');
     const bitmap = await createImageBitmap(blob);
@@ -138,14 +145,19 @@ describe('engine.chat.completions.create (local)', () => {
     const before = await engine.chat.completions.create({ messages: ask(url) }, { signal: AbortSignal.abort() }).catch((e: unknown) => e);
     expect(before).toBeInstanceOf(AbortError);
     const ac = new AbortController();
-    // A long answer: a text-only prompt, no stop at EOS within 40 tokens is not guaranteed, so
-    // abort right after the first content chunk.
-    const stream = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Tell me a story.' }], max_tokens: 60, stream: true }, { signal: ac.signal });
+    // The schema asks for a string longer than the budget, so the grammar never lets the answer
+    // end on its own: only the abort can stop it before max_tokens.
+    const long = { type: 'json_schema' as const, json_schema: { name: 'long', schema: { type: 'string', minLength: 1000 } } };
+    const stream = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Tell me a story.' }], max_tokens: 60, response_format: long, stream: true }, { signal: ac.signal });
+    let chunks = 0;
     const err = await (async () => {
-      for await (const c of stream) if (c.choices[0]?.delta.content !== undefined) ac.abort();
+      for await (const c of stream) {
+        chunks++;
+        if (c.choices[0]?.delta.content) ac.abort();
+      }
     })().catch((e: unknown) => e);
-    // Either the model ended on its own before the abort took effect, or the stream threw AbortError.
-    if (err !== undefined) expect(err).toBeInstanceOf(AbortError);
+    expect(err).toBeInstanceOf(AbortError);
+    expect(chunks).toBeLessThan(60);
     // The engine is usable right after.
     const r = await engine.chat.completions.create({ messages: ask(url), max_tokens: 4 });
     expect(r.choices[0]!.message.content).toBe('green');

@@ -7,10 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InUseError, reviveError, type SerializedError } from '../../src/errors.js';
+import { Engine } from '../../src/engine/index.js';
 import { deleteCachedModel, sha256Hex, type CachedModelInfo } from '../../src/weights/index.js';
 import { downloadLockName } from '../../src/weights/locks.js';
 import { buildStoreFixture, STORE_FIXTURE_URL, type StoreFixture } from './store-fixture-data.js';
-import { ensureServed, serverLog } from './store-serve.js';
+import { ensureServed, serverLog, serveRenamedCopy } from './store-serve.js';
 
 class Context {
   private readonly worker = new Worker(new URL('./store-locks-worker.ts', import.meta.url), { type: 'module' });
@@ -117,5 +118,23 @@ describe('two contexts of one origin (Web Locks)', () => {
     await b.call({ op: 'release' });
     expect(await a.call({ op: 'delete', url: STORE_FIXTURE_URL })).toEqual([hash]);
     expect((await b.call<CachedModelInfo[]>({ op: 'list' })).some((m) => m.manifestHash === hash)).toBe(false);
+  });
+
+  it("the engine holds the model while loaded and lets go on dispose, or when its load fails", async () => {
+    // A real converted model (test/global-setup.ts), copied under its own manifest hash: golden
+    // tests hold the original for the whole run.
+    const url = await serveRenamedCopy('/scratch/models/pixtral-tiny-a-f32/', 'store-engine-model', `engine lock test ${crypto.randomUUID()}`);
+    const engine = new Engine();
+    await engine.load({ url, maxContext: 64 });
+    const refused = await deleteCachedModel(url).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(InUseError);
+    await engine.dispose();
+    expect((await deleteCachedModel(url)).length).toBe(1);
+
+    // The store fixture's files load, but its tensors are not a model: the failed load lets go too.
+    const broken = new Engine();
+    await expect(broken.load({ url: STORE_FIXTURE_URL })).rejects.toThrow();
+    expect(await deleteCachedModel(STORE_FIXTURE_URL)).toEqual([hash]);
+    await broken.dispose();
   });
 });

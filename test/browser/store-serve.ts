@@ -38,3 +38,26 @@ export async function ensureServed(f: StoreFixture): Promise<void> {
   if (!(await same())) throw new Error('store fixture not served at /scratch/store-fixture/: run `npx tsx test/browser/store-fixture.ts`');
 }
 
+
+/**
+ * Serves a copy of the converted model at `from` (a `/scratch/...` folder URL) at
+ * `/scratch/<dir>/`, its manifest renamed to `name`: same tensors, its own manifest hash, so a
+ * test can hold, release and delete it without touching a model other test files hold.
+ * Returns the copy's URL.
+ */
+export async function serveRenamedCopy(from: string, dir: string, name: string): Promise<string> {
+  const get = async (file: string) => {
+    const r = await fetch(`${from}${file}`, { cache: 'no-store' });
+    if (!r.ok) throw new Error(`${from}${file}: HTTP ${r.status} (converted by test/global-setup.ts?)`);
+    return new Uint8Array(await r.arrayBuffer());
+  };
+  const manifest = JSON.parse(new TextDecoder().decode(await get('manifest.json'))) as {
+    name: string; shards: { name: string }[]; tokenizer: { file: string } | null;
+  };
+  for (const file of [...manifest.shards.map((s) => s.name), ...(manifest.tokenizer ? [manifest.tokenizer.file] : [])]) {
+    await commands.writeFile(`.scratch/${dir}/${file}`, toBase64(await get(file)), 'base64');
+  }
+  manifest.name = name;
+  await commands.writeFile(`.scratch/${dir}/manifest.json`, JSON.stringify(manifest));
+  return `/scratch/${dir}/`;
+}

@@ -1,17 +1,19 @@
 /**
  * The remote backend (`createEngine({ baseURL, model, apiKey })`, the official `openai` client
  * inside) against `pixtral-webgpu serve` running the embedded model: the same answers as the
- * local engine (the same facade over the model in another process) on the sample screenshots,
+ * local engine (the same facade over the model in this process) on the sample screenshots,
  * streaming and not; the server's errors as `NetworkError`s keeping status and message; abort.
  */
-import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { basename, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, NetworkError, RequestError } from '../../src/errors.js';
 import { createEngine } from '../../src/openai/create.js';
 import type { ChatEngine } from '../../src/openai/types.js';
-import { EMBEDDED_MODEL, repoRoot, sampleDataUrl, samples, startServe, stopServe, type ServeProcess } from './serve-process.js';
+import { loadServedModel } from '../../cli/serve/model.js';
+import { EMBEDDED_MODEL, SAMPLES, sampleDataUrl, samples, startServe, stopServe, type ServeProcess } from './serve-process.js';
 
 const KEY = 'remote-test-key';
 let srv: ServeProcess;
@@ -31,15 +33,23 @@ const ask = (image: string, question: string) => [
   { role: 'user' as const, content: [{ type: 'image_url' as const, image_url: { url: sampleDataUrl(image) } }, { type: 'text' as const, text: question }] },
 ];
 
+/** The local engine: the same facade over the model in this process (as `serve` loads it). */
 async function localAnswers(): Promise<string[]> {
-  // TEMPORARY second --import: see test/dawn/standin (the Node entry is not on main yet).
-  const args = ['--import', 'tsx', '--import', resolve(repoRoot, 'test/dawn/standin/register.mjs'), resolve(repoRoot, 'test/dawn/local-answers.ts'), EMBEDDED_MODEL, JSON.stringify(ASKS.map(({ image, question }) => ({ image, question })))];
-  const { stdout } = await promisify(execFile)(process.execPath, args, { cwd: repoRoot, maxBuffer: 1 << 20 });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as string[];
+  const local = await loadServedModel({ model: EMBEDDED_MODEL, maxContext: 512, allowRemoteImages: false });
+  try {
+    const out: string[] = [];
+    for (const s of ASKS) {
+      const r = await local.chat.completions.create({ messages: ask(s.image, s.question), max_tokens: 4, temperature: 0 });
+      out.push(r.choices[0]!.message.content ?? '');
+    }
+    return out;
+  } finally {
+    await local.dispose();
+  }
 }
 
 beforeAll(async () => {
-  srv = await startServe(['--api-key', KEY, '--max-context', '512']);
+  srv = await startServe(['--api-key', KEY, '--max-context', '512', '--allow-remote-images']);
   remote = await createEngine({ baseURL: srv.baseURL, model: 'pixtral-tiny-screens', apiKey: KEY });
 });
 
@@ -78,7 +88,22 @@ describe('remote engine against pixtral-webgpu serve', () => {
     const auth = await wrong.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
     expect(auth).toBeInstanceOf(NetworkError);
     expect((auth as NetworkError).status).toBe(401);
-    expect(() => createEngine({ baseURL: 'ftp://x', model: 'm' })).rejects.toBeInstanceOf(RequestError);
+    await expect(createEngine({ baseURL: 'ftp://x', model: 'm' })).rejects.toBeInstanceOf(RequestError);
+  });
+
+  it('sends http(s) image URLs as given; serve --allow-remote-images fetches them', async () => {
+    const files = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'image/png' });
+      res.end(readFileSync(resolve(SAMPLES, basename(req.url ?? ''))));
+    });
+    await new Promise<void>((ok) => files.listen(0, '127.0.0.1', ok));
+    try {
+      const url = `http://127.0.0.1:${(files.address() as AddressInfo).port}/screen_02.png`;
+      const r = await remote.chat.completions.create({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'What color is the box?' }] }], max_tokens: 4 });
+      expect(r.choices[0]!.message.content).toBe('green');
+    } finally {
+      files.close();
+    }
   });
 
   it('aborts through the signal', async () => {

@@ -1,6 +1,6 @@
 /**
- * Starts `pixtral-webgpu serve` as a real child process (the CLI through tsx, as `npx
- * pixtral-webgpu` would run it) on 127.0.0.1 with a free port, waits for its "listening on"
+ * Starts `pixtral-webgpu serve` as a real child process (`bin/pixtral-webgpu.js`, what `npx
+ * pixtral-webgpu` runs) on 127.0.0.1 with a free port, waits for its "listening on"
  * line, and keeps its stderr (one line per request) for the tests to read.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -33,9 +33,8 @@ export interface ServeProcess {
 }
 
 export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
-  // TEMPORARY: the second --import maps the Node entry to test/dawn/standin until it lands on main.
-  const standin = resolve(repoRoot, 'test/dawn/standin/register.mjs');
-  const child = spawn(process.execPath, ['--import', 'tsx', '--import', standin, resolve(repoRoot, 'cli/main.ts'), 'serve', EMBEDDED_MODEL, '--host', '127.0.0.1', '--port', '0', ...args], {
+  // The published launcher, as `npx pixtral-webgpu` runs it (from source: tsx + the WGSL hook).
+  const child = spawn(process.execPath, [resolve(repoRoot, 'bin/pixtral-webgpu.js'), 'serve', EMBEDDED_MODEL, '--host', '127.0.0.1', '--port', '0', ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,6 +8,7 @@ import { uploadModel } from '../../src/weights/upload.js';
 import { UploadedWeights } from '../../src/model/gpu-weights.js';
 import { VisionLanguageModel, type VlmOptions } from '../../src/model/vlm.js';
 import type { Manifest } from '../../src/weights/manifest.js';
+import { fixtureUrl } from '../helpers/fixture-url.js';
 
 export interface LoadedFixture {
   gpu: Gpu;
@@ -16,7 +17,7 @@ export interface LoadedFixture {
 }
 
 export async function loadFixtureModel(gpu: Gpu, name: string, opts: VlmOptions = {}): Promise<LoadedFixture> {
-  const loaded = await loadModelFiles({ url: `/scratch/models/${name}/` });
+  const loaded = await loadModelFiles({ url: fixtureUrl(`/scratch/models/${name}/`) });
   const weights = await uploadModel(loaded.files, gpu);
   const model = new VisionLanguageModel(gpu, loaded.manifest.config, new UploadedWeights(gpu, weights), opts);
   return { gpu, manifest: loaded.manifest, model };

@@ -1,5 +1,23 @@
-/** One shared WebGPU runtime per test page, plus an f32-only one on adapters that have f16. */
+/**
+ * One shared WebGPU runtime per test page (or per test file in the `dawn` project), the
+ * activation dtypes to test on it, and whether this project runs the real-model-shape cases.
+ */
+import { inject } from 'vitest';
 import { Gpu } from '../../src/gpu/device.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Run the real-model-shape kernel cases (Nemo, ViT, lm_head) in this project (default true). */
+    realShapes?: boolean;
+  }
+}
+
+/**
+ * Real model shapes run in one project only (vitest.config.ts): they cost minutes on a CPU
+ * adapter, and running them on both SwiftShader and lavapipe would only double that. The `dawn`
+ * project sets this false and keeps the small awkward shapes, in f32 and f16.
+ */
+export const realShapes: boolean = inject('realShapes') !== false;
 
 let gpu: Promise<Gpu> | undefined;
 

@@ -2,6 +2,7 @@
  * Reads a whole (small) safetensors file fetched in the browser into typed arrays, for golden
  * fixtures: 8-byte little-endian header length, JSON header, raw little-endian data.
  */
+import { fixtureUrl } from './fixture-url.js';
 
 export type Loaded = Float32Array | Int32Array | Uint8Array;
 
@@ -33,13 +34,13 @@ export function parseSafetensors(buf: ArrayBuffer): Record<string, LoadedTensor>
 }
 
 export async function fetchSafetensors(url: string): Promise<Record<string, LoadedTensor>> {
-  const r = await fetch(url);
+  const r = await fetch(fixtureUrl(url));
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   return parseSafetensors(await r.arrayBuffer());
 }
 
 export async function fetchJson<T = unknown>(url: string): Promise<T> {
-  const r = await fetch(url);
+  const r = await fetch(fixtureUrl(url));
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   return (await r.json()) as T;
 }

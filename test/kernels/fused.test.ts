@@ -32,7 +32,7 @@ import {
   type Q4Weight,
 } from '../../src/kernels/q4.js';
 import { addInPlace } from '../../src/kernels/add.js';
-import { activationDtypes, getGpu } from '../helpers/gpu.js';
+import { activationDtypes, getGpu, realShapes } from '../helpers/gpu.js';
 import { randn } from '../helpers/random.js';
 import { U32, q4MatVecWithMag, synthRowDot, uploadSynthQ4 } from './ref/q4.js';
 import { silu } from './ref/elementwise.js';
@@ -176,7 +176,7 @@ describe('q4 matvec gate/up + SiLU (one dispatch)', async () => {
     y.destroy();
   });
 
-  it('Nemo 5120 -> 2 x 14336: synthetic weights, sampled rows', async () => {
+  it.runIf(realShapes)('Nemo 5120 -> 2 x 14336: synthetic weights, sampled rows', async () => {
     const [K, N] = [5120, 14336];
     const gate = uploadSynthQ4(gpu, N, K, 11, 'gate');
     const up = uploadSynthQ4(gpu, N, K, 12, 'up');
@@ -261,7 +261,7 @@ describe('q4 matvec of up to three weights (q/k/v, one dispatch)', async () => {
     y.destroy();
   });
 
-  it('Nemo 5120 -> 4096 + 1024 + 1024: synthetic weights, sampled rows', async () => {
+  it.runIf(realShapes)('Nemo 5120 -> 4096 + 1024 + 1024: synthetic weights, sampled rows', async () => {
     const K = 5120;
     const rows = [4096, 1024, 1024];
     const seeds = [21, 22, 23];
