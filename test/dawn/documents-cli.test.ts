@@ -1,5 +1,6 @@
 /**
- * `pixtral-webgpu ask-doc` as a real child process (the source checkout's launcher) on the
+ * `askDocument` from the Node entry, in-process (per page on the embedded model, reuse on a
+ * second question), and `pixtral-webgpu ask-doc` as a real child process (the source checkout's launcher) on the
  * embedded q4 model in Node on Dawn (lavapipe when present), over a generated 12-page PDF of
  * the model's kind of pages (only page 5's box is red): `--per-page` JSON
  * lines with the right colour on every page and progress on stderr, synthesis `--json` end to
@@ -7,12 +8,13 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pageColors, screensPdfNode } from '../helpers/screens-pdf-node.js';
 import { parseAskDocArgs } from '../../cli/ask-doc.js';
+import { askDocument, loadPixtral } from '../../src/node/index.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const MODEL = resolve(root, '.scratch/models/pixtral-tiny-screens-q4');
@@ -47,6 +49,23 @@ describe('ask-doc arguments', () => {
     expect(() => parseAskDocArgs(['m', 'a.pdf', 'q', '--schema', 's.json'])).toThrow(/--schema applies per page only/);
     expect(() => parseAskDocArgs(['m', 'a.pdf', 'q', '--json', '--per-page'])).toThrow(/--json and --per-page/);
   });
+});
+
+describe.skipIf(!existsSync(MODEL))('askDocument in Node (in-process, Dawn)', () => {
+  it('per page from the PDF bytes: the right colours; a second question reuses the rendered pages', async () => {
+    const model = await loadPixtral({ url: MODEL, maxContext: 256 });
+    try {
+      const bytes = new Uint8Array(await readFile(pdf));
+      const r = await askDocument(model, bytes, 'What color is the box?', { perPage: true, maxTokens: 4, pages: '4-6' });
+      expect(r.pages.map((p) => p.answer)).toEqual(COLORS.slice(3, 6));
+      expect(r.stats.renderedPages).toBe(3);
+      const again = await askDocument(model, bytes, 'What color is the box?', { perPage: true, maxTokens: 4, pages: '4-6' });
+      expect(again.pages.map((p) => p.answer)).toEqual(COLORS.slice(3, 6));
+      expect(again.stats).toMatchObject({ reusedPages: 3, renderedPages: 0, imagesPreprocessed: 0 });
+    } finally {
+      await model.dispose();
+    }
+  }, SLOW);
 });
 
 describe.skipIf(!existsSync(MODEL))('ask-doc on the embedded model (Node, Dawn)', () => {
