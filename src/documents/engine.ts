@@ -26,7 +26,7 @@ export interface DocumentChatEngine {
           messages: { role: 'user'; content: ({ type: 'text'; text: string } | { type: 'image'; image: ImageInput })[] }[];
           max_tokens?: number;
           temperature?: number;
-          response_format?: ResponseFormat;
+          response_format?: OpenAIResponseFormat;
           stream?: false;
         },
         options?: { signal?: AbortSignal },
@@ -36,6 +36,17 @@ export interface DocumentChatEngine {
 }
 
 export type DocumentEngine = DocumentModel | DocumentChatEngine;
+
+/** OpenAI's own `response_format` type, where a JSON schema's `name` is required. */
+type OpenAIResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null } };
+
+function openAIFormat(f: ResponseFormat | undefined): OpenAIResponseFormat | undefined {
+  if (f?.type !== 'json_schema') return f;
+  return { type: 'json_schema', json_schema: { ...f.json_schema, name: f.json_schema.name ?? 'response' } };
+}
 
 /** One user turn: images then text, as the model was trained (image first, question after). */
 export type Part = { type: 'text'; text: string } | { type: 'image'; image: ImageInput };
@@ -102,7 +113,7 @@ function completionsAsker(e: DocumentChatEngine): Asker {
     async ask(r) {
       const t0 = performance.now();
       const res = await e.chat.completions.create(
-        { messages: [{ role: 'user', content: r.parts }], max_tokens: r.maxTokens, temperature: 0, response_format: r.responseFormat, stream: false },
+        { messages: [{ role: 'user', content: r.parts }], max_tokens: r.maxTokens, temperature: 0, response_format: openAIFormat(r.responseFormat), stream: false },
         { signal: r.signal },
       );
       const c = res.choices[0];

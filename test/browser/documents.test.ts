@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Ajv from 'ajv';
-import { loadPixtral, askDocument, AbortError, LimitError, RequestError, type PixtralModel, type PageProgress } from '../../src/index.js';
+import { loadPixtral, askDocument, engineFromModel, AbortError, LimitError, RequestError, type PixtralModel, type PageProgress } from '../../src/index.js';
 import { MAP_MAX_TOKENS, NOTES_CHARS, QUOTE_CHARS } from '../../src/documents/prompts.js';
 import { screensPdf, twelvePages } from '../helpers/screens-pdf.js';
 
@@ -93,6 +93,16 @@ describe('askDocument (browser, embedded model)', () => {
     expect(r.stats.peakKvTokens).toBe(Math.max(mapPeak, r.stats.reduce.kvTokens));
     expect(r.stats.reduce.imageTokens).toBeLessThanOrEqual(72);
     console.log(`[documents] synthesis (noise from this model): relevant ${[...relevant].join(',') || 'none'}; answer ${JSON.stringify(r.answer)}; peak KV ${r.stats.peakKvTokens}`);
+  });
+
+  it('takes what createEngine returns: its local model, or its chat.completions.create alone (the remote path)', async () => {
+    const engine = engineFromModel(model);
+    const local = await askDocument(engine, pdf, QUESTION, { perPage: true, maxTokens: 4, pages: '5-6' });
+    expect(local.pages.map((p) => p.answer)).toEqual(['red', pages[5]!.color]);
+    // Without `model`, only the OpenAI-shaped call is used, as for a remote engine: counts come from `usage`.
+    const viaCompletions = await askDocument({ chat: engine.chat }, pdf, QUESTION, { perPage: true, maxTokens: 4, pages: '5-6' });
+    expect(viaCompletions.pages.map((p) => p.answer)).toEqual(['red', pages[5]!.color]);
+    expect(viaCompletions.stats.peakKvTokens).toBe(local.stats.peakKvTokens);
   });
 
   it('a page that cannot be decoded is reported, the others answered', async () => {
