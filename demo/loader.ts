@@ -132,16 +132,20 @@ export class ModelLoader {
       this.setStatus('Starting…');
       const offline = typeof navigator !== 'undefined' && navigator.onLine === false;
       let downloaded = false;
+      let finished = false;
       const model = await loadPixtral({
         url,
         maxContext,
         signal: controller.signal,
         offline,
         onProgress: (p) => {
+          // Progress travels on its own channel from the worker: a last event can arrive after
+          // the load resolved, and must not overwrite the "Loaded ..." line.
+          if (finished) return;
           if (p.phase === 'download') downloaded = true;
           this.progress(p);
         },
-      });
+      }).finally(() => (finished = true));
       this.bar.hidden = true; // done: the status line says what was loaded
       const i = model.info;
       this.setStatus(

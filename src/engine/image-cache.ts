@@ -25,7 +25,6 @@ export interface CachedImage {
 
 const isBlob = (x: unknown): x is Blob => typeof Blob !== 'undefined' && x instanceof Blob;
 const isImageBitmap = (x: unknown): x is ImageBitmap => typeof ImageBitmap !== 'undefined' && x instanceof ImageBitmap;
-const isImageData = (x: unknown): x is ImageData => typeof ImageData !== 'undefined' && x instanceof ImageData;
 
 export class ImageCache {
   private readonly byObject = new WeakMap<object, string>();
@@ -40,10 +39,9 @@ export class ImageCache {
     let decoded: RgbaImage | null = null;
     if (!content) {
       if (isBlob(input)) content = `blob:${input.size}:${await hashBytes(await readBlob(input))}`;
-      else if (isImageData(input)) {
-        decoded = await decodeImage(input); // checks the size and a detached buffer
-        content = `rgba:${decoded.width}x${decoded.height}:${await hashBytes(decoded.data)}`;
-      } else {
+      else {
+        // ImageData is used as is (its size and a detached buffer are checked); anything else is
+        // read back once here and not again below.
         decoded = await decodeImage(input);
         content = `rgba:${decoded.width}x${decoded.height}:${await hashBytes(decoded.data)}`;
       }

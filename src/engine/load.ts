@@ -10,7 +10,7 @@ import { uploadModel, type GpuWeights } from '../weights/upload.js';
 import { UploadedWeights } from '../model/gpu-weights.js';
 import { VisionLanguageModel } from '../model/vlm.js';
 import { Sampler } from '../kernels/sampling.js';
-import { compileModelPipelines } from '../model/pipelines.js';
+import { compileModelPipelines, warmModel } from '../model/pipelines.js';
 import { checkSpecialIds, loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
 import { Grammars } from '../grammar/constraint.js';
 import type { OpenedModel } from '../weights/source.js';
@@ -61,6 +61,7 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
     const event = (phase: 'compile' | 'done', done: number, total: number) =>
       opts.onProgress?.({ phase, loadedBytes: bytes, totalBytes: bytes, shardIndex: -1, shardCount: m.shards.length, bytesPerSecond: 0, pipelinesCompiled: done, pipelinesTotal: total });
     const pipelines = await compileModelPipelines(gpu, model, sampler, (done, total) => event('compile', done, total));
+    await warmModel(gpu, model, sampler);
     event('done', pipelines, pipelines);
     await gpu.sync();
     const info: ModelInfo = {

@@ -80,7 +80,7 @@ const isCanvasElement = (x: unknown): x is HTMLCanvasElement =>
 const isImageElement = (x: unknown): x is HTMLImageElement => hasGlobal('HTMLImageElement') && x instanceof HTMLImageElement;
 const isBlob = (x: unknown): x is Blob => hasGlobal('Blob') && x instanceof Blob;
 /** A plain `{ width, height, data }` (not an ImageData: those are handled above). */
-const isRgbaImage = (x: unknown): x is RgbaImage =>
+export const isRgbaImage = (x: unknown): x is RgbaImage =>
   typeof x === 'object' && x !== null && (x as RgbaImage).data instanceof Uint8ClampedArray &&
   typeof (x as RgbaImage).width === 'number' && typeof (x as RgbaImage).height === 'number';
 

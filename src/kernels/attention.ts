@@ -186,7 +186,8 @@ export function kvCacheLayerBytes(maxCtx: number, kvHeads: number, headDim: numb
  * f32 activations. Also checks that the cache tensors still match their declared storage and that
  * `act` (the dtype of q, out, or new rows) is the cache's activation dtype.
  */
-function packedKv(name: string, c: KvCache, act: Act): boolean {
+/** Whether kernels read `c` as packed f16 bits under f32 activations; throws on a mismatched cache. */
+export function packedKv(name: string, c: KvCache, act: Act): boolean {
   if (c.k.dtype !== c.storage || c.v.dtype !== c.storage) {
     throw new KernelError(name, `cache ${c.k.label}:${c.k.dtype}, ${c.v.label}:${c.v.dtype} does not match its storage ${c.storage}`);
   }

@@ -13,6 +13,7 @@ import { Tensor, writeBuffer } from '../gpu/tensor.js';
 import { rmsnorm } from '../kernels/rmsnorm.js';
 import { embed, type EmbeddingTable } from '../kernels/embedding.js';
 import { buildRopeTable, ropeInPlace, type RopeTable } from '../kernels/rope.js';
+import { ropeKvWrite } from '../kernels/rope-kv-write.js';
 import { ropeInvFreq, yarnAttentionFactor, yarnInvFreq } from '../kernels/rope-freqs.js';
 import { causalAttention, createDecodeScratch, decodeAttention, destroyDecodeScratch, kvWrite, type DecodeScratch } from '../kernels/attention.js';
 import { canFuseGateUp, canFuseQkv, linear, linearAddInto, linearBytes, linearGateUpSilu, linearQkv, type Linear } from './linear.js';
@@ -191,18 +192,18 @@ export class Decoder {
       const kv = cache.layers[i]!;
       rmsnorm(ctx, x, l.inputNorm, h, c.normEps);
       if (T === 1 && this.fuseDecode && canFuseQkv(l.q, l.k, l.v)) {
-        // Decode, q4: one dispatch for q, k, v into the packed row [q | k | v]; rope, kv_write
-        // and attention read it through offsets.
+        // Decode, q4: one dispatch for q, k, v into the packed row [q | k | v]; rope + kv_write
+        // (one dispatch) and attention read it through offsets.
         const qkv = a.qkv.view([1, qDim + 2 * kvDim]);
         linearQkv(ctx, l.q, l.k, l.v, h, qkv);
         if (r.llama4Beta === 0) {
-          // q and k heads are adjacent with the same rotation: one rope over Hq + Hkv heads.
-          ropeInPlace(ctx, qkv, this.rope, { ...ropeK, heads: c.numHeads + c.numKvHeads });
+          // RoPE on the q and k heads and the k, v cache append: one dispatch.
+          ropeKvWrite(ctx, qkv, this.rope, kv, { qHeads: c.numHeads, pos: pos0, attnFactor: r.attnFactor });
         } else {
           ropeInPlace(ctx, qkv, this.rope, ropeQ);
           ropeInPlace(ctx, qkv, this.rope, { ...ropeK, offset: qDim });
+          kvWrite(ctx, kv, qkv, qkv, { tokens: 1, pos0, kView: { offset: qDim }, vView: { offset: qDim + kvDim } });
         }
-        kvWrite(ctx, kv, qkv, qkv, { tokens: 1, pos0, kView: { offset: qDim }, vView: { offset: qDim + kvDim } });
         decodeAttention(ctx, attn, qkv, kv, this.scratch, { nCtx: pos0 + 1, heads: c.numHeads, qOffset: 0 });
       } else {
         linear(ctx, l.q, h, q, T);

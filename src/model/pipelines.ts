@@ -4,10 +4,12 @@
  * projector, the decoder at one token, two tokens and a full prefill chunk, lm_head, and every
  * sampling mode) under `PipelineCache.plan`, which notes the pipelines instead of recording and
  * then builds them all in parallel with `createComputePipelineAsync`. A pipeline this misses is
- * still built on first use, as before.
+ * still built on first use, as before. `warmModel` then runs the smallest real input once, so the
+ * other first-use costs are paid during load too.
  */
 import type { Gpu } from '../gpu/device.js';
 import { TOPK_MAX, type Sampler } from '../kernels/sampling.js';
+import { imageTokenIds } from '../text/prompt.js';
 import type { VisionLanguageModel } from './vlm.js';
 
 /** Compiles what `model` and `sampler` will dispatch; reports pipelines done of total. Resolves to the total. */
@@ -36,6 +38,10 @@ export function compileModelPipelines(
         dec.layers(ctx, T, 0, model.cache);
         dec.finalNorm(ctx, T);
       }
+      // Decode attention specialises on its chunk capacity, which grows with the context: one
+      // step at each power-of-two context covers every variant up to maxContext.
+      for (let n = 1; n <= dec.maxContext; n *= 2) dec.layers(ctx, 1, n - 1, model.cache);
+      dec.finalNorm(ctx, 1);
       dec.lastLogits(ctx);
       const greedy = { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1.1, u: 0 };
       sampler.record(ctx, dec.logits, greedy);
@@ -44,4 +50,28 @@ export function compileModelPipelines(
       pass.end();
     }
   }, onCompiled);
+}
+
+/**
+ * Runs the model once for real on the smallest input (one image of one token, one decode step,
+ * both samplers) and forgets it: what the GPU and the driver do on first use besides compiling
+ * (lazy buffer clears, first bind groups, first mapping) happens here, during load, not in the
+ * first answer. The KV cache is left empty.
+ */
+export async function warmModel(gpu: Gpu, model: VisionLanguageModel, sampler: Sampler): Promise<void> {
+  const px = model.tokenPixels;
+  const t = model.config.tokens;
+  const ids = [t.bos, t.inst, ...imageTokenIds(1, 1, t), t.instEnd];
+  if (ids.length + 1 > model.limits.maxContext) return; // a context too small to hold it: skip
+  const image = { pixels: new Float32Array(3 * px * px), height: px, width: px };
+  await model.prefill({ ids, images: [{ start: 2, rows: 1, cols: 1, image, key: 'warm-up' }] });
+  model.append(t.bos);
+  const enc = gpu.device.createCommandEncoder({ label: 'warm-up' });
+  const pass = enc.beginComputePass({ label: 'warm-up' });
+  sampler.record({ gpu, pass }, model.logits, { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1, u: 0 });
+  sampler.record({ gpu, pass }, model.logits, { temperature: 1, topK: TOPK_MAX, topP: 0.9, repetitionPenalty: 1.1, u: 0.5 });
+  pass.end();
+  gpu.submit([enc.finish()]);
+  await sampler.read();
+  model.cache.truncate(0);
 }

@@ -11,6 +11,7 @@
  * - network errors, 5xx, 408 and 429 are retried with backoff (`retry.ts`), other 4xx fail at
  *   once with NetworkError; each file's length and SHA-256 are checked before it is renamed
  *   into place, a mismatch refetches once, a second one is an IntegrityError naming the file;
+ * - an attempt that receives nothing for `stallTimeoutMs` (default 30 s) is retried;
  * - free disk space must cover the missing bytes plus a margin, else QuotaError before writing;
  * - progress events are the browser's (`ProgressTracker`: monotonic bytes, rate); the signal
  *   aborts promptly with AbortError, and completed files stay for the next call.
@@ -23,15 +24,18 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { AbortError, IntegrityError, NetworkError, QuotaError, throwIfAborted } from '../errors.js';
+import { IntegrityError, NetworkError, QuotaError, throwIfAborted } from '../errors.js';
 import { ProgressTracker } from '../weights/progress.js';
 import { quotaMargin } from '../weights/quota.js';
-import { backoffDelay, DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, sleep, type RetryPolicy } from '../weights/retry.js';
+import { DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, type RetryPolicy } from '../weights/retry.js';
+import { abortErrorFrom, DEFAULT_STALL_TIMEOUT_MS, fetchOnce, Retryable, withRetries, type HttpCtx } from '../weights/http.js';
 import { manifestFiles, normalizeBaseUrl, type ModelFile } from '../weights/store.js';
 import type { OpenedModel, OpenModelOptions } from '../weights/source.js';
-import { DiskModelSource, parseManifestBytes, sha256HexNode } from './files.js';
+import { DiskModelSource, parseManifestBytes } from './files.js';
+import { sha256Hex } from '../weights/hash.js';
 
 export const CACHE_ENV = 'PIXTRAL_WEBGPU_CACHE';
+
 
 /** The cache root used when no `cacheDir` is given. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -84,30 +88,36 @@ export async function deleteDiskCached(url: string, cacheDir = defaultCacheDir()
   return gone.map((e) => e.dir);
 }
 
-/** Thrown inside an attempt when retrying may help. */
-class Retryable extends Error {
-  constructor(message: string, readonly status?: number, readonly retryAfterMs: number | null = null, readonly integrity = false) {
-    super(message);
-  }
-}
-
-interface Ctx {
-  fetch: typeof fetch;
-  signal: AbortSignal;
+/** The downloader's HTTP context (`src/weights/http.ts`) plus the user's own signal. */
+interface Ctx extends HttpCtx {
   userSignal?: AbortSignal;
-  policy: RetryPolicy;
 }
 
 function aborted(ctx: Ctx): Error {
-  try {
-    throwIfAborted(ctx.userSignal);
-  } catch (e) {
-    return e as Error;
-  }
-  return new AbortError();
+  return abortErrorFrom(ctx.userSignal ?? ctx.signal);
 }
 
-async function request(ctx: Ctx, url: string, headers: Record<string, string> = {}): Promise<Response> {
+/** One read of a body, or a Retryable when nothing arrives within the stall timeout. */
+async function readWithin(reader: ReadableStreamDefaultReader<Uint8Array>, ms: number, url: string, n: number) {
+  if (!Number.isFinite(ms) || ms <= 0) return reader.read();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Reject first: cancelling settles the pending read as "done", which would win the race
+      // and look like a short body (a length mismatch that discards the partial file).
+      reject(new Retryable(`${url}: no bytes for ${ms / 1000} s, stalled after ${n} bytes`));
+      reader.cancel().catch(() => {});
+    }, ms);
+  });
+  try {
+    return await Promise.race([reader.read(), stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A GET, ranged when resuming; non-OK statuses become Retryable or NetworkError. */
+async function request(ctx: Ctx, url: string, headers: Record<string, string>): Promise<Response> {
   throwIfAborted(ctx.signal);
   let res: Response;
   try {
@@ -121,23 +131,6 @@ async function request(ctx: Ctx, url: string, headers: Record<string, string> = 
   const msg = `${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
   if (isRetryableStatus(res.status)) throw new Retryable(msg, res.status, parseRetryAfter(res.headers.get('retry-after')));
   throw new NetworkError(msg, res.status);
-}
-
-async function withRetries<T>(ctx: Ctx, what: string, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    throwIfAborted(ctx.signal);
-    try {
-      return await fn();
-    } catch (e) {
-      if (ctx.signal.aborted) throw aborted(ctx);
-      if (!(e instanceof Retryable)) throw e;
-      if (attempt >= ctx.policy.retries) {
-        if (e.integrity) throw new IntegrityError(`${what}: ${e.message}`);
-        throw new NetworkError(`${what}: failed after ${attempt + 1} attempts: ${e.message}`, e.status, { cause: e });
-      }
-      await sleep(backoffDelay(attempt, ctx.policy, Math.random, e.retryAfterMs), ctx.signal);
-    }
-  }
 }
 
 async function sizeOf(path: string): Promise<number> {
@@ -173,9 +166,10 @@ async function downloadFile(ctx: Ctx, base: string, dir: string, f: ModelFile, p
       for (;;) {
         let r: ReadableStreamReadResult<Uint8Array>;
         try {
-          r = await reader.read();
+          r = await readWithin(reader, ctx.stallTimeoutMs, url, n);
         } catch (e) {
           if (ctx.signal.aborted) throw aborted(ctx);
+          if (e instanceof Retryable) throw e;
           throw new Retryable(`${url}: body interrupted after ${n} bytes: ${(e as Error).message ?? e}`);
         }
         if (r.done) break;
@@ -224,7 +218,12 @@ export async function openRemoteModel(opts: RemoteModelOptions): Promise<OpenedM
   const root = join(opts.cacheDir ?? defaultCacheDir(), 'models');
   const internal = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, internal.signal]) : internal.signal;
-  const ctx: Ctx = { fetch: opts.fetch ?? globalThis.fetch.bind(globalThis), signal, userSignal: opts.signal, policy: { ...DEFAULT_RETRY, ...opts.retry } };
+  const ctx: Ctx = {
+    fetch: opts.fetch ?? globalThis.fetch.bind(globalThis), signal, userSignal: opts.signal, policy: { ...DEFAULT_RETRY, ...opts.retry },
+    stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+  };
+  // Files were hashed once at download; `verify` re-hashes them as they are read.
+  const verify = opts.verify ?? false;
   opts.onProgress?.({ phase: 'manifest', loadedBytes: 0, totalBytes: 0, shardIndex: -1, shardCount: 0, bytesPerSecond: 0 });
 
   let manifestBytes: Uint8Array | null = null;
@@ -232,7 +231,7 @@ export async function openRemoteModel(opts: RemoteModelOptions): Promise<OpenedM
   if (!opts.offline) {
     const murl = new URL('manifest.json', base).href;
     try {
-      manifestBytes = await withRetries(ctx, murl, async () => new Uint8Array(await (await request(ctx, murl)).arrayBuffer()));
+      manifestBytes = await withRetries(ctx, murl, async () => (await fetchOnce(ctx, murl, null))!);
     } catch (e) {
       if (!(e instanceof NetworkError)) throw e;
       netError = e;
@@ -242,12 +241,12 @@ export async function openRemoteModel(opts: RemoteModelOptions): Promise<OpenedM
     const cached = (await listDiskCache(opts.cacheDir)).find((e) => e.url === base && e.complete);
     if (!cached) throw netError ?? new NetworkError(`offline: ${base} is not in the disk cache (${root})`);
     const bytes = await readFile(join(cached.dir, 'manifest.json'));
-    if (sha256HexNode(bytes) !== cached.manifestHash) throw new IntegrityError(`the cached manifest of ${base} (${cached.dir}) is corrupted; load the model online`);
+    if ((await sha256Hex(bytes)) !== cached.manifestHash) throw new IntegrityError(`the cached manifest of ${base} (${cached.dir}) is corrupted; load the model online`);
     const manifest = parseManifestBytes(bytes, base);
-    return { files: new DiskModelSource(cached.dir, manifest, base, false), manifest, fromCache: true };
+    return { files: new DiskModelSource(cached.dir, manifest, base, verify), manifest, fromCache: true };
   }
 
-  const hash = sha256HexNode(manifestBytes);
+  const hash = await sha256Hex(manifestBytes);
   const manifest = parseManifestBytes(manifestBytes, base);
   const dir = join(root, hash);
   await mkdir(dir, { recursive: true });
@@ -299,5 +298,5 @@ export async function openRemoteModel(opts: RemoteModelOptions): Promise<OpenedM
   // A model re-converted on the server has a new manifest hash: drop the older versions.
   for (const e of await listDiskCache(opts.cacheDir)) if (e.url === base && e.manifestHash !== hash) await rm(e.dir, { recursive: true, force: true });
   progress.phase('done');
-  return { files: new DiskModelSource(dir, manifest, base, false), manifest, fromCache: missing.length === 0 };
+  return { files: new DiskModelSource(dir, manifest, base, verify), manifest, fromCache: missing.length === 0 };
 }

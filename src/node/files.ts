@@ -4,18 +4,14 @@
  * against the manifest when it is read (a folder was never hashed by us before). Also used for
  * the disk cache of a remote model (`cache.ts`), which is such a folder, hashed at download.
  */
-import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FormatError, IntegrityError } from '../errors.js';
 import { validateManifest, type Manifest } from '../weights/manifest.js';
 import { manifestFiles, type ModelFile } from '../weights/store.js';
+import { sha256Hex } from '../weights/hash.js';
 import type { ModelSource, OpenedModel } from '../weights/source.js';
-
-export function sha256HexNode(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 /** `url` names a local folder: a path, or a `file:` URL (of the folder or its manifest.json). */
 export function isLocalModel(url: string): boolean {
@@ -69,7 +65,7 @@ export class DiskModelSource implements ModelSource {
       throw new IntegrityError(`${path} has ${bytes.byteLength} bytes, the manifest says ${f.byteLength}`);
     }
     if (verify) {
-      const got = sha256HexNode(bytes);
+      const got = await sha256Hex(bytes);
       if (got !== f.sha256) throw new IntegrityError(`${path} fails verification: sha256 ${got}, expected ${f.sha256}`);
     }
     return bytes;

@@ -4,7 +4,7 @@
  * already decoded `RgbaImage` pixels. PDFs (recognised by their bytes, not their name) give one
  * image per selected page; everything else gives one image.
  */
-import type { RgbaImage } from '../image/decode.js';
+import { isRgbaImage, type RgbaImage } from '../image/decode.js';
 import { decodeImageBytes, describeSource, isPdf, sourceBytes, type NodeImageSource } from './images.js';
 import { parsePageSelection, pdfPageCount, renderPdfPages, splitPageSpec } from './pdf.js';
 
@@ -23,10 +23,6 @@ export interface ResolvedImage {
   /** 1-based PDF page, or null for an image. */
   page: number | null;
   image: RgbaImage;
-}
-
-export function isRgbaImage(x: unknown): x is RgbaImage {
-  return typeof x === 'object' && x !== null && (x as RgbaImage).data instanceof Uint8ClampedArray && typeof (x as RgbaImage).width === 'number';
 }
 
 /** Decodes one input: one image, or one per selected page of a PDF. */

@@ -89,8 +89,8 @@ export async function pdfPageCount(bytes: Uint8Array, name = 'PDF'): Promise<num
 
 async function openDoc(pdfjs: PdfJs, bytes: Uint8Array, name: string) {
   try {
-    // pdf.js takes ownership of (detaches) the buffer it is given: hand it a copy.
-    return await pdfjs.getDocument({ data: bytes.slice(), isEvalSupported: false, verbosity: 0 }).promise;
+    // pdf.js takes ownership of (detaches) the buffer it is given, and refuses Buffers: a plain copy.
+    return await pdfjs.getDocument({ data: new Uint8Array(bytes), isEvalSupported: false, verbosity: 0 }).promise;
   } catch (e) {
     throw new ImageError(`${name}: not a readable PDF (${(e as Error).message})`, { cause: e });
   }

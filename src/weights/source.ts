@@ -13,9 +13,9 @@ export interface ModelSource {
   readonly url: string;
   readonly manifest: Manifest;
   /**
-   * All bytes of shard `index`, verified: the browser cache returns what was hashed when it was
-   * stored (hash once, see `store.ts`); a folder read in place may hash as it reads, and `verify`
-   * asks for that where the source supports it (IntegrityError on a mismatch).
+   * All bytes of shard `index`, length-checked: the browser cache returns what was hashed when
+   * it was stored (hash once, see `store.ts`), a folder read in place hashes as it reads; `verify`
+   * forces a SHA-256 check where the source supports it (IntegrityError on a mismatch).
    */
   readShard(index: number, opts?: { verify?: boolean }): Promise<Uint8Array>;
   /** The tokenizer file's bytes, or null when the model has none. */

@@ -76,6 +76,8 @@ describe('loadPixtral (worker): leaving early, failures, bad input', () => {
       // The queue is free: the next call answers.
       const next = await model.complete([{ role: 'user', content: [{ type: 'image', image: img }, { type: 'text', text: 'What color is the box?' }] }], { maxTokens: 4 });
       expect(next.stats.generatedTokens).toBeGreaterThan(0);
+      // The image crossed to the worker again (a new Blob there): recognised by its bytes.
+      expect(next.stats.imagesPreprocessed).toBe(0);
     } finally {
       await model.dispose();
     }

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type ChatMessage } from '../../src/engine/index.js';
-import { AbortError, DisposedError, FormatError, ImageError, LimitError } from '../../src/errors.js';
+import { AbortError, DeviceLostError, DisposedError, FormatError, ImageError, LimitError } from '../../src/errors.js';
 import { loadCase, tol } from '../golden/cases.js';
 import { expectClose } from '../helpers/close.js';
 
@@ -229,5 +229,22 @@ describe('load options and dispose', () => {
     expect(deltas).toBeLessThanOrEqual(2);
     await disposing;
     expect(() => e.info()).toThrow(DisposedError);
+  });
+
+  it('a lost device fails the running generation and every later call with DeviceLostError', async () => {
+    const e = new Engine();
+    await e.load({ url: MODEL, maxContext: 256 });
+    // The engine's own device, destroyed as a driver reset would lose it.
+    const device = (e as unknown as { loaded: { gpu: { device: GPUDevice } } }).loaded.gpu.device;
+    const img = await png('screen_05.png');
+    try {
+      const running = await e.chat(ask(img, 'What digit is shown?'), { maxTokens: 16, temperature: 10, seed: 2 }, () => device.destroy()).catch((x: unknown) => x);
+      expect(running).toBeInstanceOf(DeviceLostError);
+      const later = await e.chat(ask(img, 'What color is the box?')).catch((x: unknown) => x);
+      expect(later).toBeInstanceOf(DeviceLostError);
+      expect(() => e.info()).toThrow(DeviceLostError);
+    } finally {
+      await e.dispose();
+    }
   });
 });

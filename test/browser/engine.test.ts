@@ -70,6 +70,7 @@ describe('engine on the demo model (f32)', () => {
   it('reuses the KV cache for a follow-up question: no image encode, earlier turn not prefilled', async () => {
     const s = samples[3]!; // screen_01 colour
     const img = await png(s.image);
+    await engine.reset(); // whatever earlier tests left in the KV cache
     const first = await answer(ask(img, s.question));
     expect(first.stats.imagesEncoded).toBe(1);
     const follow: ChatMessage[] = [...ask(img, s.question), { role: 'assistant', content: first.text }, { role: 'user', content: 'Is the image wide, tall or square?' }];

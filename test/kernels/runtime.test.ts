@@ -190,3 +190,64 @@ describe('GPU runtime', () => {
     await gpu.sync();
   });
 });
+
+describe('runtime ledger, bind-group reuse and pipeline planning', () => {
+  it('counts live and peak buffer bytes, each destroy once', async () => {
+    const gpu = await getGpu();
+    const l = gpu.ledger;
+    const live0 = l.liveBytes;
+    l.resetPeak();
+    const a = createBuffer(gpu, 1000, 'ledger.a'); // rounded to 1000 (a multiple of 4)
+    const b = createBuffer(gpu, 4096, 'ledger.b');
+    expect(l.liveBytes - live0).toBe(5096);
+    a.destroy();
+    a.destroy(); // a second destroy is not counted again
+    expect(l.liveBytes - live0).toBe(4096);
+    expect(l.peakBytes - live0).toBe(5096);
+    b.destroy();
+    expect(l.liveBytes).toBe(live0);
+  });
+
+  it('makes a bind group once for the same buffers and uniform slice, and counts dispatches', async () => {
+    const gpu = await getGpu();
+    const x = Tensor.from(gpu, new Float32Array([1, 2, 3]), [3], 'f32', 'x');
+    const y = Tensor.from(gpu, new Float32Array([10, 20, 30]), [3], 'f32', 'y');
+    const l = gpu.ledger;
+    record(gpu, 'warm', (ctx) => addInPlace(ctx, x, y));
+    const [groups, dispatches] = [l.bindGroupsCreated, l.dispatches];
+    // Each record is one submit: the arena hands out the same slice, so the group is reused.
+    for (let i = 0; i < 3; i++) record(gpu, 'again', (ctx) => addInPlace(ctx, x, y));
+    expect(l.bindGroupsCreated).toBe(groups);
+    expect(l.dispatches - dispatches).toBe(3);
+    // The uniform values still arrive through the reused slice: 1 + 4 x 10, etc.
+    expect(Array.from((await x.read()) as Float32Array)).toEqual([41, 82, 123]);
+    const z = Tensor.from(gpu, new Float32Array([1, 1, 1]), [3], 'f32', 'z');
+    record(gpu, 'other', (ctx) => addInPlace(ctx, x, z));
+    expect(l.bindGroupsCreated).toBe(groups + 1); // other buffers: a new group
+    for (const t of [x, y, z]) t.destroy();
+  });
+
+  it('plan() records nothing, then compiles what the recording needed', async () => {
+    const gpu = await getGpu();
+    const kernel = defineKernel({ ...addKernel, name: 'add_planned' });
+    const x = Tensor.from(gpu, new Float32Array([1, 2]), [2], 'f32', 'x');
+    const y = Tensor.from(gpu, new Float32Array([3, 4]), [2], 'f32', 'y');
+    const before = { size: gpu.pipelines.size, dispatches: gpu.ledger.dispatches };
+    const progress: [number, number][] = [];
+    const n = await gpu.pipelines.plan(() => {
+      const enc = gpu.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      dispatch(gpu, pass, kernel, { dtype: 'f32' }, { buffers: [x.buffer, y.buffer], uniforms: { n: 2 }, workgroups: [1] });
+      pass.end();
+    }, (done, total) => progress.push([done, total]));
+    expect(n).toBe(1);
+    expect(progress).toEqual([[0, 1], [1, 1]]);
+    expect(gpu.ledger.dispatches).toBe(before.dispatches);
+    expect(gpu.pipelines.size).toBe(before.size + 1);
+    record(gpu, 'run', (ctx) => dispatch(gpu, ctx.pass, kernel, { dtype: 'f32' }, { buffers: [x.buffer, y.buffer], uniforms: { n: 2 }, workgroups: [1] }));
+    expect(gpu.pipelines.size).toBe(before.size + 1); // found built
+    expect(Array.from((await x.read()) as Float32Array)).toEqual([4, 6]);
+    x.destroy();
+    y.destroy();
+  });
+});

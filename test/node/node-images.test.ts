@@ -87,6 +87,15 @@ describe('formats and orientation', async () => {
     expect(Buffer.from(d.data).equals(raw)).toBe(true);
   });
 
+  it('animated GIF: the first frame only', async () => {
+    const frame = (background: string) => sharp({ create: { width: 6, height: 4, channels: 4, background } }).png().toBuffer();
+    const gif = await sharp([await frame('#ff0000'), await frame('#0000ff')], { join: { animated: true } }).gif().toBuffer();
+    expect((await sharp(gif, { pages: -1 }).metadata()).pages).toBe(2);
+    const d = await decodeImageBytes(gif, 'anim.gif');
+    expect([d.width, d.height]).toEqual([6, 4]);
+    for (let i = 0; i < d.data.length; i += 4) expect(Array.from(d.data.subarray(i, i + 4))).toEqual([255, 0, 0, 255]);
+  });
+
   it('EXIF orientation 6 turns a 32x16 JPEG upright into 16x32 with the quadrants rotated', async () => {
     const w = 32, h = 16;
     const raw = Buffer.alloc(w * h * 3);
@@ -120,6 +129,11 @@ describe('errors name the culprit', () => {
     const png = await readFile(join(CASE, 'images/tiny_17x17.png'));
     await expectImageError(decodeImageBytes(png.subarray(0, 40), 'cut.png'), /^cut\.png: /);
     await expectImageError(decodeImageBytes(new TextEncoder().encode('%PDF-1.4\n%%EOF\n'), 'doc.pdf'), /^doc\.pdf: /);
+  });
+
+  it('decoded RGBA handed to the engine must hold width x height x 4 bytes', async () => {
+    const bad = { width: 4, height: 4, data: new Uint8ClampedArray(60) };
+    await expectImageError(preprocessImage(bad, { longestEdge: 16, patchSize: 16 }), /RGBA image of 4x4 needs 64 bytes, got 60/);
   });
 
   it('an image past the size limit is refused from its header', async () => {
