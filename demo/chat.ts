@@ -11,6 +11,9 @@ import { formatNumber } from './format.js';
 import { readStream } from './stream.js';
 import type { ImageTray, TrayImage } from './images.js';
 
+/** What answers the conversation: the loaded `PixtralModel`, or a remote server (`remote.ts`). */
+export type ChatTarget = Pick<PixtralModel, 'chat' | 'reset'> & { describe?(stats: GenerationStats): string };
+
 export interface Turn {
   question: string;
   answer: string;
@@ -27,7 +30,7 @@ export class Chat {
   private readonly log = byId<HTMLOListElement>('conversation');
   private readonly maxTokens = byId<HTMLInputElement>('max-tokens');
   private readonly temperature = byId<HTMLInputElement>('temperature');
-  private model: PixtralModel | null = null;
+  private model: ChatTarget | null = null;
   private history: ChatMessage[] = [];
   private controller: AbortController | null = null;
   /** Resolves when the current answer is finished (for tests and the page API). */
@@ -50,7 +53,7 @@ export class Chat {
     this.sync();
   }
 
-  setModel(model: PixtralModel | null): void {
+  setModel(model: ChatTarget | null): void {
     this.model = model;
     this.history = [];
     this.tray.resetSent();
@@ -99,7 +102,7 @@ export class Chat {
     return this.current;
   }
 
-  private async run(model: PixtralModel, question: string, controller: AbortController): Promise<Turn> {
+  private async run(model: ChatTarget, question: string, controller: AbortController): Promise<Turn> {
     // Files still being decoded or PDF pages still rendering belong to this question.
     while (this.tray.busy) await new Promise((r) => setTimeout(r, 50));
     const images = this.tray.selected();
@@ -122,7 +125,7 @@ export class Chat {
         view.answer.textContent = turn.answer; // text only, never HTML
       });
       if (!turn.answer) view.answer.textContent = '(empty answer)';
-      view.stats.textContent = describeStats(turn.stats);
+      view.stats.textContent = (model.describe ?? describeStats)(turn.stats);
       this.history = [...messages, { role: 'assistant', content: turn.answer }];
       this.tray.markSent(images);
     } catch (e) {

@@ -96,6 +96,11 @@ export class ImageTray {
     return this.items.filter((i) => i.selected && !i.sent);
   }
 
+  /** Ticked images and those already in the conversation: what a one-shot request (extraction) is about. */
+  forOneShot(): TrayImage[] {
+    return this.items.filter((i) => i.selected || i.sent);
+  }
+
   /** Marks images as part of the conversation. */
   markSent(items: TrayImage[]): void {
     for (const i of items) {

@@ -5,14 +5,16 @@
  * handy in the console) to wait for the model and ask questions without the UI.
  */
 import './style.css';
-import type { ChatOptions, GenerationStats, PixtralModel } from '../src/index.js';
+import { engineFromModel, type ChatEngine, type ChatOptions, type GenerationStats, type PixtralModel } from '../src/index.js';
 import { checkCapabilities } from './capabilities.js';
 import { CachePanel } from './cache-panel.js';
 import { Chat, type Turn } from './chat.js';
 import { byId, renderMessages } from './dom.js';
+import { ExtractPanel, type Extraction } from './extract.js';
 import { ImageTray } from './images.js';
 import { DocumentPanel } from './document.js';
 import { ModelLoader } from './loader.js';
+import { RemoteSettings } from './remote.js';
 import { readStream } from './stream.js';
 import { registerServiceWorker, type OfflineState } from './sw-register.js';
 
@@ -25,6 +27,8 @@ export interface DemoApi {
   /** One image + one question as a fresh single message, greedy; the UI conversation is untouched. */
   answerImage(image: Blob, question: string, opts?: ChatOptions): Promise<{ text: string; stats: GenerationStats }>;
   offline(): OfflineState;
+  /** Runs "Extract as JSON" with what its panel holds. */
+  extract(): Promise<Extraction>;
 }
 
 declare global {
@@ -67,7 +71,7 @@ async function main(): Promise<void> {
       const old = model;
       model = null;
       modelUrl = null;
-      chat.setModel(null);
+      if (!remote.active) chat.setModel(null);
       documentPanel.setModel(null);
       tray.setConfig(null);
       modelInfo.textContent = '';
@@ -77,7 +81,7 @@ async function main(): Promise<void> {
       model = m;
       modelUrl = url;
       tray.setConfig(m.info.config);
-      chat.setModel(m);
+      chat.setModel(remote.active?.target ?? m);
       documentPanel.setModel(m);
       const i = m.info;
       modelInfo.textContent =
@@ -89,6 +93,16 @@ async function main(): Promise<void> {
     cacheChanged: () => void cache.refresh(),
   });
   void cache.refresh();
+
+  // Chat and extraction go to the remote server when one is chosen, else to the loaded model.
+  const remote = new RemoteSettings(byId('remote-settings'), (r) => chat.setModel(r?.target ?? model));
+  let local: { model: PixtralModel; engine: ChatEngine } | null = null;
+  const engine = (): ChatEngine | null => {
+    if (remote.active) return remote.active.engine;
+    if (model && local?.model !== model) local = { model, engine: engineFromModel(model) };
+    return model ? local!.engine : null;
+  };
+  const extract = new ExtractPanel(byId('extract'), tray, engine);
 
   // ?model=<url> only preselects a model and says what it would download: Load starts it.
   const params = new URLSearchParams(location.search);
@@ -107,6 +121,7 @@ async function main(): Promise<void> {
       return { text, stats };
     },
     offline: () => offlineState,
+    extract: () => extract.extract(),
   };
   document.body.dataset.ready = 'true';
 }
