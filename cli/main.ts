@@ -21,6 +21,7 @@ import { UsageError } from './usage.js';
  */
 const COMMANDS: Record<string, { usage: string; summary: string; run: () => Promise<(argv: string[]) => Promise<number>> }> = {
   ask: { usage: 'ask <model> --image a.png "question"', summary: 'answer a question about images/PDFs (--each: a batch)', run: async () => (await import('./ask.js')).runAsk },
+  'ask-doc': { usage: 'ask-doc <model> <file.pdf> "question"', summary: 'a question about a whole PDF, page by page, with page citations', run: async () => (await import('./ask-doc.js')).runAskDoc },
   info: { usage: 'info <model>', summary: "the model's manifest and the WebGPU adapter", run: async () => (await import('./info.js')).runInfo },
   serve: { usage: 'serve <model> [--port 8080]', summary: 'an OpenAI-compatible HTTP server', run: async () => (await import('./serve.js')).serveMain },
 };

@@ -12,6 +12,7 @@ import { Chat, type Turn } from './chat.js';
 import { byId, renderMessages } from './dom.js';
 import { ExtractPanel, type Extraction } from './extract.js';
 import { ImageTray } from './images.js';
+import { DocumentPanel } from './document.js';
 import { ModelLoader } from './loader.js';
 import { RemoteSettings } from './remote.js';
 import { readStream } from './stream.js';
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
   renderMessages(capsBox, caps.messages);
 
   const tray = new ImageTray();
+  const documentPanel = new DocumentPanel();
   const chat = new Chat(tray);
   let model: PixtralModel | null = null;
   let modelUrl: string | null = null;
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
       model = null;
       modelUrl = null;
       if (!remote.active) chat.setModel(null);
+      documentPanel.setModel(null);
       tray.setConfig(null);
       modelInfo.textContent = '';
       await old?.dispose();
@@ -79,6 +82,7 @@ async function main(): Promise<void> {
       modelUrl = url;
       tray.setConfig(m.info.config);
       chat.setModel(remote.active?.target ?? m);
+      documentPanel.setModel(m);
       const i = m.info;
       modelInfo.textContent =
         `${i.name}: ${i.modelType}, ${i.dtype} weights, images up to ${i.config.vision.imageSize} px ` +

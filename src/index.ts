@@ -53,3 +53,23 @@ export {
 } from './openai/index.js';
 export type { RemoteEngineOptions } from './remote/engine.js';
 export type { RemoteImageOptions } from './remote/image-url.js';
+export {
+  askDocument,
+  openBrowserPdf,
+  longestEdgeForTokens,
+  DEFAULT_PAGE_TOKENS,
+  type BrowserPdf,
+  type DocumentEngine,
+  type DocumentModel,
+  type DocumentChatEngine,
+  type AskDocumentOptions,
+  type DocumentInput,
+  type PageProgress,
+  type CallStats,
+  type DocumentStats,
+  type PageAnswer,
+  type PerPageResult,
+  type PageNotes,
+  type Citation,
+  type SynthesisResult,
+} from './documents/index.js';

@@ -23,3 +23,15 @@ export type { LoadProgress, LoadPhase } from '../weights/progress.js';
 export type { RgbaImage } from '../image/decode.js';
 export { describeAdapter } from '../gpu/device.js';
 export * from '../errors.js';
+export {
+  askDocument,
+  longestEdgeForTokens,
+  DEFAULT_PAGE_TOKENS,
+  type DocumentEngine,
+  type AskDocumentOptions,
+  type DocumentInput,
+  type PageProgress,
+  type DocumentStats,
+  type PerPageResult,
+  type SynthesisResult,
+} from '../documents/node.js';
