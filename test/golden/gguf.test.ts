@@ -18,13 +18,14 @@ import { readGgufHeader } from '../../src/gguf/reader.js';
 import { blobSource } from '../../src/gguf/source.js';
 import { GgufWeights } from '../../src/gguf/gpu-weights.js';
 import { VisionLanguageModel } from '../../src/model/vlm.js';
+import { fixtureUrl } from '../helpers/fixture-url.js';
 import { casePrompt, checkDecoder, loadCase, tol, type GoldenCase } from './cases.js';
 
 const VARIANTS = ['f16', 'q8_0', 'q6_k', 'q5_k_m', 'q4_k_m', 'q4_k_s', 'q4_0'];
 const kq = '/shared/fixtures/gguf/kq';
 
 async function file(name: string) {
-  return blobSource(await (await fetch(`${kq}/${name}`)).blob(), name);
+  return blobSource(await (await fetch(fixtureUrl(`${kq}/${name}`))).blob(), name);
 }
 
 describe('kq GGUF variants through the model, against the float64 goldens', async () => {

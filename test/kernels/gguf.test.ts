@@ -29,6 +29,7 @@ import {
 } from '../../src/kernels/gguf.js';
 import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
 import { activationDtypes, getGpu } from '../helpers/gpu.js';
+import { fixtureUrl } from '../helpers/fixture-url.js';
 import { randn } from '../helpers/random.js';
 import { U32, dequantizeRows, ggufMatVecRef, synthGguf } from './ref/gguf.js';
 
@@ -205,7 +206,7 @@ describe('gguf embedding gather', async () => {
 
 describe('llama.cpp blocks (kq fixture)', async () => {
   const gpu = await getGpu();
-  const file = async (name: string) => blobSource(await (await fetch(`/shared/fixtures/gguf/kq/${name}`)).blob(), name);
+  const file = async (name: string) => blobSource(await (await fetch(fixtureUrl(`/shared/fixtures/gguf/kq/${name}`))).blob(), name);
 
   for (const variant of ['q4_k_m', 'q5_k_m', 'q6_k', 'q8_0', 'q4_0', 'f16']) {
     it(`${variant}: every text tensor's matvec, and the embedding rows bit-exact`, async () => {

@@ -27,9 +27,12 @@ function kernel(name: string, source: string, uniforms: Record<string, 'u32'> = 
 }
 
 /** Two paths into the same uncaptured-error handler: check() right away, or sync(). */
-async function expectKernelError(gpu: Gpu, name: string, via: 'check' | 'sync') {
+async function expectKernelError(gpu: Gpu, name: string, via: 'check' | 'sync', atRecord?: () => void) {
   let err: unknown;
   try {
+    // Dawn in Node may deliver the validation error while the submit is still on the stack, so
+    // `record` itself throws; Chromium delivers it later, to check()/sync(). Either is the contract.
+    atRecord?.();
     if (via === 'sync') await gpu.sync();
     else {
       // check() is synchronous: it reports what the browser has delivered so far. Poll it.
@@ -65,8 +68,9 @@ describe('GPU runtime', () => {
     // The synchronous path (first dispatch compiles) reports through check()/sync().
     const buf = Tensor.empty(gpu, [64], 'f32', 'x');
     const broken2 = kernel('broken_sync', GOOD.replace('+ 1.0', '+ nope'));
-    record(gpu, 'broken', (ctx) => dispatch(gpu, ctx.pass, broken2, {}, { buffers: [buf.buffer], uniforms: { n: 64 }, workgroups: [1] }));
-    await expectKernelError(gpu, 'broken_sync', 'sync');
+    await expectKernelError(gpu, 'broken_sync', 'sync', () =>
+      record(gpu, 'broken', (ctx) => dispatch(gpu, ctx.pass, broken2, {}, { buffers: [buf.buffer], uniforms: { n: 64 }, workgroups: [1] })),
+    );
     buf.destroy();
   });
 
@@ -76,14 +80,16 @@ describe('GPU runtime', () => {
     // the WGSL struct 8 u32 (32 bytes).
     const big = kernel('bad_uniform', GOOD.replace('struct Params { n: u32 }', 'struct Params { n: u32, a: u32, b: u32, c: u32, d: u32, e: u32, f: u32, g: u32 }'));
     const x = Tensor.empty(gpu, [64], 'f32', 'x');
-    record(gpu, 'bad-uniform', (ctx) => dispatch(gpu, ctx.pass, big, {}, { buffers: [x.buffer], uniforms: { n: 64 }, workgroups: [1] }));
-    await expectKernelError(gpu, 'bad_uniform', 'sync');
+    await expectKernelError(gpu, 'bad_uniform', 'sync', () =>
+      record(gpu, 'bad-uniform', (ctx) => dispatch(gpu, ctx.pass, big, {}, { buffers: [x.buffer], uniforms: { n: 64 }, workgroups: [1] })),
+    );
 
     // Wrong usage: a MAP_READ buffer bound as storage.
     const ok = kernel('wrong_usage', GOOD);
     const mapped = createBuffer(gpu, 256, 'mappable', GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
-    record(gpu, 'bad-usage', (ctx) => dispatch(gpu, ctx.pass, ok, {}, { buffers: [mapped], uniforms: { n: 64 }, workgroups: [1] }));
-    await expectKernelError(gpu, 'wrong_usage', 'check');
+    await expectKernelError(gpu, 'wrong_usage', 'check', () =>
+      record(gpu, 'bad-usage', (ctx) => dispatch(gpu, ctx.pass, ok, {}, { buffers: [mapped], uniforms: { n: 64 }, workgroups: [1] })),
+    );
     mapped.destroy();
 
     // The runtime still works afterwards.
