@@ -4,7 +4,7 @@
  * doubling), so a 7.5 GB model's size, architecture and quant mix are known after a few MiB and
  * before any weight byte. Works in browsers and Node alike (no Node API).
  *
- * Why not `@huggingface/gguf` (installed, maintained): it takes a URL (or a local path in Node)
+ * Why not `@huggingface/gguf` (maintained): it takes a URL (or a local path in Node)
  * and its own fetch loop, so it cannot read a picked `File` in place or a Node file handle through
  * one interface, and its errors are plain `Error`s; this reader is ~250 lines over the same
  * public format (ggml's `docs/gguf.md`) and reports bad input as `FormatError`/`IntegrityError`
