@@ -53,7 +53,8 @@ describe('retry policy', () => {
       ac.abort(new Error('user left'));
       const err = await p.catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AbortError);
-      expect((err as Error).message).toBe('user left');
+      expect((err as Error).message).toBe('aborted: user left'); // abortError(): the reason in the message, and as its cause
+      expect(((err as Error).cause as Error).message).toBe('user left');
       expect(vi.getTimerCount()).toBe(0); // the timer is cleared, nothing fires later
       await expect(sleep(1, ac.signal)).rejects.toBeInstanceOf(AbortError);
     });
