@@ -3,16 +3,18 @@
  * sampler, and the `ModelInfo` reported to callers. `release` frees all of it.
  */
 import { Gpu } from '../gpu/device.js';
-import { Tensor } from '../gpu/tensor.js';
+import type { Tensor } from '../gpu/tensor.js';
 import { FormatError } from '../errors.js';
 import { loadModelFiles } from '../weights/fetch.js';
+import { containProgress } from '../weights/progress.js';
 import { uploadModel, type GpuWeights } from '../weights/upload.js';
 import { UploadedWeights } from '../model/gpu-weights.js';
-import { VisionLanguageModel } from '../model/vlm.js';
-import { Sampler } from '../kernels/sampling.js';
+import type { VisionLanguageModel } from '../model/vlm.js';
+import type { Sampler } from '../kernels/sampling.js';
 import { compileModelPipelines, warmModel } from '../model/pipelines.js';
 import { checkSpecialIds, loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
-import { Grammars } from '../grammar/constraint.js';
+import type { Grammars } from '../grammar/constraint.js';
+import { createModelParts, modelInfo } from './model-parts.js';
 import { isGgufLoad, loadGgufModel } from '../gguf/load.js';
 import type { OpenedModel } from '../weights/source.js';
 import type { LoadOptions, ModelInfo } from './types.js';
@@ -54,38 +56,20 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
     gpu = await Gpu.create(opts.gpu);
     const weights = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
     const kvCache = opts.kvCache ?? (m.dtype === 'q4' ? 'f16' : 'f32');
-    const model = new VisionLanguageModel(gpu, m.config, new UploadedWeights(gpu, weights), { maxContext: opts.maxContext, maxPatches: opts.maxPatches, kvCache });
-    const sampler = new Sampler(gpu, m.config.text.vocabSize);
-    const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
-    const grammars = new Grammars(tokenizer, m.config.tokens.eos);
-    const allowed = Tensor.empty(gpu, [Math.ceil(m.config.text.vocabSize / 32)], 'u32', 'allowed-tokens');
+    const parts = createModelParts(gpu, m.config, new UploadedWeights(gpu, weights), tokenizer, { ...opts, kvCache });
+    const { model, sampler } = parts;
     // Every pipeline now, in parallel, so the first answer does not pay for compilation.
     const bytes = weights.byteLength;
+    // The same contained callback the downloader uses: one that throws stops its events, not the load.
+    const progress = containProgress(opts.onProgress);
     const event = (phase: 'compile' | 'done', done: number, total: number) =>
-      opts.onProgress?.({ phase, loadedBytes: bytes, totalBytes: bytes, shardIndex: -1, shardCount: m.shards.length, bytesPerSecond: 0, pipelinesCompiled: done, pipelinesTotal: total });
+      progress?.({ phase, loadedBytes: bytes, totalBytes: bytes, shardIndex: -1, shardCount: m.shards.length, bytesPerSecond: 0, pipelinesCompiled: done, pipelinesTotal: total });
     const pipelines = await compileModelPipelines(gpu, model, sampler, (done, total) => event('compile', done, total));
     await warmModel(gpu, model, sampler);
     event('done', pipelines, pipelines);
     await gpu.sync();
-    const info: ModelInfo = {
-      name: m.name,
-      modelType: m.config.modelType,
-      dtype: m.dtype,
-      config: m.config,
-      maxContext: model.limits.maxContext,
-      kvCache,
-      maxPatches: model.limits.maxPatches,
-      tokenPixels: model.tokenPixels,
-      weightBytes: weights.byteLength,
-      adapter: {
-        vendor: gpu.adapterInfo.vendor,
-        architecture: gpu.adapterInfo.architecture,
-        description: gpu.adapterInfo.description,
-        f16: gpu.features.f16,
-      },
-      fromCache: files.fromCache,
-    };
-    return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info, files };
+    const info = modelInfo(gpu, model, kvCache, { name: m.name, dtype: m.dtype, weightBytes: weights.byteLength, fromCache: files.fromCache });
+    return { gpu, weights, tokenizer, ...parts, info, files };
   } catch (e) {
     gpu?.destroy();
     void files.release?.();

@@ -8,14 +8,11 @@
  */
 import { FormatError } from '../errors.js';
 import { Gpu } from '../gpu/device.js';
-import { Tensor } from '../gpu/tensor.js';
-import { Sampler } from '../kernels/sampling.js';
-import { VisionLanguageModel } from '../model/vlm.js';
-import { Grammars } from '../grammar/constraint.js';
 import { checkSpecialIds } from '../text/tokenizer.js';
 import { containProgress } from '../weights/progress.js';
 import type { LoadedModel } from '../engine/load.js';
-import type { LoadOptions, ModelInfo } from '../engine/types.js';
+import { createModelParts, modelInfo } from '../engine/model-parts.js';
+import type { LoadOptions } from '../engine/types.js';
 import { GgufWeights } from './gpu-weights.js';
 import { ggufModel } from './mapping.js';
 import { readGgufHeader } from './reader.js';
@@ -57,34 +54,13 @@ export async function loadGgufModel(opts: LoadOptions): Promise<LoadedModel> {
     });
     const quantized = gm.tensors.some((t) => t.file === 'text' && t.info.typeName !== 'F32' && t.info.typeName !== 'F16');
     const kvCache = opts.kvCache ?? (quantized ? 'f16' : 'f32');
-    const model = new VisionLanguageModel(gpu, config, weights, { maxContext: opts.maxContext, kvCache });
-    const sampler = new Sampler(gpu, config.text.vocabSize);
-    const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
-    const grammars = new Grammars(tokenizer, config.tokens.eos);
-    const allowed = Tensor.empty(gpu, [Math.ceil(config.text.vocabSize / 32)], 'u32', 'allowed-tokens');
+    const parts = createModelParts(gpu, config, weights, tokenizer, { ...opts, kvCache });
     await gpu.sync();
     event('done');
     const name = text.metadata.get('general.name');
-    const info: ModelInfo = {
-      name: typeof name === 'string' ? name : opts.url,
-      modelType: config.modelType,
-      dtype: 'gguf',
-      config,
-      maxContext: model.limits.maxContext,
-      kvCache,
-      maxPatches: model.limits.maxPatches,
-      tokenPixels: model.tokenPixels,
-      weightBytes: weights.byteLength,
-      adapter: {
-        vendor: gpu.adapterInfo.vendor,
-        architecture: gpu.adapterInfo.architecture,
-        description: gpu.adapterInfo.description,
-        f16: gpu.features.f16,
-      },
-      fromCache: false,
-    };
+    const info = modelInfo(gpu, parts.model, kvCache, { name: typeof name === 'string' ? name : opts.url, dtype: 'gguf', weightBytes: weights.byteLength, fromCache: false });
     // Nothing cached, so no hold on stored files to release.
-    return { gpu, weights, model, tokenizer, sampler, penalty, grammars, allowed, info, files: {} };
+    return { gpu, weights, tokenizer, ...parts, info, files: {} };
   } catch (e) {
     gpu.destroy();
     throw e;
