@@ -14,11 +14,21 @@ export interface LoadedFixture {
   gpu: Gpu;
   manifest: Manifest;
   model: VisionLanguageModel;
+  /** Destroys the model's GPU buffers and releases the store's hold on its files (a Web Lock). */
+  dispose(): Promise<void>;
 }
 
 export async function loadFixtureModel(gpu: Gpu, name: string, opts: VlmOptions = {}): Promise<LoadedFixture> {
   const loaded = await loadModelFiles({ url: fixtureUrl(`/scratch/models/${name}/`) });
   const weights = await uploadModel(loaded.files, gpu);
   const model = new VisionLanguageModel(gpu, loaded.manifest.config, new UploadedWeights(gpu, weights), opts);
-  return { gpu, manifest: loaded.manifest, model };
+  return {
+    gpu,
+    manifest: loaded.manifest,
+    model,
+    dispose: async () => {
+      model.destroy();
+      await loaded.release();
+    },
+  };
 }

@@ -28,7 +28,7 @@ beforeAll(async () => {
   f = await loadFixtureModel(await getGpu(), `${FIXTURE}-f32`, { maxContext: 128, maxChunk: 16 });
 });
 
-afterAll(() => f?.model.destroy());
+afterAll(() => f?.dispose());
 
 /**
  * The prompt of a mistral3 case: the token grid is the MERGED grid, rows = floor(H / patch /

@@ -17,7 +17,7 @@ beforeAll(async () => {
   f = await loadFixtureModel(await getGpu(), 'pixtral-tiny-a-q4', { maxContext: 128, maxChunk: 32 });
 });
 
-afterAll(() => f?.model.destroy());
+afterAll(() => f?.dispose());
 
 describe('pixtral-tiny-a q4 vs the float goldens', () => {
   it('stores the decoder in q4 and the vision encoder in f16', () => {

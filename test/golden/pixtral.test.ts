@@ -21,7 +21,7 @@ beforeAll(async () => {
   f = await loadFixtureModel(await getGpu(), 'pixtral-tiny-a-f32', { maxContext: 128, maxChunk: 32 });
 });
 
-afterAll(() => f?.model.destroy());
+afterAll(() => f?.dispose());
 
 async function read(t: { buffer: GPUBuffer; numel: number }): Promise<Float32Array> {
   return new Float32Array(await readBuffer(f.gpu, t.buffer, 0, t.numel * 4));
