@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import Ajv from 'ajv';
 import { FormatError } from '../../src/errors.js';
+import { checkResponseFormat } from '../../src/index.js';
 import { loadTokenizer } from '../../src/text/tokenizer.js';
 import { Grammars, type TokenConstraint } from '../../src/grammar/constraint.js';
 import { grammarSpec } from '../../src/grammar/response-format.js';
@@ -128,5 +129,12 @@ describe('grammar-constrained decoding (xgrammar over Tekken)', () => {
     expect(() => grammarSpec({ type: 'xml' } as never)).toThrow(/response_format.type "xml"/);
     expect(grammarSpec({ type: 'text' })).toBeNull();
     expect(grammarSpec(undefined)).toBeNull();
+  });
+
+  it('the package root checks a schema the same way, without loading a model', () => {
+    const schema = { type: 'object', properties: { total: { type: 'number', multipleOf: 0.01 } } };
+    expect(() => checkResponseFormat({ type: 'json_schema', json_schema: { schema } })).toThrow(FormatError);
+    expect(() => checkResponseFormat({ type: 'json_schema', json_schema: { schema } })).toThrow(/#\/properties\/total: "multipleOf" is not supported/);
+    expect(() => checkResponseFormat({ type: 'json_schema', json_schema: { schema: { type: 'object', properties: { a: { enum: ['x'] } } } } })).not.toThrow();
   });
 });
