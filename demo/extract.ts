@@ -5,8 +5,7 @@
  * checked first with the library's own rules (`FormatError` names the unsupported keyword).
  * The answer is shown as formatted JSON, as text (never HTML), and can be copied or downloaded.
  */
-import { FormatError, type ChatEngine } from '../src/index.js';
-import { grammarSpec } from '../src/grammar/response-format.js';
+import { checkResponseFormat, FormatError, type ChatEngine } from '../src/index.js';
 import { describeChatError } from './chat.js';
 import { el } from './dom.js';
 import type { ImageTray } from './images.js';
@@ -29,7 +28,7 @@ export function parseSchema(text: string): Record<string, unknown> {
     throw new FormatError(`The schema is not valid JSON: ${(e as Error).message}`);
   }
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw new FormatError('The schema must be a JSON object, e.g. {"type":"object","properties":{...}}');
-  grammarSpec({ type: 'json_schema', json_schema: { schema: schema as Record<string, unknown> } });
+  checkResponseFormat({ type: 'json_schema', json_schema: { schema: schema as Record<string, unknown> } });
   return schema as Record<string, unknown>;
 }
 

@@ -51,6 +51,7 @@ export {
   type LocalCreateOptions,
   type ParamExtensions,
 } from './openai/index.js';
+export { checkResponseFormat, type ResponseFormat } from './grammar/response-format.js';
 export type { RemoteEngineOptions } from './remote/engine.js';
 export type { RemoteImageOptions } from './remote/image-url.js';
 export {

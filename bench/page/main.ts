@@ -18,6 +18,7 @@ import * as mistral3 from '../sections/mistral3.js';
 import * as attention from '../sections/attention.js';
 import * as gguf from '../sections/gguf.js';
 import * as e2e from '../sections/e2e.js';
+import * as grammar from '../sections/grammar.js';
 import { timingMethod } from '../sections/timing.js';
 
 export interface Section {
@@ -38,6 +39,7 @@ export const SECTIONS: Section[] = [
   { name: 'model', run: (gpu) => model.run(gpu) },
   { name: 'mistral3', run: (gpu) => mistral3.run(gpu) },
   { name: 'e2e', run: e2e.run },
+  { name: 'grammar', run: grammar.run },
 ];
 
 interface Driver {

@@ -74,3 +74,12 @@ export function grammarSpec(format: ResponseFormat | undefined | null): GrammarS
       throw new FormatError(`response_format.type ${JSON.stringify((format as { type: unknown }).type)} is not supported (text, json_object, json_schema)`);
   }
 }
+
+/**
+ * The public schema check (exported from the package root): throws `FormatError` naming the
+ * unsupported keyword and where it is (`#/properties/total: "multipleOf" is not supported`),
+ * exactly as a generation with this `response_format` would, but before any model is loaded.
+ */
+export function checkResponseFormat(format: ResponseFormat | undefined | null): void {
+  grammarSpec(format);
+}

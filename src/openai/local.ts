@@ -14,7 +14,7 @@ import type { ChatMessage, GenerationStats, ModelInfo } from '../engine/types.js
 import type { ImageInput } from '../image/decode.js';
 import { resolveImageUrl, type ImageUrlOptions } from './images.js';
 import { parseChatRequest, type ChatRequest, type RequestMessage } from './request.js';
-import { checkResponseFormat } from './response-format.js';
+import { requestResponseFormat } from './response-format.js';
 import { chunk, completion, responseHead, type ResponseHead } from './response.js';
 import type { ChatBackend, ChatCompletion, ChatCompletionChunk, ChatEngine, Completions, CreateParams, EngineInfo, RequestOptions } from './types.js';
 
@@ -81,7 +81,7 @@ class LocalCompletions {
 
   async create(params: CreateParams, options: RequestOptions = {}): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
     const req = parseChatRequest(params);
-    const responseFormat = checkResponseFormat(req.responseFormat);
+    const responseFormat = requestResponseFormat(req.responseFormat);
     const ac = linkedAbort(options.signal);
     const messages = await engineMessages(req.messages, { ...this.opts, signal: ac.signal });
     const head = responseHead(this.model.info.name);

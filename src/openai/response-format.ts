@@ -4,12 +4,12 @@
  * grammar engine cannot enforce is a `RequestError` naming `response_format`, before any work.
  */
 import { FormatError, RequestError } from '../errors.js';
-import { grammarSpec, type ResponseFormat } from '../grammar/response-format.js';
+import { checkResponseFormat, type ResponseFormat } from '../grammar/response-format.js';
 
 /** Throws `RequestError` unless the engine can honour `format`; returns it for the engine. */
-export function checkResponseFormat(format: ResponseFormat | undefined): ResponseFormat | undefined {
+export function requestResponseFormat(format: ResponseFormat | undefined): ResponseFormat | undefined {
   try {
-    grammarSpec(format);
+    checkResponseFormat(format);
   } catch (e) {
     if (e instanceof FormatError) throw new RequestError('response_format', e.message.replace(/^response_format:?\s*/, ''));
     throw e;

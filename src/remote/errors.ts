@@ -1,8 +1,8 @@
 /**
  * The `openai` client's errors -> this library's typed errors: an HTTP error is a
  * `NetworkError` keeping the status and the server's own message (`error.message` of an
- * OpenAI-shaped body), a connection failure a `NetworkError` without status, a user abort an
- * `AbortError`. Which failures are safe to retry is decided here too.
+ * OpenAI-shaped body, `detail` of a FastAPI one), a connection failure a `NetworkError` without
+ * status, a user abort an `AbortError`. Which failures are safe to retry is decided here too.
  */
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { AbortError, NetworkError, PixtralError } from '../errors.js';
@@ -12,8 +12,10 @@ export function toTypedError(e: unknown, baseURL: string): unknown {
   if (e instanceof APIUserAbortError) return new AbortError();
   if (e instanceof APIConnectionError) return new NetworkError(`${baseURL}: ${e.message}`, undefined, { cause: e });
   if (e instanceof APIError) {
-    const body = e.error as { message?: unknown } | undefined;
-    const message = typeof body?.message === 'string' ? body.message : e.message;
+    // OpenAI's shape (`error.message`: vLLM, `pixtral-webgpu serve`) or FastAPI's (`detail`:
+    // Hugging Face `transformers serve`); anything else as the client words it.
+    const body = e.error as { message?: unknown; detail?: unknown } | undefined;
+    const message = typeof body?.message === 'string' ? body.message : typeof body?.detail === 'string' ? body.detail : e.message;
     return new NetworkError(`${baseURL} answered HTTP ${e.status ?? '?'}: ${message}`, e.status, { cause: e });
   }
   return e;

@@ -2,7 +2,7 @@
  * Structured output through the whole engine (`chat` with `responseFormat`): the grammar's mask is
  * applied to the logits on the GPU every step, so the answer always parses and validates (ajv, a
  * real JSON Schema validator). On the trained demo model a colour schema gives valid JSON every
- * time (its accuracy there is printed, not asserted: see the test); on a random-weight model a
+ * time (its accuracy there is printed, with a floor: see the test); on a random-weight model a
  * schema with integers, arrays and nested objects must still give valid JSON on every try.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -35,7 +35,7 @@ afterAll(async () => {
 });
 
 describe('structured output (response_format)', () => {
-  it('the demo model fills a colour schema: always valid, right about as often as plain answers', async () => {
+  it('the demo model fills a colour schema: always valid, the right colour at least 5/12 (12/12 plain)', async () => {
     const engine = await load('/scratch/models/pixtral-tiny-screens-q4/');
     const samples = ((await (await fetch(`${SAMPLES}/questions.json`)).json()) as Sample[]).filter((s) => s.question_type === 'color');
     const validate = new Ajv().compile(colorSchema);
@@ -58,9 +58,12 @@ describe('structured output (response_format)', () => {
     }
     console.log(`[structured] colour: plain ${plainRight}/${samples.length}, JSON schema ${jsonRight}/${samples.length}`);
     expect(samples.length).toBe(12);
-    // No accuracy bound: the model was trained on bare one-word answers, and in JSON mode its
-    // context holds `{"color": "`, tokens it never saw, so its colour choice there is near chance
-    // (measured: 3/12 against 12/12 plain). A real model (Pixtral-12B) is needed for accuracy.
+    // The model was trained on bare one-word answers; in JSON mode its context holds `{"color":"`,
+    // tokens it never saw, and its first value token there is chosen with small margins (README,
+    // "Structured output": the per-sample table). Measured 6/12 with the compact layout (3/12 with
+    // `{"color": "`), 12/12 plain, on lavapipe and SwiftShader alike; the bound guards the layout
+    // choice, one answer below the measurement. A real model (Pixtral-12B) is needed for accuracy.
+    expect(jsonRight).toBeGreaterThanOrEqual(5);
   });
 
   it('a random-weight model still gives valid JSON for a nested schema with integers, every time', async () => {

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import Ajv from 'ajv';
 import { FormatError } from '../../src/errors.js';
+import { checkResponseFormat } from '../../src/index.js';
 import { loadTokenizer } from '../../src/text/tokenizer.js';
 import { Grammars, type TokenConstraint } from '../../src/grammar/constraint.js';
 import { grammarSpec } from '../../src/grammar/response-format.js';
@@ -53,7 +54,15 @@ describe('grammar-constrained decoding (xgrammar over Tekken)', () => {
   it('accepts the tokenization of a valid answer and ends with EOS', async () => {
     const schema = { type: 'object', properties: { color: { enum: ['red', 'green', 'blue'] } }, required: ['color'] };
     const c = await grammars.start(grammarSpec({ type: 'json_schema', json_schema: { name: 'c', schema } })!);
-    for (const id of tok.encode('{"color": "green"}')) {
+    for (const id of tok.encode('{"color":')) {
+      expect(allowed(await c.mask(), id)).toBe(true);
+      c.accept(id);
+    }
+    // Compact layout: no whitespace between tokens (the space-led ' "' is refused).
+    const afterColon = await c.mask();
+    expect(allowed(afterColon, tok.encode(' "')[0]!)).toBe(false);
+    expect(allowed(afterColon, tok.encode(' ')[0]!)).toBe(false);
+    for (const id of tok.encode('"green"}')) {
       expect(allowed(await c.mask(), id)).toBe(true);
       c.accept(id);
     }
@@ -71,10 +80,10 @@ describe('grammar-constrained decoding (xgrammar over Tekken)', () => {
   it('never admits a control token inside a string, nor a value outside an enum', async () => {
     const schema = { type: 'object', properties: { note: { type: 'string' }, color: { enum: ['red', 'blue'] } }, required: ['note', 'color'] };
     const c = await grammars.start(grammarSpec({ type: 'json_schema', json_schema: { name: 'n', schema } })!);
-    for (const id of tok.encode('{"note": "a')) c.accept(id);
+    for (const id of tok.encode('{"note":"a')) c.accept(id);
     const inString = await c.mask();
     for (const name of ['[INST]', '[/INST]', '[IMG]', '<s>', '</s>']) expect(allowed(inString, tok.specialTokens[name]!)).toBe(false);
-    for (const id of tok.encode('", "color": "')) c.accept(id);
+    for (const id of tok.encode('","color":"')) c.accept(id);
     const m = await c.mask();
     expect(allowed(m, tok.encode('red')[0]!)).toBe(true);
     expect(allowed(m, tok.encode('green')[0]!)).toBe(false);
@@ -95,6 +104,14 @@ describe('grammar-constrained decoding (xgrammar over Tekken)', () => {
     };
     const validate = new Ajv().compile(schema);
     const spec = grammarSpec({ type: 'json_schema', json_schema: { name: 'x', schema } })!;
+    // JSON.stringify's layout, nested arrays and objects included, is a path through the masks.
+    const exact = await grammars.start(spec);
+    for (const id of tok.encode(JSON.stringify({ id: 7, name: 'ab', ok: true, tags: ['a', 'c'], nested: { n: -1.5, z: null } }))) {
+      expect(allowed(await exact.mask(), id)).toBe(true);
+      exact.accept(id);
+    }
+    expect(allowed(await exact.mask(), EOS)).toBe(true);
+    exact.dispose();
     for (let seed = 1; seed <= 6; seed++) {
       const c = await grammars.start(spec);
       const ids = await randomPath(c, seed, 400);
@@ -128,5 +145,12 @@ describe('grammar-constrained decoding (xgrammar over Tekken)', () => {
     expect(() => grammarSpec({ type: 'xml' } as never)).toThrow(/response_format.type "xml"/);
     expect(grammarSpec({ type: 'text' })).toBeNull();
     expect(grammarSpec(undefined)).toBeNull();
+  });
+
+  it('the package root checks a schema the same way, without loading a model', () => {
+    const schema = { type: 'object', properties: { total: { type: 'number', multipleOf: 0.01 } } };
+    expect(() => checkResponseFormat({ type: 'json_schema', json_schema: { schema } })).toThrow(FormatError);
+    expect(() => checkResponseFormat({ type: 'json_schema', json_schema: { schema } })).toThrow(/#\/properties\/total: "multipleOf" is not supported/);
+    expect(() => checkResponseFormat({ type: 'json_schema', json_schema: { schema: { type: 'object', properties: { a: { enum: ['x'] } } } } })).not.toThrow();
   });
 });

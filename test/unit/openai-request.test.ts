@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ImageError, RequestError } from '../../src/errors.js';
 import { parseChatRequest } from '../../src/openai/request.js';
-import { checkResponseFormat } from '../../src/openai/response-format.js';
+import { requestResponseFormat } from '../../src/openai/response-format.js';
 import { parseDataUrl, resolveImageUrl } from '../../src/openai/images.js';
 import { completion, chunk, responseHead } from '../../src/openai/response.js';
 
@@ -106,14 +106,14 @@ describe('parseChatRequest', () => {
   });
 
   it('passes response_format on, refusing what the grammar engine cannot enforce', () => {
-    expect(checkResponseFormat(parseChatRequest({ ...user('x'), response_format: { type: 'text' } }).responseFormat)).toEqual({ type: 'text' });
+    expect(requestResponseFormat(parseChatRequest({ ...user('x'), response_format: { type: 'text' } }).responseFormat)).toEqual({ type: 'text' });
     const schema = { type: 'object', properties: { color: { enum: ['red', 'green'] } }, required: ['color'] };
     const ok = parseChatRequest({ ...user('x'), response_format: { type: 'json_schema', json_schema: { name: 'a', schema } } });
-    expect(checkResponseFormat(ok.responseFormat)).toEqual({ type: 'json_schema', json_schema: { name: 'a', schema } });
+    expect(requestResponseFormat(ok.responseFormat)).toEqual({ type: 'json_schema', json_schema: { name: 'a', schema } });
     const bad = parseChatRequest({ ...user('x'), response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { type: 'string', format: 'email' } } } });
     const err = (() => {
       try {
-        checkResponseFormat(bad.responseFormat);
+        requestResponseFormat(bad.responseFormat);
       } catch (e) {
         return e as RequestError;
       }

@@ -17,6 +17,9 @@ describe('remote errors', () => {
     expect(e).toBeInstanceOf(NetworkError);
     expect((e as NetworkError).status).toBe(400);
     expect((e as NetworkError).message).toBe('http://h/v1 answered HTTP 400: n: n = 2 (several choices) is not supported');
+    // FastAPI's body (Hugging Face transformers serve), as the client normalises it: { error: body }.
+    const fastapi = toTypedError(APIError.generate(400, { error: { detail: "Server is pinned to 'a'; requested 'b'." } }, undefined, new Headers()), 'http://h/v1');
+    expect((fastapi as NetworkError).message).toBe("http://h/v1 answered HTTP 400: Server is pinned to 'a'; requested 'b'.");
     expect(toTypedError(new APIUserAbortError(), 'x')).toBeInstanceOf(AbortError);
     const conn = toTypedError(new APIConnectionError({ message: 'Connection error.' }), 'http://h/v1');
     expect(conn).toBeInstanceOf(NetworkError);
