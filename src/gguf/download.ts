@@ -6,6 +6,10 @@
  * - `probeGguf`: one `Range: bytes=0-0` request gives the file's size (`Content-Range`) and the
  *   SHA-256 the server states for it: Hugging Face's `X-Linked-Etag`, else `ETag`, when it is 64
  *   hex digits (quotes and `W/` stripped); anything else (a git SHA-1, an opaque tag) is no hash.
+ *   A browser never sees Hugging Face's `X-Linked-Etag` (it is on the redirect to the CDN, which
+ *   `fetch` follows unseen), so for a Hugging Face `resolve` URL without one the file's LFS
+ *   pointer is read instead (`raw` in place of `resolve`: `oid sha256:<hex>`, `size <n>`), as
+ *   the Hub's own clients do.
  * - `downloadGgufFile`: the chunks in index order, a few at a time; each arriving chunk is
  *   length-checked, SHA-256'd and stored with that hash, and fed in order into one incremental
  *   whole-file SHA-256 (`hash-wasm`). Chunks already stored (a download that was aborted or
@@ -38,6 +42,40 @@ export function sha256FromEtag(tag: string | null): string | null {
   return /^[0-9a-f]{64}$/i.test(t) ? t.toLowerCase() : null;
 }
 
+/**
+ * The `raw` URL of a Hugging Face `resolve` URL (`https://huggingface.co/<repo>/resolve/<rev>/<path>`,
+ * `hf.co` too, datasets and spaces alike), which serves an LFS file's pointer; null for any other URL.
+ */
+export function huggingFacePointerUrl(url: string): string | null {
+  const u = new URL(url);
+  if (!/^(www\.)?(huggingface\.co|hf\.co)$/.test(u.hostname)) return null;
+  const m = /^(.*?)\/resolve\/(.+)$/.exec(u.pathname);
+  if (!m) return null;
+  u.pathname = `${m[1]}/raw/${m[2]}`;
+  return u.href;
+}
+
+/** The SHA-256 a git-lfs pointer file states, when its size is `size`; else null. */
+export function sha256FromLfsPointer(text: string, size: number): string | null {
+  const oid = /^oid sha256:([0-9a-f]{64})$/m.exec(text);
+  const n = /^size (\d+)$/m.exec(text);
+  return oid && n && Number(n[1]) === size ? oid[1]! : null;
+}
+
+/** The SHA-256 of a Hugging Face file from its LFS pointer, or null (not HF, not LFS, unreachable). */
+async function pointerSha256(ctx: HttpCtx, url: string, size: number): Promise<string | null> {
+  const raw = huggingFacePointerUrl(url);
+  if (!raw) return null;
+  try {
+    const body = await withRetries(ctx, raw, () => fetchOnce(ctx, raw, null));
+    // A pointer is ~130 bytes; a small file's own content would be larger or not match.
+    return body && body.byteLength < 1024 ? sha256FromLfsPointer(new TextDecoder().decode(body), size) : null;
+  } catch (e) {
+    if (e instanceof NetworkError) return null;
+    throw e;
+  }
+}
+
 /** Size and stated SHA-256 of the file at `url` (one Range request, retried like a download). */
 export async function probeGguf(ctx: HttpCtx, url: string): Promise<GgufProbe> {
   let probe: GgufProbe | undefined;
@@ -54,6 +92,7 @@ export async function probeGguf(ctx: HttpCtx, url: string): Promise<GgufProbe> {
       },
     }),
   );
+  if (probe!.sha256 === null) probe!.sha256 = await pointerSha256(ctx, url, probe!.size);
   return probe!;
 }
 

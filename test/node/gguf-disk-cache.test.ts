@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AbortError, IntegrityError, NetworkError, QuotaError } from '../../src/errors.js';
 import { openGgufPair, type OpenGgufPairOptions } from '../../src/gguf/cache.js';
-import { sha256FromEtag } from '../../src/gguf/download.js';
+import { huggingFacePointerUrl, sha256FromEtag, sha256FromLfsPointer } from '../../src/gguf/download.js';
 import { deleteDiskCached, listDiskCache } from '../../src/node/cache.js';
 import { diskGgufCache } from '../../src/node/gguf-cache.js';
 import type { LoadProgress } from '../../src/weights/progress.js';
@@ -177,5 +177,17 @@ describe('GGUF pairs in the Node disk cache', () => {
     expect(sha256FromEtag('"a1b2c3"')).toBeNull();
     expect(sha256FromEtag(`"${'ab'.repeat(20)}"`)).toBeNull(); // a git SHA-1: not the file's SHA-256
     expect(sha256FromEtag(null)).toBeNull();
+  });
+
+  it('finds a Hugging Face file\'s LFS pointer (where a browser cannot see X-Linked-Etag)', () => {
+    expect(huggingFacePointerUrl('https://huggingface.co/ggml-org/pixtral-12b-GGUF/resolve/main/pixtral-12b-Q4_K_M.gguf?download=true'))
+      .toBe('https://huggingface.co/ggml-org/pixtral-12b-GGUF/raw/main/pixtral-12b-Q4_K_M.gguf?download=true');
+    expect(huggingFacePointerUrl('https://hf.co/datasets/a/b/resolve/v1.0/x/y.gguf')).toBe('https://hf.co/datasets/a/b/raw/v1.0/x/y.gguf');
+    expect(huggingFacePointerUrl(url(TEXT))).toBeNull();
+    const h = 'cd'.repeat(32);
+    const pointer = `version https://git-lfs.github.com/spec/v1\noid sha256:${h}\nsize 7477207424\n`;
+    expect(sha256FromLfsPointer(pointer, 7477207424)).toBe(h);
+    expect(sha256FromLfsPointer(pointer, 7477207425)).toBeNull(); // the pointer of another version
+    expect(sha256FromLfsPointer('{"not": "a pointer"}', 7477207424)).toBeNull();
   });
 });
