@@ -65,6 +65,8 @@ interface CacheRecord {
   kind?: 'gguf';
   /** A GGUF pair's mmproj URL. */
   mmproj?: string;
+  /** A GGUF pair's text file: bytes and tensors per ggml type. */
+  quantMix?: Record<string, { tensors: number; bytes: number }>;
 }
 
 export interface CachedModelEntry extends CacheRecord {

@@ -105,7 +105,7 @@ export function diskGgufCache(cacheDir = defaultCacheDir()): GgufCacheBackend {
   const dirOf = (key: string) => join(root, key);
   const chunkBytesOf = (key: string) => async () => (await readJson<GgufPairManifest>(join(dirOf(key), MANIFEST)))!.chunkBytes;
   const record = (key: string, m: GgufPairManifest, complete: boolean, storedAt = Date.now()) =>
-    writeAtomic(join(dirOf(key), 'source.json'), `${JSON.stringify({ url: m.files.text.url, mmproj: m.files.mmproj.url, kind: 'gguf', name: m.name, storedAt, complete })}\n`);
+    writeAtomic(join(dirOf(key), 'source.json'), `${JSON.stringify({ url: m.files.text.url, mmproj: m.files.mmproj.url, kind: 'gguf', name: m.name, storedAt, complete, quantMix: m.quantMix })}\n`);
   return {
     where: `the disk cache (${root})`,
     async versions(url, mmproj) {

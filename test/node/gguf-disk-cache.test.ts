@@ -89,6 +89,7 @@ describe('GGUF pairs in the Node disk cache', () => {
 
     const listed = (await listDiskCache(cache)).find((e) => e.kind === 'gguf');
     expect(listed).toMatchObject({ url: url(TEXT), mmproj: url(MMPROJ), complete: true, name: 'pixtral-kq-tiny' });
+    expect(Object.keys(listed!.quantMix!)).toEqual(expect.arrayContaining(['Q4_K', 'F32']));
     expect(await deleteDiskCached(url(TEXT), cache)).toHaveLength(1);
     expect(await listDiskCache(cache)).toEqual([]);
   });
