@@ -5,12 +5,12 @@
  * byte fetched (requests counted at the server), offline too; resumed mid-file after an abort;
  * a wrong ETag refused with IntegrityError and nothing kept; a tampered stored chunk refetched
  * online and refused offline; the quota checked before any write; listed and deleted with the
- * converted models. Each test uses its own text variant, so no test depends on another's cache.
+ * converted models (not while a loaded model holds it). Each test uses its own text variant, so no test depends on another's cache.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadPixtral } from '../../src/index.js';
 import { Engine, type GenerateRequest } from '../../src/engine/index.js';
-import { AbortError, IntegrityError, NetworkError, QuotaError } from '../../src/errors.js';
+import { AbortError, InUseError, IntegrityError, NetworkError, QuotaError } from '../../src/errors.js';
 import { openGgufPair } from '../../src/gguf/cache.js';
 import { idbGgufCache } from '../../src/weights/gguf-store.js';
 import { deleteCachedModel, listCachedModels, modelDbName, type LoadProgress } from '../../src/weights/index.js';
@@ -145,6 +145,10 @@ describe('GGUF pairs in the IndexedDB cache', () => {
     // A pair never downloaded is a NetworkError offline, naming it.
     await forget('q4_0');
     await expect((await freshEngine()).load({ url: text('q4_0'), mmproj, offline: true })).rejects.toThrow(NetworkError);
+    // Held by loaded models (Web Locks): not deleted; once they are released, deleted.
+    await expect(deleteCachedModel(abs(text('q6_k')))).rejects.toThrow(InUseError);
+    for (const x of engines.splice(0)) await x.dispose();
+    expect(await deleteCachedModel(abs(text('q6_k')))).toHaveLength(1);
   });
 
   it('resumes an aborted download mid-file: fewer bytes the second time, the same result', async () => {
