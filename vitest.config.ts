@@ -13,7 +13,7 @@ import { fixtureServer } from './test/fixture-server.js';
 export default defineConfig({
   plugins: [fixtureServer()],
   // Pre-bundled up front: discovering them mid-run makes Vite reload the test page.
-  optimizeDeps: { include: ['comlink', 'idb-keyval', '@mlc-ai/web-xgrammar', 'ajv', 'openai'] },
+  optimizeDeps: { include: ['comlink', 'idb-keyval', '@mlc-ai/web-xgrammar', 'ajv', 'openai', 'hash-wasm'] },
   test: {
     projects: [
       {

@@ -10,8 +10,13 @@
  * `stall=<bytes>` query (with `stallTimes=<k>`, default every time) sends the first `bytes`
  * bytes of the file and then nothing, keeping the connection open, for the first `k` requests
  * of that exact URL: a server that stops sending mid-download.
+ *
+ * `.gguf` files are served as Hugging Face serves LFS files: with the file's SHA-256 as a quoted
+ * `ETag`. An `etag=` query changes that: `wrong` (a 64-hex value that is not the file's),
+ * `none` (no ETag), `linked` (the SHA-256 in `X-Linked-Etag`, a weak non-hash `ETag`).
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve, normalize, sep } from 'node:path';
 import type { Plugin } from 'vite';
@@ -25,6 +30,25 @@ const mounts: Record<string, string> = { '/shared/': sharedDir, '/scratch/': scr
 /** Requests served so far under the mounts, `path?query`, in order. */
 const requestLog: string[] = [];
 const stallCounts = new Map<string, number>();
+const fileHashes = new Map<string, string>();
+
+/** SHA-256 of a served file, computed once per path and modification time. */
+function fileSha256(file: string): string {
+  const key = `${file}:${statSync(file).mtimeMs}`;
+  let h = fileHashes.get(key);
+  if (!h) fileHashes.set(key, (h = createHash('sha256').update(readFileSync(file)).digest('hex')));
+  return h;
+}
+
+/** The entity tags of a `.gguf` (see the module comment). */
+function ggufEtags(res: ServerResponse, file: string, mode: string | null): void {
+  if (mode === 'none') return;
+  if (mode === 'wrong') res.setHeader('ETag', `"${'0123456789abcdef'.repeat(4)}"`);
+  else if (mode === 'linked') {
+    res.setHeader('X-Linked-Etag', `"${fileSha256(file)}"`);
+    res.setHeader('ETag', 'W/"7a3-not-a-hash"');
+  } else res.setHeader('ETag', `"${fileSha256(file)}"`);
+}
 
 /**
  * Serves one request from the mounts (the Connect-style middleware of both the Vite plugin and
@@ -49,6 +73,7 @@ export function serveFixtureFile(req: IncomingMessage, res: ServerResponse, next
     requestLog.push(url.pathname + url.search);
     const size = statSync(file).size;
     res.setHeader('Cache-Control', 'no-store');
+    if (file.endsWith('.gguf')) ggufEtags(res, file, url.searchParams.get('etag'));
     // Single byte ranges, as Hugging Face serves them (GGUF files are read by Range).
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     if (range) {

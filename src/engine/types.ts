@@ -3,6 +3,7 @@
  * give back, the same in the worker, in-thread and across comlink.
  */
 import type { ByteSource } from '../gguf/source.js';
+import type { GgufCacheBackend } from '../gguf/cache.js';
 import type { GpuOptions } from '../gpu/device.js';
 import type { ModelConfig } from '../config.js';
 import type { ProgressCallback } from '../weights/progress.js';
@@ -22,7 +23,14 @@ export interface LoadOptions {
    * Node entry reads local paths in place with it.
    */
   openGguf?: (url: string) => ByteSource;
-  /** Never touch the network: load from the IndexedDB cache only. */
+  /**
+   * Where a GGUF pair read by URL is cached (in-thread only): default the browser's IndexedDB
+   * store; `pixtral-webgpu/node` passes its disk cache.
+   */
+  ggufCache?: GgufCacheBackend;
+  /** Chunk size (bytes) of a new GGUF download: one Range request and one stored entry each. Default 32 MiB. */
+  ggufChunkBytes?: number;
+  /** Never touch the network: load from the cache only (IndexedDB, or Node's disk cache). */
   offline?: boolean;
   /** KV-cache length to allocate (capped by the model and the adapter; the cap is reported). */
   maxContext?: number;

@@ -16,7 +16,7 @@ import type { WeightMap } from '../model/weights.js';
 import { supportedType } from './dequant.js';
 import type { GgufModel, GgufTensorSource } from './mapping.js';
 import type { ByteSource } from './source.js';
-import { engineRowOrder, readTensorBytes } from './tensor-data.js';
+import { engineRowOrder, tensorsInSpans } from './tensor-data.js';
 
 type Stored =
   | { kind: 'dense'; dtype: 'f32' | 'f16'; shape: number[]; parts: { buffer: GPUBuffer; rowStart: number; rows: number }[] }
@@ -29,8 +29,9 @@ export class GgufWeights implements WeightMap {
   ) {}
 
   /**
-   * Reads and uploads every tensor of `model` from its two sources. `onTensor` reports bytes
-   * read after each tensor (progress). Aborts between tensors.
+   * Reads and uploads every tensor of `model` from its two sources, in file order, neighbours in
+   * one read (`tensorsInSpans`). `onTensor` reports bytes read after each tensor (progress).
+   * Aborts between tensors.
    */
   static async upload(
     gpu: Gpu,
@@ -41,9 +42,9 @@ export class GgufWeights implements WeightMap {
     const stored = new Map<string, Stored>();
     const w = new GgufWeights(gpu, stored);
     try {
-      for (const t of model.tensors) {
+      for await (const { t, bytes: raw } of tensorsInSpans(sources, model.tensors, { signal: opts.signal })) {
         throwIfAborted(opts.signal);
-        const bytes = engineRowOrder(t, await readTensorBytes(sources[t.file], t.info, opts.signal));
+        const bytes = engineRowOrder(t, raw);
         stored.set(t.name, store(gpu, t, bytes));
         opts.onTensor?.(t, bytes.byteLength);
       }

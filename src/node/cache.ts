@@ -16,6 +16,8 @@
  * - progress events are the browser's (`ProgressTracker`: monotonic bytes, rate); the signal
  *   aborts promptly with AbortError, and completed files stay for the next call.
  *
+ * GGUF pairs loaded by URL go into the same cache, one folder per version (`gguf-cache.ts`).
+ *
  * Cache root: `cacheDir` option, else `$PIXTRAL_WEBGPU_CACHE`, else
  * `$XDG_CACHE_HOME/pixtral-webgpu`, else `~/.cache/pixtral-webgpu`.
  */
@@ -29,7 +31,7 @@ import { ProgressTracker } from '../weights/progress.js';
 import { quotaMargin } from '../weights/quota.js';
 import { DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, type RetryPolicy } from '../weights/retry.js';
 import { abortErrorFrom, DEFAULT_STALL_TIMEOUT_MS, fetchOnce, Retryable, withRetries, type HttpCtx } from '../weights/http.js';
-import { manifestFiles, normalizeBaseUrl, type ModelFile } from '../weights/store.js';
+import { manifestFiles, normalizeBaseUrl, normalizeFileUrl, type ModelFile } from '../weights/store.js';
 import type { OpenedModel, OpenModelOptions } from '../weights/source.js';
 import { DiskModelSource, parseManifestBytes } from './files.js';
 import { sha256Hex } from '../weights/hash.js';
@@ -54,10 +56,17 @@ export interface RemoteModelOptions extends OpenModelOptions {
 
 /** What `source.json` in a cached version's folder records. */
 interface CacheRecord {
+  /** The model's base URL; a GGUF pair's text file URL. */
   url: string;
   name: string;
   storedAt: number;
   complete: boolean;
+  /** `gguf`: a llama.cpp GGUF pair (`gguf-cache.ts`); absent for a converted model. */
+  kind?: 'gguf';
+  /** A GGUF pair's mmproj URL. */
+  mmproj?: string;
+  /** A GGUF pair's text file: bytes and tensors per ggml type. */
+  quantMix?: Record<string, { tensors: number; bytes: number }>;
 }
 
 export interface CachedModelEntry extends CacheRecord {
@@ -80,10 +89,11 @@ export async function listDiskCache(cacheDir = defaultCacheDir()): Promise<Cache
   return out.sort((a, b) => b.storedAt - a.storedAt);
 }
 
-/** Removes every cached version of `url`; returns their folders. */
+/** Removes every cached version of `url` (a model's base URL, or a GGUF pair's text file URL); returns their folders. */
 export async function deleteDiskCached(url: string, cacheDir = defaultCacheDir()): Promise<string[]> {
   const base = normalizeBaseUrl(url);
-  const gone = (await listDiskCache(cacheDir)).filter((e) => e.url === base);
+  const file = normalizeFileUrl(url);
+  const gone = (await listDiskCache(cacheDir)).filter((e) => (e.kind === 'gguf' ? e.url === file : e.url === base));
   for (const e of gone) await rm(e.dir, { recursive: true, force: true });
   return gone.map((e) => e.dir);
 }

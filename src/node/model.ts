@@ -17,6 +17,7 @@ import type { TextPart } from '../text/prompt.js';
 import type { LoadProgress } from '../weights/progress.js';
 import type { ModelOpener } from '../weights/source.js';
 import { openRemoteModel } from './cache.js';
+import { diskGgufCache } from './gguf-cache.js';
 import { fileURLToPath } from 'node:url';
 import { fileSource } from '../gguf/source-node.js';
 import { urlSource, type ByteSource } from '../gguf/source.js';
@@ -35,12 +36,12 @@ export interface NodeChatMessage {
   content: string | (TextPart | NodeImagePart)[];
 }
 
-export interface NodeLoadOptions extends Omit<LoadOptions, 'onProgress' | 'openModel' | 'openGguf'>, NodeWebGPUOptions {
+export interface NodeLoadOptions extends Omit<LoadOptions, 'onProgress' | 'openModel' | 'openGguf' | 'ggufCache'>, NodeWebGPUOptions {
   /** Progress of download (URLs), verification and GPU upload (monotonic bytes). */
   onProgress?: (p: LoadProgress) => void;
   /** Expected weight dtype of the converted model; a mismatch is a FormatError. */
   dtype?: 'q4' | 'f16' | 'f32';
-  /** Disk cache root for http(s) models (default `defaultCacheDir()`). */
+  /** Disk cache root for http(s) models and GGUF pairs (default `defaultCacheDir()`). */
   cacheDir?: string;
   /** Default PDF render resolution for image parts (default `DEFAULT_DPI`). */
   pdfDpi?: number;
@@ -99,7 +100,9 @@ export async function loadPixtral(opts: NodeLoadOptions): Promise<NodePixtralMod
   await installWebGPU({ adapter, dawnFlags });
   const engine = new Engine();
   try {
-    const info = await engine.load({ ...load, openModel: modelOpener(load.url, cacheDir), openGguf: ggufOpener }, onProgress, signal);
+    // A GGUF pair by http(s) URL goes through the disk cache; local files are read in place.
+    const gguf = load.mmproj !== undefined && !isLocalModel(load.url) && !isLocalModel(load.mmproj) ? { ggufCache: diskGgufCache(cacheDir) } : { openGguf: ggufOpener };
+    const info = await engine.load({ ...load, openModel: modelOpener(load.url, cacheDir), ...gguf }, onProgress, signal);
     if (dtype && info.dtype !== dtype) throw new FormatError(`${opts.url} holds a ${info.dtype} model, but dtype "${dtype}" was asked for`);
     return new NodePixtralModel(engine, info, pdfDpi);
   } catch (e) {

@@ -87,10 +87,24 @@ function attemptError(ctx: HttpCtx, guard: StallGuard, url: string, received: nu
   return new Retryable(`${url}: ${received ? `body interrupted after ${received} bytes: ` : ''}${(e as Error)?.message ?? e}`);
 }
 
+/** Bytes `start..end` (inclusive) of a file: a `Range` request that must be answered with 206. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
 /** One GET under `guard`; non-OK statuses become Retryable or NetworkError. */
-async function request(ctx: HttpCtx, guard: StallGuard, url: string): Promise<Response> {
+async function request(ctx: HttpCtx, guard: StallGuard, url: string, range?: ByteRange): Promise<Response> {
   // no-store: the bytes go to IndexedDB; a second copy in the HTTP cache would only cost quota.
-  const res = await ctx.fetch(url, { signal: guard.signal, cache: 'no-store' });
+  const headers = range ? { Range: `bytes=${range.start}-${range.end}` } : undefined;
+  const res = await ctx.fetch(url, { signal: guard.signal, cache: 'no-store', ...(headers ? { headers } : {}) });
+  if (range && res.ok) {
+    const got = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('Content-Range') ?? '');
+    if (res.status === 206 && got && Number(got[1]) === range.start) return res;
+    res.body?.cancel().catch(() => {});
+    // A server that ignores Range would send the whole file for every chunk: final, not retried.
+    throw new NetworkError(`${url}: asked for bytes ${range.start}-${range.end}, got HTTP ${res.status} ${res.headers.get('Content-Range') ?? '(no Content-Range)'}; the server must serve Range requests`, res.status);
+  }
   if (res.ok) return res;
   res.body?.cancel().catch(() => {});
   const msg = `${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
@@ -101,10 +115,12 @@ async function request(ctx: HttpCtx, guard: StallGuard, url: string): Promise<Re
 /**
  * One attempt at `url`: its body as bytes, each chunk reported. With `expected`, a body longer
  * or shorter than that gives null (an integrity failure, not a transport one); without, the body
- * may be at most 64 MiB.
+ * may be at most 64 MiB. With `opts.range`, only those bytes are asked for (206 required);
+ * `opts.onResponse` sees the response's headers (a GGUF's size and ETag) before the body.
  */
 export async function fetchOnce(
   ctx: HttpCtx, url: string, expected: number | null, onChunk?: (attemptBytes: number, delta: number) => void,
+  opts: { range?: ByteRange; onResponse?: (res: Response) => void } = {},
 ): Promise<Uint8Array | null> {
   throwIfAborted(ctx.signal);
   const guard = new StallGuard(ctx.stallTimeoutMs, ctx.signal);
@@ -114,7 +130,8 @@ export async function fetchOnce(
   const onAbort = () => void reader?.cancel().catch(() => {});
   guard.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    const res = await request(ctx, guard, url);
+    const res = await request(ctx, guard, url, opts.range);
+    opts.onResponse?.(res);
     guard.kick();
     if (!res.body) {
       const b = new Uint8Array(await res.arrayBuffer());

@@ -23,10 +23,21 @@ export interface LoadProgress {
   /** Network throughput over the last few seconds (0 when nothing is downloading). */
   bytesPerSecond: number;
   /**
+   * Phase `download`: seconds left at the current rate, `(totalBytes - loadedBytes) /
+   * bytesPerSecond`; absent while no rate is known yet.
+   */
+  etaSeconds?: number;
+  /**
    * Something the caller should know that does not stop the load, e.g. that the browser gave
    * no storage estimate so the download goes on without a quota check.
    */
   warning?: string;
+  /**
+   * A GGUF whose server stated no whole-file SHA-256 (no 64-hex `X-Linked-Etag`/`ETag`): its URL.
+   * Its chunks are still hashed when they arrive and checked when reused, but the file as a whole
+   * is not checked against anything. Sent once per such file, with a `warning` saying so.
+   */
+  noFileHash?: string;
   /** Phase `compile`: pipelines built so far, of `pipelinesTotal`. */
   pipelinesCompiled?: number;
   pipelinesTotal?: number;
@@ -108,9 +119,9 @@ export class ProgressTracker {
     return Math.min(this.totalBytes, Math.max(this.emittedBytes, v));
   }
 
-  /** Emits a phase event now (not throttled), with a `warning` when given. */
-  phase(phase: LoadPhase, shardIndex = -1, warning?: string): void {
-    this.emit(phase, shardIndex, true, warning);
+  /** Emits a phase event now (not throttled), with a `warning` (and other fields) when given. */
+  phase(phase: LoadPhase, shardIndex = -1, warning?: string, extra?: Pick<LoadProgress, 'noFileHash'>): void {
+    this.emit(phase, shardIndex, true, warning, extra);
   }
 
   /** `bytes` of file `key` were found in the cache. */
@@ -162,21 +173,24 @@ export class ProgressTracker {
     return (sum * 1000) / span;
   }
 
-  private emit(phase: LoadPhase, shardIndex: number, force: boolean, warning?: string): void {
+  private emit(phase: LoadPhase, shardIndex: number, force: boolean, warning?: string, extra?: Pick<LoadProgress, 'noFileHash'>): void {
     const t = this.now();
     const loaded = this.loadedBytes;
     this.emittedBytes = loaded;
     if (!this.onProgress) return;
     if (!force && t - this.lastEmit < this.intervalMs) return;
     this.lastEmit = t;
+    const rate = phase === 'done' || phase === 'cached' ? 0 : this.bytesPerSecond(t);
     this.onProgress({
       phase,
       loadedBytes: phase === 'done' ? this.totalBytes : loaded,
       totalBytes: this.totalBytes,
       shardIndex,
       shardCount: this.shardCount,
-      bytesPerSecond: phase === 'done' || phase === 'cached' ? 0 : this.bytesPerSecond(t),
+      bytesPerSecond: rate,
+      ...(phase === 'download' && rate > 0 ? { etaSeconds: Math.max(0, this.totalBytes - loaded) / rate } : {}),
       ...(warning === undefined ? {} : { warning }),
+      ...extra,
     });
     if (phase === 'done') this.emittedBytes = this.totalBytes;
   }

@@ -10,6 +10,11 @@
  * - a registry database `pixtral-webgpu-registry` (store `models`, key manifestHash) holding a
  *   small `ModelRecord` per model, so a later visit finds the model by URL with no network.
  *
+ * A llama.cpp GGUF pair is cached the same way (`gguf-store.ts`): a registry record with `kind`
+ * `gguf` (its `url` the text file's, `mmproj` the other's), its database holding the pair's
+ * manifest (`src/gguf/cache.ts`) and each file's chunks (`chunk:<text|mmproj>:<index>`, each a
+ * `StoredFile` with the SHA-256 it had when it arrived) and whole-file marks (`verified:<role>`).
+ *
  * Verification policy: hash once. Every file (shards and the tokenizer) is SHA-256'd when its
  * bytes arrive from the network and written only if it matches the manifest, together with that
  * hash, in one atomic IndexedDB write. A later load trusts what was verified when stored: its
@@ -18,7 +23,7 @@
  * `loadModelFiles({ verify: true })` every cached file is re-hashed at load time instead, and one
  * that fails is deleted and downloaded again.
  */
-import { createStore, del, get, getMany, set, values, type UseStore } from 'idb-keyval';
+import { createStore, del, entries, get, getMany, set, values, type UseStore } from 'idb-keyval';
 import { FormatError, InUseError, IntegrityError } from '../errors.js';
 import { ifUnused, IN_USE } from './locks.js';
 import type { Manifest, Segment, TensorEntry } from './manifest.js';
@@ -46,13 +51,19 @@ export interface ModelRecord {
   totalBytes: number;
   /** `Date.now()` when the download started. */
   storedAt: number;
+  /** `gguf`: a llama.cpp GGUF pair (`url` is its text file); absent for a converted model. */
+  kind?: 'gguf';
+  /** A GGUF pair's mmproj URL. */
+  mmproj?: string;
 }
 
 export interface CachedModelInfo extends ModelRecord {
   /** Bytes currently stored (complete files only). */
   bytes: number;
-  /** Every shard and the tokenizer are stored. */
+  /** Every shard and the tokenizer are stored (a GGUF pair: both files, each verified whole). */
   complete: boolean;
+  /** A GGUF pair's text file: bytes and tensors per ggml type (e.g. Q4_K, Q6_K, F32). */
+  quantMix?: Record<string, { tensors: number; bytes: number }>;
 }
 
 /** One file of a model: a shard, or the tokenizer (shardIndex -1). */
@@ -170,6 +181,20 @@ export async function getFile(hash: string, key: string): Promise<StoredFile | u
   return get<StoredFile>(key, modelStore(hash));
 }
 
+/** Any entry of a model's database (the GGUF cache's chunks and marks). */
+export async function putEntry(hash: string, key: string, value: unknown): Promise<void> {
+  await set(key, value, modelStore(hash));
+}
+
+export async function getEntry<T>(hash: string, key: string): Promise<T | undefined> {
+  return get<T>(key, modelStore(hash));
+}
+
+/** Entries whose key starts with `prefix` (a Blob value is a handle: no bytes are read). */
+export async function entriesWithPrefix<T>(hash: string, prefix: string): Promise<[string, T][]> {
+  return (await entries<IDBValidKey, T>(modelStore(hash))).filter((e): e is [string, T] => typeof e[0] === 'string' && e[0].startsWith(prefix));
+}
+
 function entryValid(f: ModelFile, s: StoredFile | undefined): s is StoredFile {
   return !!s && s.blob instanceof Blob && s.sha256 === f.sha256 && s.byteLength === f.byteLength && s.blob.size === f.byteLength;
 }
@@ -211,6 +236,10 @@ export async function listCachedModels(): Promise<CachedModelInfo[]> {
   for (const rec of await allRecords()) {
     let bytes = 0;
     let complete = false;
+    if (rec.kind === 'gguf') {
+      out.push({ ...rec, ...(await ggufListing(rec.manifestHash)) });
+      continue;
+    }
     const mb = await getManifestBytes(rec.manifestHash).catch(() => undefined);
     if (mb) {
       try {
@@ -227,9 +256,22 @@ export async function listCachedModels(): Promise<CachedModelInfo[]> {
   return out.sort((a, b) => b.storedAt - a.storedAt);
 }
 
+/** A cached GGUF pair's stored bytes, completeness and quant mix (see `gguf-store.ts`). */
+async function ggufListing(hash: string): Promise<{ bytes: number; complete: boolean; quantMix?: CachedModelInfo['quantMix'] }> {
+  try {
+    const m = JSON.parse(new TextDecoder().decode((await getManifestBytes(hash))!)) as { quantMix: CachedModelInfo['quantMix'] };
+    let bytes = 0;
+    for (const [, f] of await entriesWithPrefix<StoredFile>(hash, 'chunk:')) bytes += f.byteLength;
+    const verified = await getMany([`verified:text`, `verified:mmproj`], modelStore(hash));
+    return { bytes, complete: verified.every((v) => typeof v === 'string'), quantMix: m.quantMix };
+  } catch {
+    return { bytes: 0, complete: false }; // unreadable manifest: listed as incomplete
+  }
+}
+
 /**
- * Deletes cached models: `urlOrHash` is a manifest hash (64 hex digits) or a model base URL
- * (every version stored from it). Removes each model's IndexedDB database and registry record.
+ * Deletes cached models: `urlOrHash` is a manifest hash (64 hex digits), a model base URL
+ * (every version stored from it), or a GGUF pair's text file URL (every version of its pairs). Removes each model's IndexedDB database and registry record.
  * A model that a context of this origin (another tab or worker, or this one) has loaded or is
  * loading is not deleted: InUseError names it, after the free versions are deleted, so nothing
  * in use is lost. Returns the manifest hashes deleted.
@@ -240,7 +282,8 @@ export async function deleteCachedModel(urlOrHash: string): Promise<string[]> {
     hashes = [urlOrHash];
   } else {
     const url = normalizeBaseUrl(urlOrHash);
-    hashes = (await allRecords()).filter((r) => r.url === url).map((r) => r.manifestHash);
+    const file = normalizeFileUrl(urlOrHash);
+    hashes = (await allRecords()).filter((r) => (r.kind === 'gguf' ? r.url === file : r.url === url)).map((r) => r.manifestHash);
   }
   const deleted: string[] = [];
   const busy: string[] = [];
@@ -297,6 +340,14 @@ export function normalizeBaseUrl(url: string): string {
   u.search = '';
   if (u.pathname.endsWith('/manifest.json')) u.pathname = u.pathname.slice(0, -'manifest.json'.length);
   if (!u.pathname.endsWith('/')) u.pathname += '/';
+  return u.href;
+}
+
+/** A file's URL as the cache names it (a GGUF): absolute, without query or fragment. */
+export function normalizeFileUrl(url: string): string {
+  const u = new URL(url, typeof location !== 'undefined' ? location.href : undefined);
+  u.hash = '';
+  u.search = '';
   return u.href;
 }
 

@@ -1,14 +1,19 @@
 /**
  * GGUF pairs through the Node entry (`pixtral-webgpu/node` `loadPixtral`, in-process on Dawn):
- * local paths read in place, and an http URL read by Range requests from a real local server;
+ * local paths read in place, and http URLs from a real local server (Range requests, the file's
+ * SHA-256 as ETag) downloaded in chunks into the disk cache, then loaded from it with only the
+ * two 1-byte probes, and offline with no request;
  * greedy tokens exact and every prompt logit within the case's strict tolerance against the
  * `kq` float64 goldens (f32 KV cache, so the comparison is the f32 model's). Needs a Dawn
  * adapter (lavapipe on CI: VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.json).
  */
+import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPixtral } from '../../src/node/model.js';
 import { expectClose } from '../helpers/close.js';
@@ -24,6 +29,8 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     const file = resolve(kq, decodeURIComponent(new URL(req.url!, 'http://x').pathname.slice(1)));
     const size = statSync(file).size;
+    // As Hugging Face serves LFS files: the file's SHA-256 as its ETag.
+    res.setHeader('ETag', `"${createHash('sha256').update(readFileSync(file)).digest('hex')}"`);
     const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
     if (!m) {
       res.writeHead(200, { 'Content-Length': size });
@@ -39,7 +46,14 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+let cacheDir: string;
+beforeAll(async () => {
+  cacheDir = await mkdtemp(join(tmpdir(), 'pixtral-gguf-node-'));
+});
+afterAll(async () => {
+  await new Promise<void>((r) => server.close(() => r()));
+  await rm(cacheDir, { recursive: true, force: true });
+});
 
 function safetensors(path: string) {
   const b = readFileSync(path);
@@ -51,15 +65,24 @@ describe('Node loadPixtral({ url, mmproj }) on kq GGUFs', () => {
   const runs = [
     ...(['f16', 'q8_0', 'q6_k', 'q5_k_m', 'q4_k_m', 'q4_k_s', 'q4_0'] as const).map((v) => [v, 'path', both] as const),
     ['q6_k', 'http', both] as const,
+    ['q6_k', 'http, cached', ['text_only']] as const,
+    ['q6_k', 'http, offline', ['text_only']] as const,
   ];
   for (const [variant, where, cases] of runs) {
     it(`${variant} by ${where}: greedy tokens and prompt logits of ${cases.join(', ')}`, async () => {
-      const at = (f: string) => (where === 'path' ? resolve(kq, f) : `${base}/${f}`);
+      const at = (f: string) => (where === 'path' ? resolve(kq, f) : `${base}/${f}`); // http ones share `cacheDir`, in order
       ranges.length = 0;
-      const model = await loadPixtral({ url: at(`pixtral-kq-tiny-text-${variant}.gguf`), mmproj: at('pixtral-kq-tiny-mmproj-f16.gguf'), maxContext: 64, kvCache: 'f32' });
+      const model = await loadPixtral({
+        url: at(`pixtral-kq-tiny-text-${variant}.gguf`), mmproj: at('pixtral-kq-tiny-mmproj-f16.gguf'), maxContext: 64, kvCache: 'f32',
+        cacheDir, offline: where === 'http, offline',
+      });
       try {
         expect(model.info.dtype).toBe('gguf');
-        if (where === 'http') expect(ranges.length).toBeGreaterThan(50); // two headers + one range per tensor
+        // First: per file a probe, one header read and one 32 MiB chunk (not one Range per tensor).
+        if (where === 'http') expect(ranges).toHaveLength(6);
+        if (where === 'http, cached') expect(ranges).toEqual(['bytes=0-0', 'bytes=0-0']);
+        if (where === 'http, offline') expect(ranges).toEqual([]);
+        expect(model.info.fromCache).toBe(where !== 'http' && where !== 'path' ? true : false);
         for (const name of cases) {
           const dir = resolve(kq, `goldens/${variant}/cases/${name}`);
           const c = JSON.parse(readFileSync(resolve(dir, 'case.json'), 'utf8')) as {
