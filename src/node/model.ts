@@ -10,7 +10,7 @@
  * `dispose()` frees the GPU memory. Nothing here touches process state beyond installing the
  * WebGPU globals (`installWebGPU`), and nothing runs on import.
  */
-import { Engine, type ChatMessage, type ChatOptions, type LoadOptions, type ModelInfo } from '../engine/index.js';
+import { Engine, type ChatMessage, type ChatOptions, type LoadRequest, type ModelInfo } from '../engine/index.js';
 import { PixtralModel, type ChatStream } from '../client.js';
 import { AbortError, FormatError } from '../errors.js';
 import type { TextPart } from '../text/prompt.js';
@@ -35,7 +35,7 @@ export interface NodeChatMessage {
   content: string | (TextPart | NodeImagePart)[];
 }
 
-export interface NodeLoadOptions extends Omit<LoadOptions, 'onProgress' | 'openModel' | 'openGguf'>, NodeWebGPUOptions {
+export interface NodeLoadOptions extends Omit<LoadRequest, 'onProgress' | 'openModel' | 'openGguf'>, NodeWebGPUOptions {
   /** Progress of download (URLs), verification and GPU upload (monotonic bytes). */
   onProgress?: (p: LoadProgress) => void;
   /** Expected weight dtype of the converted model; a mismatch is a FormatError. */
@@ -99,8 +99,8 @@ export async function loadPixtral(opts: NodeLoadOptions): Promise<NodePixtralMod
   await installWebGPU({ adapter, dawnFlags });
   const engine = new Engine();
   try {
-    const info = await engine.load({ ...load, openModel: modelOpener(load.url, cacheDir), openGguf: ggufOpener }, onProgress, signal);
-    if (dtype && info.dtype !== dtype) throw new FormatError(`${opts.url} holds a ${info.dtype} model, but dtype "${dtype}" was asked for`);
+    const info = await engine.load({ ...load, ...(typeof load.url === 'string' ? { openModel: modelOpener(load.url, cacheDir) } : {}), openGguf: ggufOpener }, onProgress, signal);
+    if (dtype && info.dtype !== dtype) throw new FormatError(`${info.name} holds a ${info.dtype} model, but dtype "${dtype}" was asked for`);
     return new NodePixtralModel(engine, info, pdfDpi);
   } catch (e) {
     await engine.dispose().catch(() => undefined);
