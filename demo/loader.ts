@@ -7,11 +7,14 @@
  * again resumes: the library fetches only the shards missing from IndexedDB. Offline, the library
  * falls back to the cached manifest. A `?model=<url>` link preselects that URL (https:, or http:
  * on localhost: `model-url.ts`) and says what Load would download, from where; it never starts
- * the download itself.
+ * the download itself. A llama.cpp GGUF pair (model + mmproj) is picked as two URLs or two files
+ * from disk (read in place); its headers' facts (`gguf-facts.ts`) are shown before any weight
+ * byte is read, and Load refuses a pair that does not fit the adapter.
  */
-import { AbortError, loadPixtral, NetworkError, PixtralError, QuotaError, type LoadProgress, type PixtralModel } from '../src/index.js';
+import { AbortError, inspectGguf, loadPixtral, NetworkError, PixtralError, QuotaError, type LoadProgress, type PixtralModel } from '../src/index.js';
 import { memoryMessages, modelFacts, type Capabilities, type Message } from './capabilities.js';
 import { checkModelUrl } from './model-url.js';
+import { ggufPairFacts, type GgufPairFacts } from './gguf-facts.js';
 import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 import { byId, renderMessages } from './dom.js';
 
@@ -51,6 +54,18 @@ export class ModelLoader {
   private readonly bar = byId<HTMLProgressElement>('model-progress');
   private readonly status = byId<HTMLElement>('model-status');
   private readonly messages = byId<HTMLElement>('model-messages');
+  private readonly urlFields = byId<HTMLElement>('model-url-fields');
+  private readonly gguf = {
+    fields: byId<HTMLFieldSetElement>('gguf-fields'),
+    url: byId<HTMLInputElement>('gguf-url'),
+    mmprojUrl: byId<HTMLInputElement>('gguf-mmproj-url'),
+    file: byId<HTMLInputElement>('gguf-file'),
+    mmprojFile: byId<HTMLInputElement>('gguf-mmproj-file'),
+    inspect: byId<HTMLButtonElement>('gguf-inspect'),
+    facts: byId<HTMLElement>('gguf-facts'),
+  };
+  /** Bumped per header read, so a slow earlier read never overwrites a later one's facts. */
+  private inspection = 0;
   private controller: AbortController | null = null;
 
   constructor(
@@ -69,7 +84,12 @@ export class ModelLoader {
       }
     }
     this.syncUrlField();
-    this.form.addEventListener('change', () => this.syncUrlField());
+    this.form.addEventListener('change', () => {
+      this.syncUrlField();
+      // A new file, URL or context length changes the facts (the fit depends on the context).
+      if (this.choice() === 'gguf' && !this.controller) void this.readGgufFacts();
+    });
+    this.gguf.inspect.addEventListener('click', () => void this.readGgufFacts());
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       void this.load();
@@ -90,11 +110,52 @@ export class ModelLoader {
     const custom = this.choice() === 'url';
     this.urlInput.disabled = !custom;
     this.urlInput.required = custom;
+    this.urlFields.hidden = this.choice() === 'gguf';
+    this.gguf.fields.hidden = this.choice() !== 'gguf';
   }
 
-  /** The base URL of the chosen model, absolute. */
+  /** The chosen GGUF pair: picked files when both are there, else the two URLs; null if incomplete. */
+  private ggufPair(): { url: string | File; mmproj: string | File; label: string } | null {
+    const file = this.gguf.file.files?.[0];
+    const mmprojFile = this.gguf.mmprojFile.files?.[0];
+    if (file && mmprojFile) return { url: file, mmproj: mmprojFile, label: `${file.name} + ${mmprojFile.name} (files)` };
+    const url = this.gguf.url.value.trim();
+    const mmproj = this.gguf.mmprojUrl.value.trim();
+    if (!url || !mmproj) return null;
+    const abs = (u: string) => new URL(u, location.href).href;
+    return { url: abs(url), mmproj: abs(mmproj), label: abs(url) };
+  }
+
+  /** Reads both headers (Range requests, or the files in place) and shows their facts; never throws. */
+  private async readGgufFacts(signal?: AbortSignal): Promise<GgufPairFacts | null> {
+    const pair = this.ggufPair();
+    if (!pair) {
+      renderMessages(this.gguf.facts, [{ level: 'info', text: 'Choose the model GGUF and its mmproj: two URLs, or two files.' }]);
+      return null;
+    }
+    const n = ++this.inspection;
+    renderMessages(this.gguf.facts, [{ level: 'info', text: 'Reading the GGUF headers…' }]);
+    try {
+      const [text, mmproj] = await Promise.all([inspectGguf(pair.url, { signal }), inspectGguf(pair.mmproj, { signal })]);
+      const facts = ggufPairFacts(text.header, mmproj.header, Number(this.context.value), this.caps.adapter);
+      if (n === this.inspection) {
+        renderMessages(this.gguf.facts, [...facts.lines.map((text) => ({ level: 'info' as const, text })), ...facts.messages]);
+        this.gguf.facts.dataset.fits = String(facts.fits);
+      }
+      return facts;
+    } catch (e) {
+      if (n === this.inspection) {
+        renderMessages(this.gguf.facts, [{ level: 'error', text: `The GGUF headers could not be read: ${e instanceof Error ? e.message : String(e)}` }]);
+        this.gguf.facts.dataset.fits = 'false';
+      }
+      return null;
+    }
+  }
+
+  /** The base URL of the chosen model, absolute (for a GGUF pair: its text file's URL or names). */
   selectedUrl(): string {
     const c = this.choice();
+    if (c === 'gguf') return this.ggufPair()?.label ?? '';
     if (c === 'url') return new URL(this.urlInput.value.trim(), location.href).href;
     const m = EMBEDDED_MODELS[c as keyof typeof EMBEDDED_MODELS] ?? EMBEDDED_MODELS[DEFAULT_EMBEDDED];
     return new URL(m.url, location.href).href;
@@ -107,6 +168,7 @@ export class ModelLoader {
   /** Loads the chosen model; resolves when it is ready or the load failed (reported in the page). */
   async load(): Promise<PixtralModel | null> {
     if (this.controller) return null;
+    if (this.choice() === 'gguf') return this.loadGguf();
     if (this.choice() === 'url' && !this.urlInput.value.trim()) {
       this.urlInput.focus();
       this.setStatus('Enter the URL of a converted model folder (the one holding manifest.json).');
@@ -160,6 +222,59 @@ export class ModelLoader {
       this.setStatus(describeLoadError(e));
       return null;
     } finally {
+      this.controller = null;
+      this.loadButton.disabled = !this.caps.webgpu || !this.caps.adapter;
+      this.cancelButton.disabled = true;
+    }
+  }
+
+  /**
+   * Loads the chosen GGUF pair: headers first (their facts shown, a pair that does not fit
+   * refused), then the weights by Range requests or from the files in place. Not cached: a GGUF
+   * pair is read again at each load.
+   */
+  private async loadGguf(): Promise<PixtralModel | null> {
+    const pair = this.ggufPair();
+    if (!pair) {
+      this.setStatus('Choose the model GGUF and its mmproj: two URLs, or two files from this computer.');
+      return null;
+    }
+    const controller = new AbortController();
+    this.controller = controller;
+    this.loadButton.disabled = true;
+    this.cancelButton.disabled = false;
+    renderMessages(this.messages, []);
+    try {
+      this.setStatus('Reading the GGUF headers…');
+      const facts = await this.readGgufFacts(controller.signal);
+      if (!facts || !facts.fits) {
+        this.setStatus('Not loaded: see the GGUF facts above.');
+        return null;
+      }
+      await this.events.beforeLoad();
+      this.setStatus('Starting…');
+      this.bar.hidden = false;
+      this.bar.removeAttribute('value');
+      let finished = false;
+      const model = await loadPixtral({
+        url: pair.url,
+        mmproj: pair.mmproj,
+        maxContext: Number(this.context.value),
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (!finished) this.progress(p);
+        },
+      }).finally(() => (finished = true));
+      this.bar.hidden = true;
+      const i = model.info;
+      this.setStatus(`Loaded ${i.name} (GGUF pair${typeof pair.url === 'string' ? '' : ' from files'}, ${formatBytes(i.weightBytes)} on the GPU, context ${i.maxContext} tokens).`);
+      this.events.loaded(model, pair.label);
+      return model;
+    } catch (e) {
+      this.setStatus(describeLoadError(e));
+      return null;
+    } finally {
+      this.bar.hidden = true;
       this.controller = null;
       this.loadButton.disabled = !this.caps.webgpu || !this.caps.adapter;
       this.cancelButton.disabled = true;
