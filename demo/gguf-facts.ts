@@ -5,7 +5,7 @@
  * it fits this adapter (the same estimate as for converted models, `capabilities.ts`), with the
  * reason when it does not. Pure (no DOM): the loader renders the result.
  */
-import { ggufConfig, summarizeGguf, type GgufHeader, type GgufSummary } from '../src/gguf/index.js';
+import { formatQuantMix, ggufConfig, summarizeGguf, type GgufHeader } from '../src/gguf/index.js';
 import { memoryMessages, type AdapterSummary, type Message, type ModelFacts } from './capabilities.js';
 import { formatBytes } from './format.js';
 
@@ -16,18 +16,6 @@ export interface GgufPairFacts {
   fits: boolean;
   /** The verdict first, then the memory estimate; an `error` message says why it does not fit. */
   messages: Message[];
-}
-
-/** "Q4_K 62%, Q6_K 10%, F32 <1%": a file's ggml types by share of its tensor bytes, largest first. */
-export function formatQuantMix(s: GgufSummary): string {
-  const total = Object.values(s.quantMix).reduce((a, m) => a + m.bytes, 0) || 1;
-  return Object.entries(s.quantMix)
-    .sort((a, b) => b[1].bytes - a[1].bytes)
-    .map(([type, m]) => {
-      const pct = (100 * m.bytes) / total;
-      return `${type} ${pct < 1 ? '<1' : Math.round(pct)}%`;
-    })
-    .join(', ');
 }
 
 /** The facts of a text + mmproj pair against `adapter` with a `maxContext`-token context. */
@@ -41,7 +29,7 @@ export function ggufPairFacts(text: GgufHeader, mmproj: GgufHeader, maxContext: 
   const lines = [
     `Architecture: ${c.modelType === 'pixtral' ? 'Pixtral' : 'mistral3'} (${ts.architecture} text model${ts.name ? ` "${ts.name}"` : ''}: ` +
       `${c.text.numLayers} layers, hidden ${c.text.hiddenSize}, ${c.text.numHeads}/${c.text.numKvHeads} heads, vocabulary ${c.text.vocabSize}, trained context ${c.text.maxPositionEmbeddings}).`,
-    `Quant mix: ${formatQuantMix(ts)} (text); ${formatQuantMix(ms)} (mmproj).`,
+    `Quant mix: ${formatQuantMix(ts.quantMix)} (text); ${formatQuantMix(ms.quantMix)} (mmproj).`,
     `Size: ${formatBytes(weightBytes)} (text ${formatBytes(ts.bytes)}, mmproj ${formatBytes(ms.bytes)}), ${((ts.parameters + ms.parameters) / 1e6).toFixed(ts.parameters + ms.parameters < 1e8 ? 2 : 0)} M parameters.`,
     `Vision tower: ${c.vision.numLayers} layers, hidden ${c.vision.hiddenSize}, patch ${c.vision.patchSize} px, images up to ${c.vision.imageSize} px` +
       `${c.projector.spatialMergeSize > 1 ? `, ${c.projector.spatialMergeSize}x${c.projector.spatialMergeSize} patch merger` : ''} (${ms.architecture}, projector ${c.modelType === 'pixtral' ? 'pixtral' : 'with patch merger'}).`,
