@@ -6,7 +6,7 @@
  * cache, and typed errors for a File that is not a GGUF or a File given without its mmproj.
  */
 import { describe, expect, it } from 'vitest';
-import { createEngine, listCachedModels, loadPixtral } from '../../src/index.js';
+import { createEngine, deleteCachedModel, listCachedModels, loadPixtral } from '../../src/index.js';
 import { FormatError } from '../../src/errors.js';
 import { expectClose } from '../helpers/close.js';
 import { loadCase, tol } from '../golden/cases.js';
@@ -82,6 +82,34 @@ describe('loadPixtral with File objects', () => {
     expect((err as Error).message).toMatch(/^screen_02\.png: not a GGUF file/);
     const asMmproj = await loadPixtral({ url: mmproj, mmproj: png, maxContext: 64 }).catch((e: unknown) => e);
     expect(asMmproj).toBeInstanceOf(FormatError);
+  });
+
+  it('a GGUF pair converted with its blocks kept loads from IndexedDB like any converted model, with the goldens', async () => {
+    const url = '/scratch/models/pixtral-kq-tiny-q4_k_m-gguf/'; // test/global-setup.ts converts it
+    const model = await loadPixtral({ url, maxContext: 64, kvCache: 'f32' });
+    try {
+      expect(model.info.dtype).toBe('gguf');
+      expect(model.info.fromCache).toBe(false);
+      for (const name of ['text_only', 'one_image_wide']) {
+        const c = await loadCase('gguf/kq/goldens/q4_k_m', name);
+        const images = (c.json.images ?? []).map((im) => {
+          const px = c.inputs[im.pixel_values]!;
+          const [, height, width] = px.shape as [number, number, number];
+          return { pixels: px.data as Float32Array, height, width };
+        });
+        const r = await model.generate({ inputIds: c.json.input_ids, images, maxNewTokens: 8, temperature: 0, returnLogits: true });
+        expect(r.tokenIds, name).toEqual(c.json.greedy_tokens);
+        // The case's strict tolerance, as for the pair itself: the same blocks, the same kernels.
+        expectClose(r.logits!, c.expected.logits!.data, tol(c, 'logits', true), `${name} logits`);
+      }
+    } finally {
+      await model.dispose();
+    }
+    expect((await listCachedModels()).some((m) => m.url.includes('pixtral-kq-tiny-q4_k_m-gguf'))).toBe(true);
+    const again = await loadPixtral({ url, maxContext: 64 });
+    expect(again.info.fromCache).toBe(true);
+    await again.dispose();
+    await deleteCachedModel(new URL(url, location.href).href);
   });
 
   it('a File url without its mmproj: FormatError before the worker starts', async () => {
