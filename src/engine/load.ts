@@ -6,8 +6,9 @@ import { Gpu } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { FormatError } from '../errors.js';
 import { loadModelFiles } from '../weights/fetch.js';
-import { containProgress } from '../weights/progress.js';
+import { containProgress, ProgressTracker } from '../weights/progress.js';
 import { uploadModel, type GpuWeights } from '../weights/upload.js';
+import { segmentBytes } from '../weights/manifest.js';
 import { UploadedWeights } from '../model/gpu-weights.js';
 import type { VisionLanguageModel } from '../model/vlm.js';
 import type { ModelWeightMap } from '../model/vlm.js';
@@ -60,7 +61,12 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
     const gguf = isConvertedGguf(m);
     let weights: LoadedModel['weights'];
     let map: ModelWeightMap;
-    if (gguf) weights = map = await uploadConvertedGguf(files.files, gpu, { signal: opts.signal });
+    if (gguf) {
+      // Upload progress in bytes, as uploadModel reports it for the other dtypes.
+      const tracker = new ProgressTracker({ totalBytes: m.tensors.reduce((a, t) => a + segmentBytes(t.data), 0), shardCount: m.shards.length, onProgress: opts.onProgress });
+      weights = map = await uploadConvertedGguf(files.files, gpu, { signal: opts.signal, onBytes: (n) => tracker.add('upload', -1, n) });
+      tracker.phase('upload'); // the last, unthrottled: every byte uploaded
+    }
     else {
       const uploaded = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
       weights = uploaded;

@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadPixtral } from '../../src/node/model.js';
 import type { Manifest } from '../../src/weights/manifest.js';
+import type { LoadProgress } from '../../src/weights/progress.js';
 import { parseSafetensors } from '../helpers/safetensors.js';
 import { sharedDir } from '../fixture-server.js';
 import { BIN, dawnEnv, SAMPLES } from './node/samples.js';
@@ -62,7 +63,13 @@ describe('convert from a GGUF pair, loaded beside the pair', () => {
     expect(dtype('language_model.model.layers.1.mlp.down_proj.weight')).toBe('Q6_K');
     expect(dtype('language_model.model.norm.weight')).toBe('f32');
 
-    const converted = await loadPixtral({ url: out, maxContext: 64, kvCache: 'f32' });
+    const events: LoadProgress[] = [];
+    const converted = await loadPixtral({ url: out, maxContext: 64, kvCache: 'f32', onProgress: (e) => events.push(e) });
+    // Upload progress in bytes up to every tensor byte, as for the other dtypes.
+    const uploads = events.filter((e) => e.phase === 'upload');
+    expect(uploads.length).toBeGreaterThan(0);
+    expect(uploads.at(-1)!.loadedBytes).toBe(m.tensors.reduce((a, t) => a + t.data.reduce((b, s) => b + s.byteLength, 0), 0));
+    expect(uploads.at(-1)!.loadedBytes).toBe(uploads.at(-1)!.totalBytes);
     const pair = await loadPixtral({ url: text, mmproj, maxContext: 64, kvCache: 'f32' });
     try {
       expect(converted.info.dtype).toBe('gguf');
