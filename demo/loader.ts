@@ -8,13 +8,13 @@
  * falls back to the cached manifest. A `?model=<url>` link preselects that URL (https:, or http:
  * on localhost: `model-url.ts`) and says what Load would download, from where; it never starts
  * the download itself. A llama.cpp GGUF pair (model + mmproj) is picked as two URLs or two files
- * from disk (read in place); its headers' facts (`gguf-facts.ts`) are shown before any weight
+ * from disk (read in place: `gguf-picker.ts`); its headers' facts are shown before any weight
  * byte is read, and Load refuses a pair that does not fit the adapter.
  */
-import { AbortError, inspectGguf, loadPixtral, NetworkError, PixtralError, QuotaError, type LoadProgress, type PixtralModel } from '../src/index.js';
+import { AbortError, loadPixtral, NetworkError, PixtralError, QuotaError, type LoadProgress, type PixtralModel } from '../src/index.js';
 import { memoryMessages, modelFacts, type Capabilities, type Message } from './capabilities.js';
 import { checkModelUrl } from './model-url.js';
-import { ggufPairFacts, type GgufPairFacts } from './gguf-facts.js';
+import { GgufPicker } from './gguf-picker.js';
 import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 import { byId, renderMessages } from './dom.js';
 
@@ -55,25 +55,30 @@ export class ModelLoader {
   private readonly status = byId<HTMLElement>('model-status');
   private readonly messages = byId<HTMLElement>('model-messages');
   private readonly urlFields = byId<HTMLElement>('model-url-fields');
-  private readonly gguf = {
-    fields: byId<HTMLFieldSetElement>('gguf-fields'),
-    url: byId<HTMLInputElement>('gguf-url'),
-    mmprojUrl: byId<HTMLInputElement>('gguf-mmproj-url'),
-    file: byId<HTMLInputElement>('gguf-file'),
-    mmprojFile: byId<HTMLInputElement>('gguf-mmproj-file'),
-    inspect: byId<HTMLButtonElement>('gguf-inspect'),
-    facts: byId<HTMLElement>('gguf-facts'),
-  };
-  /** Bumped per header read, so a slow earlier read never overwrites a later one's facts. */
-  private inspection = 0;
+  private readonly gguf: GgufPicker;
   private controller: AbortController | null = null;
 
   constructor(
     private readonly caps: Capabilities,
     private readonly events: LoaderEvents,
   ) {
-    const fromQuery = new URLSearchParams(location.search).get('model');
-    if (fromQuery !== null) {
+    this.gguf = new GgufPicker(caps.adapter, () => Number(this.context.value));
+    const query = new URLSearchParams(location.search);
+    const fromQuery = query.get('model');
+    const mmprojQuery = query.get('mmproj');
+    if (fromQuery !== null && mmprojQuery !== null) {
+      // A GGUF pair link: both files preselected and their headers' facts shown; Load downloads.
+      const text = checkModelUrl(fromQuery, location.href, { file: true });
+      const mmproj = checkModelUrl(mmprojQuery, location.href, { file: true });
+      if (!text.ok) this.setStatus(`The model link was ignored: ${text.reason}.`);
+      else if (!mmproj.ok) this.setStatus(`The model link was ignored: ${mmproj.reason}.`);
+      else {
+        this.gguf.setUrls(text.url, mmproj.url);
+        this.radio('gguf').checked = true;
+        this.setStatus(`GGUF pair from the link: ${text.url} + ${mmproj.url} (on ${text.host}). Press Load to download it.`);
+        void this.gguf.readFacts();
+      }
+    } else if (fromQuery !== null) {
       const check = checkModelUrl(fromQuery, location.href);
       if (check.ok) {
         this.urlInput.value = check.url;
@@ -87,9 +92,8 @@ export class ModelLoader {
     this.form.addEventListener('change', () => {
       this.syncUrlField();
       // A new file, URL or context length changes the facts (the fit depends on the context).
-      if (this.choice() === 'gguf' && !this.controller) void this.readGgufFacts();
+      if (this.choice() === 'gguf' && !this.controller) void this.gguf.readFacts();
     });
-    this.gguf.inspect.addEventListener('click', () => void this.readGgufFacts());
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       void this.load();
@@ -114,48 +118,10 @@ export class ModelLoader {
     this.gguf.fields.hidden = this.choice() !== 'gguf';
   }
 
-  /** The chosen GGUF pair: picked files when both are there, else the two URLs; null if incomplete. */
-  private ggufPair(): { url: string | File; mmproj: string | File; label: string } | null {
-    const file = this.gguf.file.files?.[0];
-    const mmprojFile = this.gguf.mmprojFile.files?.[0];
-    if (file && mmprojFile) return { url: file, mmproj: mmprojFile, label: `${file.name} + ${mmprojFile.name} (files)` };
-    const url = this.gguf.url.value.trim();
-    const mmproj = this.gguf.mmprojUrl.value.trim();
-    if (!url || !mmproj) return null;
-    const abs = (u: string) => new URL(u, location.href).href;
-    return { url: abs(url), mmproj: abs(mmproj), label: abs(url) };
-  }
-
-  /** Reads both headers (Range requests, or the files in place) and shows their facts; never throws. */
-  private async readGgufFacts(signal?: AbortSignal): Promise<GgufPairFacts | null> {
-    const pair = this.ggufPair();
-    if (!pair) {
-      renderMessages(this.gguf.facts, [{ level: 'info', text: 'Choose the model GGUF and its mmproj: two URLs, or two files.' }]);
-      return null;
-    }
-    const n = ++this.inspection;
-    renderMessages(this.gguf.facts, [{ level: 'info', text: 'Reading the GGUF headers…' }]);
-    try {
-      const [text, mmproj] = await Promise.all([inspectGguf(pair.url, { signal }), inspectGguf(pair.mmproj, { signal })]);
-      const facts = ggufPairFacts(text.header, mmproj.header, Number(this.context.value), this.caps.adapter);
-      if (n === this.inspection) {
-        renderMessages(this.gguf.facts, [...facts.lines.map((text) => ({ level: 'info' as const, text })), ...facts.messages]);
-        this.gguf.facts.dataset.fits = String(facts.fits);
-      }
-      return facts;
-    } catch (e) {
-      if (n === this.inspection) {
-        renderMessages(this.gguf.facts, [{ level: 'error', text: `The GGUF headers could not be read: ${e instanceof Error ? e.message : String(e)}` }]);
-        this.gguf.facts.dataset.fits = 'false';
-      }
-      return null;
-    }
-  }
-
   /** The base URL of the chosen model, absolute (for a GGUF pair: its text file's URL or names). */
   selectedUrl(): string {
     const c = this.choice();
-    if (c === 'gguf') return this.ggufPair()?.label ?? '';
+    if (c === 'gguf') return this.gguf.pair()?.label ?? '';
     if (c === 'url') return new URL(this.urlInput.value.trim(), location.href).href;
     const m = EMBEDDED_MODELS[c as keyof typeof EMBEDDED_MODELS] ?? EMBEDDED_MODELS[DEFAULT_EMBEDDED];
     return new URL(m.url, location.href).href;
@@ -234,7 +200,7 @@ export class ModelLoader {
    * pair is read again at each load.
    */
   private async loadGguf(): Promise<PixtralModel | null> {
-    const pair = this.ggufPair();
+    const pair = this.gguf.pair();
     if (!pair) {
       this.setStatus('Choose the model GGUF and its mmproj: two URLs, or two files from this computer.');
       return null;
@@ -246,7 +212,7 @@ export class ModelLoader {
     renderMessages(this.messages, []);
     try {
       this.setStatus('Reading the GGUF headers…');
-      const facts = await this.readGgufFacts(controller.signal);
+      const facts = await this.gguf.readFacts(controller.signal);
       if (!facts || !facts.fits) {
         this.setStatus('Not loaded: see the GGUF facts above.');
         return null;

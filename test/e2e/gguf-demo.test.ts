@@ -4,7 +4,8 @@
  * F16 pair given as two files through the file inputs (`setInputFiles`). Each time the headers'
  * facts (architecture, quant mix, size, vision tower, fits this adapter) are shown before Load
  * reads a weight, then the pair loads and answers sample questions as the float64 reference does
- * on the same dequantised weights (`ref_answers_dequant.json`). Screenshot: test-results/demo-gguf.png.
+ * on the same dequantised weights (`ref_answers_dequant.json`); and a `?model=...&mmproj=...` link
+ * preselects a pair and shows its facts without loading it. Screenshots: test-results/demo-gguf*.png.
  */
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -148,6 +149,38 @@ describe('demo: a llama.cpp GGUF pair in the model picker', () => {
       await page.screenshot({ path: resolve(OUT, 'demo-gguf-files.png'), fullPage: true });
       // Read in place: nothing went over the network for the files.
       expect(host.ranges.length).toBe(before);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('a ?model=<text.gguf>&mmproj=<mmproj.gguf> link preselects the pair and shows its facts, loading nothing', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      const [textFile, mmFile] = ref.pairs['q8_0:f16']!.files;
+      const text = `${host.url}/shared/fixtures/gguf/screens/${textFile}`;
+      const mmproj = `${host.url}/shared/fixtures/gguf/screens/${mmFile}`;
+      const before = host.ranges.length;
+      await page.goto(`${site.url}?model=${encodeURIComponent(text)}&mmproj=${encodeURIComponent(mmproj)}`);
+      await page.waitForFunction(() => typeof window.pixtralDemo === 'object', null, { timeout: 120_000 });
+      expect(await page.locator('input[name="model-choice"][value="gguf"]').isChecked()).toBe(true);
+      expect(await page.inputValue('#gguf-url')).toBe(text);
+      expect(await page.inputValue('#gguf-mmproj-url')).toBe(mmproj);
+      expect(await page.textContent('#model-status')).toMatch(/^GGUF pair from the link: .*text-q8_0\.gguf \+ .*mmproj-f16\.gguf \(on 127\.0\.0\.1:\d+\)\. Press Load/);
+      await expect.poll(() => page.textContent('#gguf-facts'), { timeout: 60_000 }).toContain('Fits this adapter');
+      expect(await page.textContent('#gguf-facts')).toMatch(/Quant mix: Q8_0 \d+%, F32 <1% \(text\)/);
+      expect(await page.evaluate(() => window.pixtralDemo.model())).toBeNull();
+      // Header ranges only: a few per file, far less than the files.
+      const read = host.ranges.slice(before).reduce((a, r) => a + r.bytes, 0);
+      expect(read).toBeLessThan(statSync(resolve(SCREENS, textFile)).size);
+      // A plain-HTTP link to another host is ignored, as for converted models.
+      await page.goto(`${site.url}?model=${encodeURIComponent('http://models.example/a.gguf')}&mmproj=${encodeURIComponent(mmproj)}`);
+      await page.waitForFunction(() => typeof window.pixtralDemo === 'object');
+      expect(await page.textContent('#model-status')).toMatch(/The model link was ignored: http:\/\/models\.example is not accepted/);
+      expect(await page.locator('input[name="model-choice"][value="gguf"]').isChecked()).toBe(false);
       expect(errors).toEqual([]);
     } finally {
       await page.close();
