@@ -20,7 +20,7 @@ import { resolveImage, type ResolvedImage } from '../src/node/inputs.js';
 import { DEFAULT_DPI } from '../src/node/pdf.js';
 import { glob } from './glob.js';
 import { BatchBar, loadProgressPrinter } from './progress.js';
-import { UsageError } from './usage.js';
+import { checkGgufArgs, UsageError } from './usage.js';
 
 export const ASK_HELP = `Usage: pixtral-webgpu ask <model> [--image FILE[:pages]]... [options] "question"
        pixtral-webgpu ask <model> --each 'GLOB' [--per-page] [--out FILE [--resume]] [options] "question"
@@ -121,7 +121,7 @@ export function parseAskArgs(argv: string[]): AskArgs | null {
     }
   } else if (v.json) throw new UsageError('--json is for one question; a batch (--each) always writes JSON lines');
   if (v.resume && v.out === undefined) throw new UsageError('--resume needs --out (the file it continues)');
-  if (/\.gguf$/i.test(pos[0]!) && v.mmproj === undefined) throw new UsageError(`${pos[0]} is a GGUF: pass its vision tower with --mmproj mmproj.gguf`);
+  checkGgufArgs(pos[0]!, v.mmproj);
   return {
     model: pos[0]!,
     ...(v.mmproj !== undefined ? { mmproj: v.mmproj } : {}),

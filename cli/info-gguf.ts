@@ -12,9 +12,6 @@ import { isLocalModel } from '../src/node/files.js';
 import { kvCacheBytes } from '../src/presets.js';
 import { formatBytes } from '../src/errors.js';
 
-/** Whether `info`'s argument names a GGUF file rather than a converted model folder. */
-export const isGgufPath = (model: string): boolean => /\.gguf$/i.test(model.split(/[?#]/)[0]!);
-
 function open(where: string): ByteSource {
   if (!isLocalModel(where)) return urlSource(where);
   return fileSource(where.startsWith('file:') ? fileURLToPath(where) : where);

@@ -15,8 +15,8 @@ import { normalizeBaseUrl } from '../src/weights/store.js';
 import { isLocalModel, localModelDir, parseManifestBytes, readManifestFile } from '../src/node/files.js';
 import { installWebGPU } from '../src/node/gpu.js';
 import { kvCacheBytes } from '../src/presets.js';
-import { UsageError } from './usage.js';
-import { ggufLines, ggufReport, isGgufPath } from './info-gguf.js';
+import { checkGgufArgs, isGgufPath, UsageError } from './usage.js';
+import { ggufLines, ggufReport } from './info-gguf.js';
 
 export const INFO_HELP = `Usage: pixtral-webgpu info <model> [--json] [--adapter A]
        pixtral-webgpu info model.gguf [--mmproj mmproj.gguf] [--json] [--adapter A]
@@ -122,7 +122,7 @@ export async function runInfo(argv: string[]): Promise<number> {
       options: { json: { type: 'boolean' }, adapter: { type: 'string' }, mmproj: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     }));
     if (!v.help && pos.length !== 1) throw new UsageError(`info needs exactly one <model> (got ${pos.length})`);
-    if (!v.help && v.mmproj !== undefined && !isGgufPath(pos[0]!)) throw new UsageError('--mmproj goes with a text GGUF (model.gguf)');
+    if (!v.help && v.mmproj !== undefined) checkGgufArgs(pos[0]!, v.mmproj);
   } catch (e) {
     process.stderr.write(`pixtral-webgpu info: ${(e as Error).message}\nRun "pixtral-webgpu info --help" for usage.\n`);
     return 2;

@@ -15,7 +15,7 @@ import { convert, DEFAULT_SHARD_MB, STORED_DTYPES, type ConvertProgress } from '
 import { convertGguf } from './convert-gguf.js';
 import type { VisionDType } from './dtype-policy.js';
 import type { LayoutKind } from './layouts.js';
-import { UsageError } from './usage.js';
+import { checkGgufArgs, UsageError } from './usage.js';
 
 /**
  * Commands with their own file, loaded on use (`ask` and `info` bring in the engine and Dawn,
@@ -108,11 +108,12 @@ export function parseCliArgs(argv: string[]): Args | null {
   if (pos.length !== 3) throw new UsageError(`convert needs <input-dir> and <out-dir> (got ${pos.length - 1} argument(s))`);
   const shardMb = v['shard-mb'] === undefined ? DEFAULT_SHARD_MB : Number(v['shard-mb']);
   if (!Number.isFinite(shardMb) || shardMb <= 0) throw new UsageError(`--shard-mb must be a positive number (got "${v['shard-mb']}")`);
+  checkGgufArgs(pos[1]!, v.mmproj);
   if (v.mmproj !== undefined) {
     for (const flag of ['dtype', 'vision-dtype', 'layout'] as const) {
       if (v[flag] !== undefined) throw new UsageError(`--${flag} does not apply to a GGUF pair (its blocks are kept as stored)`);
     }
-  } else if (/\.gguf$/i.test(pos[1]!)) throw new UsageError(`${pos[1]} is a GGUF: pass its vision tower with --mmproj mmproj.gguf`);
+  }
   return {
     input: pos[1]!,
     ...(v.mmproj !== undefined ? { mmproj: v.mmproj } : {}),

@@ -4,7 +4,8 @@
  * gives the float64 reference's answers on the same dequantised weights (`ref_answers_dequant.json`),
  * `--json` names both files; `info` on a GGUF prints the header facts (architecture, quant mix,
  * size, readable types, and with --mmproj the pair's dimensions) without loading a weight; a
- * GGUF without --mmproj is a usage error.
+ * GGUF without --mmproj is a usage error (ask, ask-doc, serve, convert); `serve model.gguf --mmproj`
+ * answers an OpenAI-shaped request like the reference.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -70,8 +71,50 @@ describe('pixtral-webgpu CLI with a GGUF pair (child process, Dawn)', () => {
     expect(info.model.text.quantMix.Q8_0!.tensors).toBe(1);
     expect(info.model.mmproj).toBeNull();
 
-    const u = await run(['ask', TEXT, 'What color is the box?']);
-    expect(u.code).toBe(2);
-    expect(u.stderr).toMatch(/is a GGUF: pass its vision tower with --mmproj mmproj\.gguf/);
+    for (const args of [['ask', TEXT, 'What color is the box?'], ['ask-doc', TEXT, 'doc.pdf', 'Total?'], ['serve', TEXT], ['convert', TEXT, 'out']]) {
+      const u = await run(args);
+      expect(u.code, args[0]).toBe(2);
+      expect(u.stderr, args[0]).toMatch(/is a GGUF: pass its vision tower with --mmproj mmproj\.gguf/);
+    }
+    const wrong = await run(['ask', join(SAMPLES, '..'), '--mmproj', MMPROJ, 'What color is the box?']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--mmproj goes with a text GGUF/);
+  }, 900_000);
+
+  it('serve model.gguf --mmproj mmproj.gguf: an OpenAI-shaped answer like the reference', async () => {
+    const child = spawn(process.execPath, [BIN, 'serve', TEXT, '--mmproj', MMPROJ, '--host', '127.0.0.1', '--port', '0'], { env: dawnEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    const exited = new Promise<number | string>((r) => child.on('exit', (code, signal) => r(code ?? signal ?? -1)));
+    try {
+      const base = await new Promise<string>((ok, fail) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d;
+          const m = /listening on (http:\/\/\S+)/.exec(out);
+          if (m) ok(m[1]!);
+        });
+        void exited.then((c) => fail(new Error(`serve exited (${c}) before listening: ${err}`)));
+      });
+      const a = ref.pairs['q4_0:f16']!.answers.find((x) => x.image === 'screen_09.png' && x.question_type === 'color')!;
+      const q = questions.find((x) => x.image === a.image && x.question_type === a.question_type)!;
+      const png = readFileSync(join(SAMPLES, q.image)).toString('base64');
+      const res = await fetch(`${base}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }, { type: 'text', text: q.question }] }],
+          max_tokens: 4,
+          temperature: 0,
+        }),
+      });
+      expect(res.status, err).toBe(200);
+      const body = (await res.json()) as { model: string; choices: { message: { content: string } }[] };
+      expect(body.choices[0]!.message.content).toBe(a.text);
+      expect(body.model).toBe('pixtral-tiny-screens'); // general.name
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   }, 900_000);
 });
