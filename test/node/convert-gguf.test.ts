@@ -3,10 +3,10 @@
  * Q4_K_M pair: every tensor's bytes in the shards are the GGUF's own bytes (q/k rows moved back
  * to the engine's order, nothing re-quantised), its manifest dtype is the GGUF block type, the
  * tokenizer.json it writes gives the same ids as the model's tekken.json, the manifest validates;
- * and the refusals: a GGUF without --mmproj, --dtype with a pair, a file that is not a GGUF
- * (nothing written).
+ * and the refusals: a GGUF without --mmproj, --mmproj without a GGUF, --dtype with a pair, a
+ * .gguf that is not a GGUF (nothing written).
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,7 +86,7 @@ describe('convert from a GGUF pair', () => {
     for (const s of corpus) expect(tok.encode(s)).toEqual(ref.encode(s));
   });
 
-  it('refuses a GGUF without --mmproj, --dtype with a pair, and a file that is not a GGUF (nothing written)', async () => {
+  it('refuses a GGUF without --mmproj, --mmproj without a GGUF, --dtype with a pair, and a .gguf that is not a GGUF (nothing written)', async () => {
     const a = await cli(['convert', TEXT, join(root, 'a')]);
     expect(a.code).toBe(2);
     expect(a.stderr).toMatch(/is a GGUF: pass its vision tower with --mmproj mmproj\.gguf/);
@@ -94,8 +94,13 @@ describe('convert from a GGUF pair', () => {
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(/--dtype does not apply to a GGUF pair/);
     const c = await cli(['convert', join(KQ, 'config.json'), '--mmproj', MMPROJ, join(root, 'c'), '--quiet']);
-    expect(c.code).toBe(1);
-    expect(c.stderr).toMatch(/config\.json: not a GGUF file/);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/--mmproj goes with a text GGUF/);
+    const fake = join(await mkdtemp(join(tmpdir(), 'pixtral-fake-gguf-')), 'photo.gguf');
+    await writeFile(fake, 'this is not a GGUF file at all');
+    const d = await cli(['convert', fake, '--mmproj', MMPROJ, join(root, 'd'), '--quiet']);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toMatch(/photo\.gguf: not a GGUF file/);
     expect((await readdir(root)).filter((n) => !n.startsWith('kq'))).toEqual([]);
   });
 });
