@@ -10,8 +10,7 @@ import { containProgress, ProgressTracker } from '../weights/progress.js';
 import { uploadModel, type GpuWeights } from '../weights/upload.js';
 import { segmentBytes } from '../weights/manifest.js';
 import { UploadedWeights } from '../model/gpu-weights.js';
-import type { VisionLanguageModel } from '../model/vlm.js';
-import type { ModelWeightMap } from '../model/vlm.js';
+import type { ModelWeightMap, VisionLanguageModel } from '../model/vlm.js';
 import type { Sampler } from '../kernels/sampling.js';
 import { compileModelPipelines, warmModel } from '../model/pipelines.js';
 import { checkSpecialIds, loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
@@ -66,8 +65,7 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
       const tracker = new ProgressTracker({ totalBytes: m.tensors.reduce((a, t) => a + segmentBytes(t.data), 0), shardCount: m.shards.length, onProgress: opts.onProgress });
       weights = map = await uploadConvertedGguf(files.files, gpu, { signal: opts.signal, onBytes: (n) => tracker.add('upload', -1, n) });
       tracker.phase('upload'); // the last, unthrottled: every byte uploaded
-    }
-    else {
+    } else {
       const uploaded = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
       weights = uploaded;
       map = new UploadedWeights(gpu, uploaded);
