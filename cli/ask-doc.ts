@@ -13,15 +13,18 @@ import { loadPixtral, type NodePixtralModel } from '../src/node/model.js';
 import { pdfPageCount } from '../src/node/pdf.js';
 import type { ResponseFormat } from '../src/grammar/response-format.js';
 import { loadProgressPrinter } from './progress.js';
-import { UsageError } from './usage.js';
+import { checkGgufArgs, UsageError } from './usage.js';
 
 export const ASK_DOC_HELP = `Usage: pixtral-webgpu ask-doc <model> <file.pdf> [options] "question"
+
+<model>: a folder made by "pixtral-webgpu convert" (or its URL), or a text GGUF with --mmproj.
 
 Asks a question about a whole PDF one page at a time, so the KV cache holds one page plus notes
 whatever the page count. Default: map (each page: relevant? quote, notes) then reduce (one answer
 citing pages). --per-page: the question asked of every page, one JSON line per page.
 
 Options:
+  --mmproj FILE        the mmproj GGUF (vision tower) when <model> is a text GGUF
   --pages RANGE        pages to read, e.g. 1-20 or 1-3,7 (default all)
   --page-tokens N      image tokens per page at most (default 1024)
   --per-page           one JSON line per page ({"page", "answer"}), no synthesis
@@ -36,6 +39,8 @@ Options:
 
 export interface AskDocArgs {
   model: string;
+  /** The mmproj GGUF: `model` is then a text GGUF. */
+  mmproj?: string;
   file: string;
   question: string;
   pages?: string;
@@ -65,6 +70,7 @@ export function parseAskDocArgs(argv: string[]): AskDocArgs | null {
       allowPositionals: true,
       strict: true,
       options: {
+        mmproj: { type: 'string' },
         pages: { type: 'string' },
         'page-tokens': { type: 'string' },
         'per-page': { type: 'boolean' },
@@ -87,8 +93,10 @@ export function parseAskDocArgs(argv: string[]): AskDocArgs | null {
   if (!question) throw new UsageError('the question is empty');
   if (v.schema !== undefined && !v['per-page']) throw new UsageError('--schema applies per page only (--per-page)');
   if (v.json && v['per-page']) throw new UsageError('--json and --per-page do not go together (--per-page already prints JSON lines)');
+  checkGgufArgs(pos[0]!, v.mmproj);
   return {
     model: pos[0]!,
+    ...(v.mmproj !== undefined ? { mmproj: v.mmproj } : {}),
     file: pos[1]!,
     question,
     pages: v.pages,
@@ -139,7 +147,7 @@ export async function runAskDoc(argv: string[]): Promise<number> {
     selectPages(a.pages, await pdfPageCount(bytes, a.file), a.file); // a bad range fails before the model loads
     const progress = a.quiet ? null : loadProgressPrinter();
     try {
-      model = await loadPixtral({ url: a.model, maxContext: a.context, adapter: a.adapter, onProgress: progress?.onProgress });
+      model = await loadPixtral({ url: a.model, mmproj: a.mmproj, maxContext: a.context, adapter: a.adapter, onProgress: progress?.onProgress });
     } finally {
       progress?.end();
     }

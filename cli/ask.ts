@@ -1,6 +1,8 @@
 /**
  * `pixtral-webgpu ask <model> [--image FILE[:pages]]... "question"`: one answer streamed to
  * stdout (or one JSON object with `--json`: answer, stats, model, inputs).
+ * `pixtral-webgpu ask model.gguf --mmproj mmproj.gguf ...`: a llama.cpp GGUF pair (paths or
+ * http(s) URLs read by Range) instead of a converted model, with the same options.
  * `pixtral-webgpu ask <model> --each 'scans/*.{png,pdf}' "question"`: the same question about
  * each file (each PDF page with `--per-page`), one JSON line per answer (`file`, `page`,
  * `answer`, `stats`; a failed file gets `error` instead) to stdout or `--out`, the model loaded
@@ -18,17 +20,19 @@ import { resolveImage, type ResolvedImage } from '../src/node/inputs.js';
 import { DEFAULT_DPI } from '../src/node/pdf.js';
 import { glob } from './glob.js';
 import { BatchBar, loadProgressPrinter } from './progress.js';
-import { UsageError } from './usage.js';
+import { checkGgufArgs, UsageError } from './usage.js';
 
 export const ASK_HELP = `Usage: pixtral-webgpu ask <model> [--image FILE[:pages]]... [options] "question"
        pixtral-webgpu ask <model> --each 'GLOB' [--per-page] [--out FILE [--resume]] [options] "question"
 
 <model>: a folder made by "pixtral-webgpu convert", or its http(s) URL (downloaded once into
-$XDG_CACHE_HOME/pixtral-webgpu or ~/.cache/pixtral-webgpu; progress on stderr).
+$XDG_CACHE_HOME/pixtral-webgpu or ~/.cache/pixtral-webgpu; progress on stderr); or a llama.cpp
+text GGUF (path or http(s) URL) with --mmproj.
 Images: PNG, JPEG, WebP, GIF (first frame), TIFF, with EXIF orientation; PDFs page by page
 (scan.pdf:1-3,5 picks pages; default all).
 
 Options:
+  --mmproj FILE          the mmproj GGUF (vision tower) when <model> is a text GGUF
   --image FILE[:pages]   an image or PDF for the question (repeat for several, in order)
   --each GLOB            batch: ask about each matching file ({a,b}, *, ?, ** supported)
   --per-page             batch: one answer per PDF page (default: all pages in one prompt)
@@ -49,6 +53,8 @@ Options:
 
 export interface AskArgs {
   model: string;
+  /** The mmproj GGUF: `model` is then a text GGUF. */
+  mmproj?: string;
   question: string;
   images: string[];
   each?: string;
@@ -81,6 +87,7 @@ export function parseAskArgs(argv: string[]): AskArgs | null {
       allowPositionals: true,
       strict: true,
       options: {
+        mmproj: { type: 'string' },
         image: { type: 'string', multiple: true },
         each: { type: 'string' },
         'per-page': { type: 'boolean' },
@@ -114,8 +121,10 @@ export function parseAskArgs(argv: string[]): AskArgs | null {
     }
   } else if (v.json) throw new UsageError('--json is for one question; a batch (--each) always writes JSON lines');
   if (v.resume && v.out === undefined) throw new UsageError('--resume needs --out (the file it continues)');
+  checkGgufArgs(pos[0]!, v.mmproj);
   return {
     model: pos[0]!,
+    ...(v.mmproj !== undefined ? { mmproj: v.mmproj } : {}),
     question,
     images,
     each: v.each,
@@ -145,7 +154,7 @@ function errorJson(e: unknown): { code: string; name: string; message: string } 
 async function load(a: AskArgs): Promise<NodePixtralModel> {
   const progress = a.quiet ? null : loadProgressPrinter();
   try {
-    return await loadPixtral({ url: a.model, maxContext: a.context, adapter: a.adapter, pdfDpi: a.dpi, onProgress: progress?.onProgress });
+    return await loadPixtral({ url: a.model, mmproj: a.mmproj, maxContext: a.context, adapter: a.adapter, pdfDpi: a.dpi, onProgress: progress?.onProgress });
   } finally {
     progress?.end();
   }
@@ -174,7 +183,7 @@ async function askOnce(a: AskArgs, signal: AbortSignal): Promise<number> {
       const out = {
         answer,
         stats,
-        model: { url: a.model, name: i.name, modelType: i.modelType, dtype: i.dtype, adapter: i.adapter.description || i.adapter.vendor },
+        model: { url: a.model, ...(a.mmproj !== undefined ? { mmproj: a.mmproj } : {}), name: i.name, modelType: i.modelType, dtype: i.dtype, adapter: i.adapter.description || i.adapter.vendor },
         inputs: inputs.map((r) => ({ file: r.source, page: r.page, width: r.image.width, height: r.image.height })),
       };
       process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -5,7 +5,8 @@
  * name, shader-f16, subgroups and the limits that bound a model. Reads only the manifest (a URL's
  * is fetched, nothing else); loads no weights. `--json` prints one object. A machine without a
  * usable adapter still gets the model part, with the adapter's error and what to install.
- * Exit codes: 0, 1 (the model cannot be read), 2 usage error.
+ * A llama.cpp GGUF (`info model.gguf --mmproj mmproj.gguf`) gets its header facts instead
+ * (`info-gguf.ts`). Exit codes: 0, 1 (the model cannot be read), 2 usage error.
  */
 import { parseArgs } from 'node:util';
 import { formatBytes, NetworkError, WebGPUUnavailableError } from '../src/errors.js';
@@ -14,15 +15,20 @@ import { normalizeBaseUrl } from '../src/weights/store.js';
 import { isLocalModel, localModelDir, parseManifestBytes, readManifestFile } from '../src/node/files.js';
 import { installWebGPU } from '../src/node/gpu.js';
 import { kvCacheBytes } from '../src/presets.js';
-import { UsageError } from './usage.js';
+import { checkGgufArgs, isGgufPath, UsageError } from './usage.js';
+import { ggufLines, ggufReport } from './info-gguf.js';
 
 export const INFO_HELP = `Usage: pixtral-webgpu info <model> [--json] [--adapter A]
+       pixtral-webgpu info model.gguf [--mmproj mmproj.gguf] [--json] [--adapter A]
 
 Prints a converted model's manifest summary (name, type, dtype, tokenizer, sizes, dimensions)
 and what the current WebGPU adapter offers (shader-f16, subgroups, limits). <model> is a folder
-made by "pixtral-webgpu convert" or its http(s) URL (only manifest.json is fetched).
+made by "pixtral-webgpu convert" or its http(s) URL (only manifest.json is fetched). A
+llama.cpp GGUF (path or URL) gets its header's facts: architecture, quant mix, size, tensors,
+and with --mmproj the pair's dimensions; no tensor byte is read.
 
 Options:
+  --mmproj F    the mmproj GGUF of a text GGUF
   --json        print one JSON object
   --adapter A   WebGPU adapter: software, an index, or part of its name
   -h, --help    this help
@@ -92,6 +98,19 @@ function modelReport(m: Manifest, where: string) {
   };
 }
 
+/** `info`'s text lines for a converted model's manifest report. */
+function manifestLines(model: ReturnType<typeof modelReport>): string[] {
+  const t = model.text;
+  return [
+    `model       ${model.name} (${model.modelType}, ${model.dtype}) from ${model.source}`,
+    `files       ${model.shards} shard${model.shards === 1 ? '' : 's'}, ${model.tensors} tensors, ${formatBytes(model.totalBytes)}` +
+      (model.tokenizer ? `, tokenizer ${model.tokenizer.file} (${model.tokenizer.kind}${model.tokenizer.version ? ` ${model.tokenizer.version}` : ''})` : ', no tokenizer'),
+    `vision      hidden ${model.vision.hidden}, ${model.vision.layers} layers, ${model.vision.heads} heads, patch ${model.vision.patch}, image size ${model.vision.imageSize}, merge ${model.spatialMerge}`,
+    `text        hidden ${t.hidden}, ${t.layers} layers, ${t.heads} heads / ${t.kvHeads} kv, head dim ${t.headDim}, vocab ${t.vocab}, max positions ${t.maxPositions}`,
+    `kv cache    ${formatBytes(model.kvBytesPerToken.f16)} per token (f16), ${formatBytes(model.kvBytesPerToken.f32)} (f32)`,
+  ];
+}
+
 /** Runs `info`; resolves to the exit code. */
 export async function runInfo(argv: string[]): Promise<number> {
   let v, pos;
@@ -100,9 +119,10 @@ export async function runInfo(argv: string[]): Promise<number> {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: { json: { type: 'boolean' }, adapter: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { json: { type: 'boolean' }, adapter: { type: 'string' }, mmproj: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     }));
     if (!v.help && pos.length !== 1) throw new UsageError(`info needs exactly one <model> (got ${pos.length})`);
+    if (!v.help && v.mmproj !== undefined) checkGgufArgs(pos[0]!, v.mmproj);
   } catch (e) {
     process.stderr.write(`pixtral-webgpu info: ${(e as Error).message}\nRun "pixtral-webgpu info --help" for usage.\n`);
     return 2;
@@ -113,8 +133,11 @@ export async function runInfo(argv: string[]): Promise<number> {
   }
   let model;
   try {
-    const { manifest, where } = await readManifest(pos[0]!);
-    model = modelReport(manifest, where);
+    if (isGgufPath(pos[0]!)) model = await ggufReport(pos[0]!, v.mmproj);
+    else {
+      const { manifest, where } = await readManifest(pos[0]!);
+      model = modelReport(manifest, where);
+    }
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     process.stderr.write(`pixtral-webgpu: error: ${msg.replace(/\s*\n\s*/g, ' ')}\n`);
@@ -131,15 +154,7 @@ export async function runInfo(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify({ model, adapter, adapterError })}\n`);
     return 0;
   }
-  const t = model.text;
-  const lines = [
-    `model       ${model.name} (${model.modelType}, ${model.dtype}) from ${model.source}`,
-    `files       ${model.shards} shard${model.shards === 1 ? '' : 's'}, ${model.tensors} tensors, ${formatBytes(model.totalBytes)}` +
-      (model.tokenizer ? `, tokenizer ${model.tokenizer.file} (${model.tokenizer.kind}${model.tokenizer.version ? ` ${model.tokenizer.version}` : ''})` : ', no tokenizer'),
-    `vision      hidden ${model.vision.hidden}, ${model.vision.layers} layers, ${model.vision.heads} heads, patch ${model.vision.patch}, image size ${model.vision.imageSize}, merge ${model.spatialMerge}`,
-    `text        hidden ${t.hidden}, ${t.layers} layers, ${t.heads} heads / ${t.kvHeads} kv, head dim ${t.headDim}, vocab ${t.vocab}, max positions ${t.maxPositions}`,
-    `kv cache    ${formatBytes(model.kvBytesPerToken.f16)} per token (f16), ${formatBytes(model.kvBytesPerToken.f32)} (f32)`,
-  ];
+  const lines = 'format' in model ? ggufLines(model) : manifestLines(model);
   if (adapter) {
     const f = adapter.features;
     lines.push(

@@ -1,7 +1,8 @@
 /**
  * The `pixtral-webgpu` command line: dispatches `ask` (`ask.ts`), `info` (`info.ts`) and the
  * converter, `convert <input-dir> <out-dir> [options]`, whose arguments are parsed here.
- * Exit codes: 0 success, 1 error (one line on stderr), 2 usage error, 130 interrupted.
+ * `convert model.gguf --mmproj mmproj.gguf <out-dir>` converts a llama.cpp GGUF pair instead
+ * (`convert-gguf.ts`). Exit codes: 0 success, 1 error (one line on stderr), 2 usage error, 130 interrupted.
  * Progress goes to stderr, results to stdout (`--json` prints them as JSON instead).
  * Run through `bin/pixtral-webgpu.js` (a source checkout or the published dist/cli).
  */
@@ -11,9 +12,10 @@ import { parseArgs } from 'node:util';
 import { formatBytes } from '../src/errors.js';
 import type { StoredDType } from '../src/weights/manifest.js';
 import { convert, DEFAULT_SHARD_MB, STORED_DTYPES, type ConvertProgress } from './convert.js';
+import { convertGguf } from './convert-gguf.js';
 import type { VisionDType } from './dtype-policy.js';
 import type { LayoutKind } from './layouts.js';
-import { UsageError } from './usage.js';
+import { checkGgufArgs, UsageError } from './usage.js';
 
 /**
  * Commands with their own file, loaded on use (`ask` and `info` bring in the engine and Dawn,
@@ -38,7 +40,14 @@ Converts a Pixtral / mistral3 checkpoint folder (Hugging Face: config.json + mod
 or Mistral native: params.json + consolidated*.safetensors) into the pixtral-webgpu format:
 manifest.json + shard-NNNNN.bin + the tokenizer file. See docs/format.md.
 
+       pixtral-webgpu convert model.gguf --mmproj mmproj.gguf <out-dir> [options]
+
+Converts a llama.cpp GGUF pair (text model + mmproj; paths or http(s) URLs) into the same
+format, the block data kept as stored (no re-quantisation: Q4_K stays Q4_K); --dtype,
+--vision-dtype and --layout do not apply.
+
 Options:
+  --mmproj FILE             the mmproj GGUF when <input> is a text GGUF
   --dtype q4|f16|f32        stored weights (default q4: decoder linears, lm_head, embedding)
   --vision-dtype f16|f32    vision tower + projector when --dtype is q4/f16 (default f16)
   --shard-mb N              shard size in MiB (default ${DEFAULT_SHARD_MB})
@@ -51,6 +60,8 @@ Options:
 
 interface Args {
   input: string;
+  /** The mmproj GGUF: `input` is then a text GGUF. */
+  mmproj?: string;
   output: string;
   dtype: StoredDType;
   visionDtype?: VisionDType;
@@ -76,6 +87,7 @@ export function parseCliArgs(argv: string[]): Args | null {
       allowPositionals: true,
       strict: true,
       options: {
+        mmproj: { type: 'string' },
         dtype: { type: 'string' },
         'vision-dtype': { type: 'string' },
         'shard-mb': { type: 'string' },
@@ -96,8 +108,15 @@ export function parseCliArgs(argv: string[]): Args | null {
   if (pos.length !== 3) throw new UsageError(`convert needs <input-dir> and <out-dir> (got ${pos.length - 1} argument(s))`);
   const shardMb = v['shard-mb'] === undefined ? DEFAULT_SHARD_MB : Number(v['shard-mb']);
   if (!Number.isFinite(shardMb) || shardMb <= 0) throw new UsageError(`--shard-mb must be a positive number (got "${v['shard-mb']}")`);
+  checkGgufArgs(pos[1]!, v.mmproj);
+  if (v.mmproj !== undefined) {
+    for (const flag of ['dtype', 'vision-dtype', 'layout'] as const) {
+      if (v[flag] !== undefined) throw new UsageError(`--${flag} does not apply to a GGUF pair (its blocks are kept as stored)`);
+    }
+  }
   return {
     input: pos[1]!,
+    ...(v.mmproj !== undefined ? { mmproj: v.mmproj } : {}),
     output: pos[2]!,
     dtype: oneOf('--dtype', v.dtype, STORED_DTYPES) ?? 'q4',
     visionDtype: oneOf('--vision-dtype', v['vision-dtype'], ['f16', 'f32'] as const),
@@ -144,12 +163,15 @@ export async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSigint);
   const t0 = performance.now();
   try {
-    const r = await convert({
-      ...args,
-      signal: ac.signal,
-      onProgress: args.quiet ? undefined : progressPrinter(t0),
-      onWarning: (m) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}warning: ${m}\n`),
-    });
+    const onProgress = args.quiet ? undefined : progressPrinter(t0);
+    const r = args.mmproj !== undefined
+      ? { ...(await convertGguf({ ...args, mmproj: args.mmproj, signal: ac.signal, onProgress })), layout: 'gguf', warnings: [] }
+      : await convert({
+          ...args,
+          signal: ac.signal,
+          onProgress,
+          onWarning: (m) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}warning: ${m}\n`),
+        });
     if (!args.quiet && process.stderr.isTTY) process.stderr.write('\n');
     const summary = {
       output: r.output,

@@ -10,13 +10,16 @@ import { basename, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { createChatServer } from './serve/server.js';
 import { loadServedModel } from './serve/model.js';
+import { checkGgufArgs } from './usage.js';
 
 export const SERVE_HELP = `Usage: pixtral-webgpu serve <model> [options]
 
-Serves <model> (a folder made by \`convert\`, or its http(s) URL) with an OpenAI-compatible API:
+Serves <model> (a folder made by \`convert\`, or its http(s) URL; or a llama.cpp text GGUF with
+--mmproj) with an OpenAI-compatible API:
 POST /v1/chat/completions (stream or not), GET /v1/models, GET /health.
 
 Options:
+  --mmproj FILE             the mmproj GGUF (vision tower) when <model> is a text GGUF
   --host HOST               interface to listen on (default 127.0.0.1)
   --port N                  port (default 8080; 0 = any free port)
   --api-key KEY             require "Authorization: Bearer KEY" on /v1/* (or set PIXTRAL_WEBGPU_API_KEY)
@@ -37,6 +40,8 @@ class UsageError extends Error {}
 
 export interface ServeArgs {
   model: string;
+  /** The mmproj GGUF: `model` is then a text GGUF. */
+  mmproj?: string;
   host: string;
   port: number;
   apiKey?: string;
@@ -66,6 +71,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       allowPositionals: true,
       strict: true,
       options: {
+        mmproj: { type: 'string' },
         host: { type: 'string' },
         port: { type: 'string' },
         'api-key': { type: 'string' },
@@ -86,6 +92,11 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const { values: v, positionals: pos } = parsed;
   if (v.help) return null;
   if (pos.length !== 1) throw new UsageError(`serve needs exactly one <model> (got ${pos.length})`);
+  try {
+    checkGgufArgs(pos[0]!, v.mmproj);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const port = int('--port', v.port, 0, 8080);
   if (port > 65535) throw new UsageError(`--port must be at most 65535 (got ${port})`);
   const maxBodyMb = v['max-body-mb'] === undefined ? 32 : Number(v['max-body-mb']);
@@ -95,6 +106,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const apiKey = v['api-key'] ?? (env[API_KEY_ENV] || undefined);
   return {
     model: pos[0]!,
+    ...(v.mmproj !== undefined ? { mmproj: v.mmproj } : {}),
     host: v.host ?? '127.0.0.1',
     port,
     apiKey,

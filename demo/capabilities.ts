@@ -36,6 +36,8 @@ export interface Capabilities {
 export interface ModelFacts {
   name: string;
   dtype: string;
+  /** The KV-cache type the loader will pick, where the dtype alone does not say (a GGUF pair). */
+  kvCache?: 'f16' | 'f32';
   /** Bytes of all weight shards (about the GPU weight bytes). */
   weightBytes: number;
   /** Largest single tensor in bytes (data + scales). */
@@ -161,7 +163,7 @@ export function modelFacts(manifest: unknown): ModelFacts | null {
  * models on every adapter, else 4) and a working-set allowance for the vision encoder's
  * activations at the largest image (about a dozen hidden-size buffers per patch).
  */
-export function estimateMemory(f: ModelFacts, maxContext: number, kvType: 'f16' | 'f32' = defaultKvCache(f.dtype)): MemoryEstimate {
+export function estimateMemory(f: ModelFacts, maxContext: number, kvType: 'f16' | 'f32' = f.kvCache ?? defaultKvCache(f.dtype)): MemoryEstimate {
   const bytes = kvType === 'f16' ? 2 : 4;
   const kvCache = 2 * f.layers * f.kvHeads * f.headDim * maxContext * bytes;
   const activations = f.maxPatches * f.visionHidden * 4 * 12;

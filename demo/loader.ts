@@ -7,11 +7,14 @@
  * again resumes: the library fetches only the shards missing from IndexedDB. Offline, the library
  * falls back to the cached manifest. A `?model=<url>` link preselects that URL (https:, or http:
  * on localhost: `model-url.ts`) and says what Load would download, from where; it never starts
- * the download itself.
+ * the download itself. A llama.cpp GGUF pair (model + mmproj) is picked as two URLs or two files
+ * from disk (read in place: `gguf-picker.ts`); its headers' facts are shown before any weight
+ * byte is read, and Load refuses a pair that does not fit the adapter.
  */
 import { AbortError, loadPixtral, NetworkError, PixtralError, QuotaError, type LoadProgress, type PixtralModel } from '../src/index.js';
 import { memoryMessages, modelFacts, type Capabilities, type Message } from './capabilities.js';
 import { checkModelUrl } from './model-url.js';
+import { GgufPicker } from './gguf-picker.js';
 import { formatBytes, formatDuration, formatPercent, formatRate } from './format.js';
 import { byId, renderMessages } from './dom.js';
 
@@ -51,14 +54,31 @@ export class ModelLoader {
   private readonly bar = byId<HTMLProgressElement>('model-progress');
   private readonly status = byId<HTMLElement>('model-status');
   private readonly messages = byId<HTMLElement>('model-messages');
+  private readonly urlFields = byId<HTMLElement>('model-url-fields');
+  private readonly gguf: GgufPicker;
   private controller: AbortController | null = null;
 
   constructor(
     private readonly caps: Capabilities,
     private readonly events: LoaderEvents,
   ) {
-    const fromQuery = new URLSearchParams(location.search).get('model');
-    if (fromQuery !== null) {
+    this.gguf = new GgufPicker(caps.adapter, () => Number(this.context.value));
+    const query = new URLSearchParams(location.search);
+    const fromQuery = query.get('model');
+    const mmprojQuery = query.get('mmproj');
+    if (fromQuery !== null && mmprojQuery !== null) {
+      // A GGUF pair link: both files preselected and their headers' facts shown; Load downloads.
+      const text = checkModelUrl(fromQuery, location.href, { file: true });
+      const mmproj = checkModelUrl(mmprojQuery, location.href, { file: true });
+      if (!text.ok) this.setStatus(`The model link was ignored: ${text.reason}.`);
+      else if (!mmproj.ok) this.setStatus(`The model link was ignored: ${mmproj.reason}.`);
+      else {
+        this.gguf.setUrls(text.url, mmproj.url);
+        this.radio('gguf').checked = true;
+        this.setStatus(`GGUF pair from the link: ${text.url} + ${mmproj.url} (on ${text.host}). Press Load to download it.`);
+        void this.gguf.readFacts();
+      }
+    } else if (fromQuery !== null) {
       const check = checkModelUrl(fromQuery, location.href);
       if (check.ok) {
         this.urlInput.value = check.url;
@@ -69,7 +89,11 @@ export class ModelLoader {
       }
     }
     this.syncUrlField();
-    this.form.addEventListener('change', () => this.syncUrlField());
+    this.form.addEventListener('change', () => {
+      this.syncUrlField();
+      // A new file, URL or context length changes the facts (the fit depends on the context).
+      if (this.choice() === 'gguf' && !this.controller) void this.gguf.readFacts();
+    });
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       void this.load();
@@ -90,11 +114,14 @@ export class ModelLoader {
     const custom = this.choice() === 'url';
     this.urlInput.disabled = !custom;
     this.urlInput.required = custom;
+    this.urlFields.hidden = this.choice() === 'gguf';
+    this.gguf.fields.hidden = this.choice() !== 'gguf';
   }
 
-  /** The base URL of the chosen model, absolute. */
+  /** The base URL of the chosen model, absolute (for a GGUF pair: its text file's URL or names). */
   selectedUrl(): string {
     const c = this.choice();
+    if (c === 'gguf') return this.gguf.pair()?.label ?? '';
     if (c === 'url') return new URL(this.urlInput.value.trim(), location.href).href;
     const m = EMBEDDED_MODELS[c as keyof typeof EMBEDDED_MODELS] ?? EMBEDDED_MODELS[DEFAULT_EMBEDDED];
     return new URL(m.url, location.href).href;
@@ -107,6 +134,7 @@ export class ModelLoader {
   /** Loads the chosen model; resolves when it is ready or the load failed (reported in the page). */
   async load(): Promise<PixtralModel | null> {
     if (this.controller) return null;
+    if (this.choice() === 'gguf') return this.loadGguf();
     if (this.choice() === 'url' && !this.urlInput.value.trim()) {
       this.urlInput.focus();
       this.setStatus('Enter the URL of a converted model folder (the one holding manifest.json).');
@@ -160,6 +188,59 @@ export class ModelLoader {
       this.setStatus(describeLoadError(e));
       return null;
     } finally {
+      this.controller = null;
+      this.loadButton.disabled = !this.caps.webgpu || !this.caps.adapter;
+      this.cancelButton.disabled = true;
+    }
+  }
+
+  /**
+   * Loads the chosen GGUF pair: headers first (their facts shown, a pair that does not fit
+   * refused), then the weights by Range requests or from the files in place. Not cached: a GGUF
+   * pair is read again at each load.
+   */
+  private async loadGguf(): Promise<PixtralModel | null> {
+    const pair = this.gguf.pair();
+    if (!pair) {
+      this.setStatus('Choose the model GGUF and its mmproj: two URLs, or two files from this computer.');
+      return null;
+    }
+    const controller = new AbortController();
+    this.controller = controller;
+    this.loadButton.disabled = true;
+    this.cancelButton.disabled = false;
+    renderMessages(this.messages, []);
+    try {
+      this.setStatus('Reading the GGUF headers…');
+      const facts = await this.gguf.readFacts(controller.signal);
+      if (!facts || !facts.fits) {
+        this.setStatus('Not loaded: see the GGUF facts above.');
+        return null;
+      }
+      await this.events.beforeLoad();
+      this.setStatus('Starting…');
+      this.bar.hidden = false;
+      this.bar.removeAttribute('value');
+      let finished = false;
+      const model = await loadPixtral({
+        url: pair.url,
+        mmproj: pair.mmproj,
+        maxContext: Number(this.context.value),
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (!finished) this.progress(p);
+        },
+      }).finally(() => (finished = true));
+      this.bar.hidden = true;
+      const i = model.info;
+      this.setStatus(`Loaded ${i.name} (GGUF pair${typeof pair.url === 'string' ? '' : ' from files'}, ${formatBytes(i.weightBytes)} on the GPU, context ${i.maxContext} tokens).`);
+      this.events.loaded(model, pair.label);
+      return model;
+    } catch (e) {
+      this.setStatus(describeLoadError(e));
+      return null;
+    } finally {
+      this.bar.hidden = true;
       this.controller = null;
       this.loadButton.disabled = !this.caps.webgpu || !this.caps.adapter;
       this.cancelButton.disabled = true;

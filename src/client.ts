@@ -10,7 +10,7 @@
  * every pending and later call then fails with a `DisposedError` instead of hanging.
  */
 import * as Comlink from 'comlink';
-import type { Engine, ChatMessage, ChatOptions, GenerateRequest, GenerateResult, GenerationStats, LoadOptions, ModelInfo } from './engine/index.js';
+import type { Engine, ChatMessage, ChatOptions, GenerateRequest, GenerateResult, GenerationStats, LoadRequest, ModelInfo } from './engine/index.js';
 import { installHandlers } from './worker/comlink-handlers.js';
 import { validateGenerationOptions, validateLoadOptions, validateMessages } from './engine/validate.js';
 import { toTransferable, transferList } from './image/decode.js';
@@ -18,7 +18,7 @@ import { AbortError, DisposedError, FormatError, WebGPUUnavailableError, throwIf
 import type { LoadProgress } from './weights/progress.js';
 import { watchWorkerLife, workerLifeName } from './worker/life.js';
 
-export interface LoadPixtralOptions extends Omit<LoadOptions, 'onProgress' | 'fetch' | 'openModel' | 'openGguf'> {
+export interface LoadPixtralOptions extends Omit<LoadRequest, 'onProgress' | 'fetch' | 'openModel' | 'openGguf' | 'ggufCache'> {
   /** Progress of download, verification and upload (monotonic bytes). */
   onProgress?: (p: LoadProgress) => void;
   /** Expected weight dtype of the converted model; a mismatch is a FormatError. */
@@ -201,7 +201,8 @@ export class PixtralModel {
 }
 
 /**
- * Loads a converted model (see `pixtral-webgpu convert`) from `url` into a worker and returns
+ * Loads a converted model (see `pixtral-webgpu convert`) from `url`, or a llama.cpp GGUF pair
+ * (`url` + `mmproj`: URLs, or `File`/`Blob` objects read in place), into a worker and returns
  * the model. Progress covers download, verification and GPU upload; `signal` aborts it.
  */
 export async function loadPixtral(opts: LoadPixtralOptions): Promise<PixtralModel> {
@@ -227,7 +228,9 @@ export async function loadPixtral(opts: LoadPixtralOptions): Promise<PixtralMode
     const { signal, ...rest } = load;
     // A relative model URL means relative to this page, not to the worker script's location.
     const base = typeof document !== 'undefined' ? document.baseURI : globalThis.location?.href;
-    const resolve = (u: string) => (base ? new URL(u, base).href : u);
+    // File/Blob inputs (a GGUF pair picked from disk) cross to the worker as they are: a File's
+    // structured clone reads the same file in place.
+    const resolve = <T extends string | Blob>(u: T): T => (typeof u === 'string' && base ? (new URL(u, base).href as T) : u);
     const url = resolve(rest.url);
     const loading = engine.load({ ...rest, url, ...(rest.mmproj !== undefined ? { mmproj: resolve(rest.mmproj) } : {}) }, progress, signal);
     // A worker that cannot start (script 404, CSP, syntax error) never answers: fail instead.
@@ -239,7 +242,7 @@ export async function loadPixtral(opts: LoadPixtralOptions): Promise<PixtralMode
       : null;
     const info = await (failed ? Promise.race([loading, failed]) : loading);
     if (dtype && info.dtype !== dtype) {
-      throw new FormatError(`${opts.url} holds a ${info.dtype} model, but dtype "${dtype}" was asked for`);
+      throw new FormatError(`${info.name} holds a ${info.dtype} model, but dtype "${dtype}" was asked for`);
     }
     return new PixtralModel(engine, info, worker, workerDied);
   } catch (e) {

@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { convert } from '../cli/convert.js';
+import { convertGguf } from '../cli/convert-gguf.js';
 import type { StoredDType } from '../src/weights/manifest.js';
 import { scratchDir, sharedDir } from './fixture-server.js';
 
@@ -35,6 +36,22 @@ export async function convertFixtureModels(): Promise<void> {
   }
 }
 
+/** The kq Q4_K_M GGUF pair converted with its blocks kept (`convert model.gguf --mmproj ...`). */
+export const GGUF_CONVERTED = 'pixtral-kq-tiny-q4_k_m-gguf';
+
+export async function convertGgufFixture(): Promise<void> {
+  const kq = resolve(sharedDir, 'fixtures/gguf/kq');
+  const output = resolve(scratchDir, 'models', GGUF_CONVERTED);
+  await convertGguf({
+    input: resolve(kq, 'pixtral-kq-tiny-text-q4_k_m.gguf'),
+    mmproj: resolve(kq, 'pixtral-kq-tiny-mmproj-f16.gguf'),
+    output,
+    shardMb: 1,
+    force: existsSync(output),
+  });
+}
+
 export default async function setup(): Promise<void> {
   await convertFixtureModels();
+  await convertGgufFixture();
 }

@@ -20,7 +20,8 @@ import { decodeLoop, type DecodeRequest } from './decode-loop.js';
 import { ImageCache } from './image-cache.js';
 import { validateGenerationOptions, validateLoadOptions } from './validate.js';
 import { grammarSpec } from '../grammar/response-format.js';
-import type { ChatMessage, ChatOptions, ChatResult, GenerateRequest, GenerateResult, GenerationStats, LoadOptions, ModelInfo } from './types.js';
+import type { ChatMessage, ChatOptions, ChatResult, GenerateRequest, GenerateResult, GenerationStats, LoadRequest, ModelInfo } from './types.js';
+import { resolveFileInputs } from '../gguf/file-inputs.js';
 
 export class Engine {
   private loaded: LoadedModel | null = null;
@@ -53,11 +54,11 @@ export class Engine {
    * Loads a converted model. `onProgress` and `signal` may also be passed as separate
    * arguments (comlink forwards callbacks and signals only as top-level arguments).
    */
-  load(options: LoadOptions, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<ModelInfo> {
+  load(options: LoadRequest, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<ModelInfo> {
     return this.run(async () => {
       if (this.disposed) throw new DisposedError();
       validateLoadOptions(options); // before anything is fetched, allocated or released
-      const opts = { ...options, onProgress: onProgress ?? options.onProgress, signal: this.signalFor(signal ?? options.signal) };
+      const opts = { ...resolveFileInputs(options), onProgress: onProgress ?? options.onProgress, signal: this.signalFor(signal ?? options.signal) };
       await this.release();
       this.loaded = await loadModel(opts);
       return this.loaded.info;

@@ -6,16 +6,18 @@ import { Gpu } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { FormatError } from '../errors.js';
 import { loadModelFiles } from '../weights/fetch.js';
-import { containProgress } from '../weights/progress.js';
+import { containProgress, ProgressTracker } from '../weights/progress.js';
 import { uploadModel, type GpuWeights } from '../weights/upload.js';
+import { segmentBytes } from '../weights/manifest.js';
 import { UploadedWeights } from '../model/gpu-weights.js';
-import type { VisionLanguageModel } from '../model/vlm.js';
+import type { ModelWeightMap, VisionLanguageModel } from '../model/vlm.js';
 import type { Sampler } from '../kernels/sampling.js';
 import { compileModelPipelines, warmModel } from '../model/pipelines.js';
 import { checkSpecialIds, loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
 import type { Grammars } from '../grammar/constraint.js';
 import { createModelParts, modelInfo } from './model-parts.js';
 import { isGgufLoad, loadGgufModel } from '../gguf/load.js';
+import { convertedGgufQuantized, isConvertedGguf, uploadConvertedGguf } from '../gguf/converted.js';
 import type { OpenedModel } from '../weights/source.js';
 import type { LoadOptions, ModelInfo } from './types.js';
 
@@ -54,9 +56,22 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
     const tokenizer = loadTokenizer(tokBytes, { vocabSize: m.config.text.vocabSize, version: m.tokenizer?.version });
     checkSpecialIds(m.config.tokens, tokenizer.specialIds, `${opts.url} (manifest.json)`);
     gpu = await Gpu.create(opts.gpu);
-    const weights = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
-    const kvCache = opts.kvCache ?? (m.dtype === 'q4' ? 'f16' : 'f32');
-    const parts = createModelParts(gpu, m.config, new UploadedWeights(gpu, weights), tokenizer, { ...opts, kvCache });
+    // A model converted from a GGUF pair keeps ggml's blocks: the GGUF path's weights and KV rule.
+    const gguf = isConvertedGguf(m);
+    let weights: LoadedModel['weights'];
+    let map: ModelWeightMap;
+    if (gguf) {
+      // Upload progress in bytes, as uploadModel reports it for the other dtypes.
+      const tracker = new ProgressTracker({ totalBytes: m.tensors.reduce((a, t) => a + segmentBytes(t.data), 0), shardCount: m.shards.length, onProgress: opts.onProgress });
+      weights = map = await uploadConvertedGguf(files.files, gpu, { signal: opts.signal, onBytes: (n) => tracker.add('upload', -1, n) });
+      tracker.phase('upload'); // the last, unthrottled: every byte uploaded
+    } else {
+      const uploaded = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
+      weights = uploaded;
+      map = new UploadedWeights(gpu, uploaded);
+    }
+    const kvCache = opts.kvCache ?? (m.dtype === 'q4' || (gguf && convertedGgufQuantized(m)) ? 'f16' : 'f32');
+    const parts = createModelParts(gpu, m.config, map, tokenizer, { ...opts, kvCache });
     const { model, sampler } = parts;
     // Every pipeline now, in parallel, so the first answer does not pay for compilation.
     const bytes = weights.byteLength;

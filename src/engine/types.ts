@@ -64,6 +64,17 @@ export interface LoadOptions {
   openModel?: ModelOpener;
 }
 
+/**
+ * What `Engine.load` and `loadPixtral` take: `LoadOptions` whose GGUF pair may also be given as
+ * `File`/`Blob` objects (picked from disk, read in place: `src/gguf/file-inputs.ts`).
+ */
+export interface LoadRequest extends Omit<LoadOptions, 'url' | 'mmproj'> {
+  /** As `LoadOptions.url`, or a text GGUF as a `File`/`Blob` (then `mmproj` is required). */
+  url: string | Blob;
+  /** As `LoadOptions.mmproj`, or the mmproj GGUF as a `File`/`Blob`. */
+  mmproj?: string | Blob;
+}
+
 export interface ModelInfo {
   name: string;
   modelType: ModelConfig['modelType'];

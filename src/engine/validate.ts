@@ -7,7 +7,7 @@
  */
 import { FormatError, LimitError } from '../errors.js';
 import type { SpecialTokens } from '../config.js';
-import type { ChatMessage, GenerateRequest, GenerationOptions, LoadOptions } from './types.js';
+import type { ChatMessage, GenerateRequest, GenerationOptions, LoadRequest } from './types.js';
 
 const ROLES = ['system', 'user', 'assistant'] as const;
 
@@ -123,10 +123,17 @@ export function validateGenerateImages(req: GenerateRequest, ids: number[], t: S
 }
 
 /** Load options, before anything is fetched or allocated. */
-export function validateLoadOptions(o: unknown): asserts o is LoadOptions {
+export function validateLoadOptions(o: unknown): asserts o is LoadRequest {
   if (!isObject(o)) throw new FormatError(`load options must be an object with a url (got ${describe(o)})`);
-  if (typeof o.url !== 'string' || !o.url) {
-    throw new FormatError(`the model url is missing: pass { url } pointing at a folder made by \`pixtral-webgpu convert\` (got ${describe(o.url)})`);
+  const isBlob = (x: unknown) => typeof Blob !== 'undefined' && x instanceof Blob;
+  if (!isBlob(o.url) && (typeof o.url !== 'string' || !o.url)) {
+    throw new FormatError(`the model url is missing: pass { url } pointing at a folder made by \`pixtral-webgpu convert\`, or a text GGUF (URL or File) with its mmproj (got ${describe(o.url)})`);
+  }
+  if (o.mmproj !== undefined && !isBlob(o.mmproj) && (typeof o.mmproj !== 'string' || !o.mmproj)) {
+    throw new FormatError(`mmproj must be the mmproj GGUF's URL or a File/Blob (got ${describe(o.mmproj)})`);
+  }
+  if (isBlob(o.url) && o.mmproj === undefined) {
+    throw new FormatError(`url is a ${describe(o.url)}: a File or Blob must be a llama.cpp text GGUF, loaded with its mmproj (pass { url: textFile, mmproj: mmprojFile })`);
   }
   const intAtLeast = (key: string, min: number) => {
     const v = o[key];

@@ -54,6 +54,18 @@ export function summarizeGguf(h: GgufHeader): GgufSummary {
   };
 }
 
+/** "Q4_K 62%, Q6_K 10%, F32 <1%": a file's ggml types by share of its tensor bytes, largest first. */
+export function formatQuantMix(quantMix: GgufSummary['quantMix']): string {
+  const total = Object.values(quantMix).reduce((a, m) => a + m.bytes, 0) || 1;
+  return Object.entries(quantMix)
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .map(([type, m]) => {
+      const pct = (100 * m.bytes) / total;
+      return `${type} ${pct < 1 ? '<1' : Math.round(pct)}%`;
+    })
+    .join(', ');
+}
+
 /**
  * Reads a GGUF's header from a URL (Range requests), a File/Blob (in place) or any ByteSource
  * and summarises it, before any weight byte is fetched.

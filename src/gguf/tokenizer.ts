@@ -22,6 +22,14 @@ const CONTROL = 3;
  * chat-format version is `version`, else the file's `tokenizer.chat_template` (`ggufChatLayout`).
  */
 export function ggufTokenizer(h: GgufHeader, opts: { version?: ChatLayout } = {}): Tokenizer {
+  return loadTokenizer(ggufTokenizerJson(h), { version: opts.version ?? ggufChatLayout(h) });
+}
+
+/**
+ * The text GGUF's Tekken vocabulary as a Hugging Face `tokenizer.json` object (what `convert` from
+ * a GGUF pair writes as the model's tokenizer file); FormatError when it is not Tekken.
+ */
+export function ggufTokenizerJson(h: GgufHeader): Record<string, unknown> {
   const where = `${h.source} tokenizer`;
   const model = h.metadata.get('tokenizer.ggml.model');
   const pre = h.metadata.get('tokenizer.ggml.pre');
@@ -46,7 +54,7 @@ export function ggufTokenizer(h: GgufHeader, opts: { version?: ChatLayout } = {}
     if (t in vocab) throw new FormatError(`${where}: token ${JSON.stringify(t)} appears at ids ${vocab[t]} and ${id}`);
     vocab[t] = id;
   });
-  return loadTokenizer({
+  return {
     model: { type: 'BPE', vocab, merges },
     added_tokens: (tokens as string[]).slice(0, numSpecial).map((content, id) => ({ id, content, special: true })),
     pre_tokenizer: {
@@ -58,7 +66,7 @@ export function ggufTokenizer(h: GgufHeader, opts: { version?: ChatLayout } = {}
     },
     decoder: { type: 'ByteLevel' },
     normalizer: null,
-  }, { version: opts.version ?? ggufChatLayout(h) });
+  };
 }
 
 /** Mistral's instruct layouts: v3 (`[INST]` turns, Pixtral) and v7 (`[SYSTEM_PROMPT]`, mistral3). */

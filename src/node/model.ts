@@ -10,7 +10,7 @@
  * `dispose()` frees the GPU memory. Nothing here touches process state beyond installing the
  * WebGPU globals (`installWebGPU`), and nothing runs on import.
  */
-import { Engine, type ChatMessage, type ChatOptions, type LoadOptions, type ModelInfo } from '../engine/index.js';
+import { Engine, type ChatMessage, type ChatOptions, type LoadRequest, type ModelInfo } from '../engine/index.js';
 import { PixtralModel, type ChatStream } from '../client.js';
 import { AbortError, FormatError } from '../errors.js';
 import type { TextPart } from '../text/prompt.js';
@@ -36,7 +36,7 @@ export interface NodeChatMessage {
   content: string | (TextPart | NodeImagePart)[];
 }
 
-export interface NodeLoadOptions extends Omit<LoadOptions, 'onProgress' | 'openModel' | 'openGguf' | 'ggufCache'>, NodeWebGPUOptions {
+export interface NodeLoadOptions extends Omit<LoadRequest, 'onProgress' | 'openModel' | 'openGguf' | 'ggufCache'>, NodeWebGPUOptions {
   /** Progress of download (URLs), verification and GPU upload (monotonic bytes). */
   onProgress?: (p: LoadProgress) => void;
   /** Expected weight dtype of the converted model; a mismatch is a FormatError. */
@@ -100,10 +100,12 @@ export async function loadPixtral(opts: NodeLoadOptions): Promise<NodePixtralMod
   await installWebGPU({ adapter, dawnFlags });
   const engine = new Engine();
   try {
-    // A GGUF pair by http(s) URL goes through the disk cache; local files are read in place.
-    const gguf = load.mmproj !== undefined && !isLocalModel(load.url) && !isLocalModel(load.mmproj) ? { ggufCache: diskGgufCache(cacheDir) } : { openGguf: ggufOpener };
-    const info = await engine.load({ ...load, openModel: modelOpener(load.url, cacheDir), ...gguf }, onProgress, signal);
-    if (dtype && info.dtype !== dtype) throw new FormatError(`${opts.url} holds a ${info.dtype} model, but dtype "${dtype}" was asked for`);
+    // A GGUF pair by http(s) URL goes through the disk cache; local files and Blobs are read in place.
+    const remote = (u: unknown) => typeof u === 'string' && !isLocalModel(u);
+    const gguf = load.mmproj !== undefined && remote(load.url) && remote(load.mmproj) ? { ggufCache: diskGgufCache(cacheDir) } : { openGguf: ggufOpener };
+    const openModel = typeof load.url === 'string' ? { openModel: modelOpener(load.url, cacheDir) } : {};
+    const info = await engine.load({ ...load, ...openModel, ...gguf }, onProgress, signal);
+    if (dtype && info.dtype !== dtype) throw new FormatError(`${info.name} holds a ${info.dtype} model, but dtype "${dtype}" was asked for`);
     return new NodePixtralModel(engine, info, pdfDpi);
   } catch (e) {
     await engine.dispose().catch(() => undefined);

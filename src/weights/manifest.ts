@@ -16,6 +16,14 @@ export const MANIFEST_VERSION = 1 as const;
 
 export type StoredDType = 'f32' | 'f16' | 'q4';
 
+/**
+ * A tensor kept in a ggml block format, named as GGUF names the type: what `convert model.gguf
+ * --mmproj mmproj.gguf` writes for a quantised GGUF tensor (the blocks copied as stored, rows in
+ * the engine's order). A manifest holding any has `dtype` `gguf`.
+ */
+export const GGUF_BLOCK_DTYPES = ['Q4_0', 'Q4_1', 'Q5_0', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K'] as const;
+export type GgufBlockDType = (typeof GGUF_BLOCK_DTYPES)[number];
+
 export interface Segment {
   /** Index into `Manifest.shards`. */
   shard: number;
@@ -33,10 +41,13 @@ export interface QuantInfo {
 
 export interface TensorEntry {
   name: string;
-  dtype: StoredDType;
+  dtype: StoredDType | GgufBlockDType;
   /** Logical shape, PyTorch order (a linear weight is [out, in]). */
   shape: number[];
-  /** f32/f16: raw little-endian values; q4: the packed u32 nibbles [rows, cols / 8]. */
+  /**
+   * f32/f16: raw little-endian values; q4: the packed u32 nibbles [rows, cols / 8]; a GGUF block
+   * dtype: ggml's blocks as stored, each row `cols / block elements` blocks.
+   */
   data: Segment[];
   quant?: QuantInfo;
 }
@@ -69,8 +80,8 @@ export interface Manifest {
   formatVersion: typeof MANIFEST_VERSION;
   /** Human-readable source description, e.g. the input folder's name. */
   name: string;
-  /** The dtype asked of the converter (`--dtype`). */
-  dtype: StoredDType;
+  /** The dtype asked of the converter (`--dtype`); `gguf` when converted from a GGUF pair. */
+  dtype: StoredDType | 'gguf';
   config: ModelConfig;
   tokenizer: TokenizerEntry | null;
   tensors: TensorEntry[];
@@ -136,7 +147,9 @@ export function validateManifest(m: unknown): Manifest {
   if (!Array.isArray(o.tensors)) fail('missing tensors');
   for (const t of o.tensors) {
     if (!t || typeof t.name !== 'string') fail('tensor without name');
-    if (!['f32', 'f16', 'q4'].includes(t.dtype)) fail(`${t.name}: unknown dtype ${t.dtype}`);
+    const block = (GGUF_BLOCK_DTYPES as readonly string[]).includes(t.dtype);
+    if (!['f32', 'f16', 'q4'].includes(t.dtype) && !block) fail(`${t.name}: unknown dtype ${t.dtype}`);
+    if (block && o.dtype !== 'gguf') fail(`${t.name}: GGUF block dtype ${t.dtype} in a "${o.dtype}" manifest (only in "gguf" ones)`);
     if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d > 0)) fail(`${t.name}: bad shape`);
     if (!isSegments(t.data, o.shards)) fail(`${t.name}: bad data segments`);
     if (t.dtype === 'q4' && (!t.quant || !isSegments(t.quant.scales, o.shards))) fail(`${t.name}: q4 without scales`);

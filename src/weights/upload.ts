@@ -190,6 +190,8 @@ export async function uploadModel(files: ModelSource, gpu: Gpu, opts: UploadOpti
             next += p.rows;
           }
           if (next !== rows) throw new LimitError(`${t.name}: row parts cover ${next} of ${rows} rows`);
+          // GGUF block tensors (a `gguf` manifest) go through src/gguf/converted.ts, never here.
+          if (t.dtype !== 'f32' && t.dtype !== 'f16' && t.dtype !== 'q4') throw new FormatError(`${t.name}: ${t.dtype} blocks are loaded by the GGUF path`);
           const gt: GpuTensor = { name: t.name, dtype: t.dtype, shape: t.shape, parts: [] };
           out.set(t.name, gt);
           const jobs: { data: Job[]; scales: Job[] } = { data: [], scales: [] };
