@@ -20,7 +20,7 @@ import type { Ctx } from '../../src/gpu/kernel.js';
 import { createBuffer, Tensor } from '../../src/gpu/tensor.js';
 import { copyBytes } from '../../src/kernels/copy.js';
 import {
-  defaultGgufMatVecConfig, destroyGgufWeight, ggufMatVec, ggufRowBytes, uploadGgufWeight, type GgufWeight,
+  defaultGgufMatVecConfig, destroyGgufWeight, ggufMatVec, ggufRowBytes, uploadGgufWeight, type GgufMatVecConfig, type GgufWeight,
 } from '../../src/kernels/gguf.js';
 import { defaultQ4MatVecConfig, destroyQ4, q4MatVec, type Q4Weight } from '../../src/kernels/q4.js';
 import type { SupportedType } from '../../src/gguf/types.js';
@@ -34,7 +34,7 @@ const ROTATE_BYTES = 256 * 2 ** 20;
 const COPY_BYTES = 256 * 2 ** 20;
 
 /** Something timed: the bytes one repetition moves and how to record one repetition. */
-interface Workload {
+export interface Workload {
   bytes: number;
   body: (ctx: Ctx) => void;
   destroy: () => void;
@@ -62,14 +62,13 @@ function activations(gpu: Gpu, K: number, N: number) {
   return { x, y, destroy: () => (x.destroy(), y.destroy()) };
 }
 
-function ggufWorkload(gpu: Gpu, type: SupportedType, K: number, N: number): Workload {
+export function ggufWorkload(gpu: Gpu, type: SupportedType, K: number, N: number, config: GgufMatVecConfig = defaultGgufMatVecConfig(gpu)): Workload {
   const weightBytes = N * ggufRowBytes(type, K);
   const copies = Math.ceil(ROTATE_BYTES / weightBytes);
   const w = uploadGgufWeight(gpu, type, N, K, synthGguf(type, N, K, K ^ N), `bench.${type}.${K}x${N}`);
   const ws: GgufWeight[] = replicateBuffers(gpu, w.parts.map((p) => p.data), copies, w.label)
     .map((bufs, c) => ({ ...w, parts: w.parts.map((p, i) => ({ ...p, data: bufs[i]! })), label: `${w.label}#${c}` }));
   const a = activations(gpu, K, N);
-  const config = defaultGgufMatVecConfig(gpu);
   let i = 0;
   return {
     bytes: weightBytes + 4 * K + 4 * N,
@@ -79,7 +78,7 @@ function ggufWorkload(gpu: Gpu, type: SupportedType, K: number, N: number): Work
   };
 }
 
-function q4Workload(gpu: Gpu, K: number, N: number): Workload {
+export function q4Workload(gpu: Gpu, K: number, N: number): Workload {
   const b = q4Bytes(N, K);
   const copies = Math.ceil(ROTATE_BYTES / (b.qweight + b.scales));
   const w = uploadSynthQ4(gpu, N, K, K ^ N, `bench.q4.${K}x${N}`);
@@ -138,8 +137,8 @@ async function interleaved(gpu: Gpu, loads: Workload[], rounds: number, sampleMs
   return out;
 }
 
-/** One format against q4 (and the copy) at K -> N. */
-async function compare(gpu: Gpu, type: SupportedType, K: number, N: number, rounds: number, sampleMs: number) {
+/** One format against q4 (and the copy) at K -> N (exported for tuning scripts). */
+export async function compare(gpu: Gpu, type: SupportedType, K: number, N: number, rounds: number, sampleMs: number) {
   const loads = [ggufWorkload(gpu, type, K, N), q4Workload(gpu, K, N), copyWorkload(gpu)];
   try {
     const [g, q, c] = (await interleaved(gpu, loads, rounds, sampleMs)) as [number[], number[], number[]];
