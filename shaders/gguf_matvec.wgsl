@@ -22,6 +22,10 @@ enable subgroups;
 //     word-wise once per block and thread (kHead). Nibbles become floats as q4_matvec's do: a
 //     masked nibble q 256^b as a signed int (INTCVT, CPUs) or by the 2^23 bit trick (GPUs),
 //     with 256^-b folded into x once per chunk for the 4 rows.
+//   Q6_K: chunks of 64 elements (16 of each quarter k of one half n of the block: 16 ql bytes per
+//     nibble pair of quarters, 16 qh bytes), min(TPR, 4) threads per block; the 6-bit q formed per
+//     byte in place (nibble | 2 high bits << 4) and converted as Q4_K's nibbles, the -32 applied
+//     once per quarter as -32 sum(x), the 4 scales and d once per chunk.
 //   every other format: 32-element groups g = t, t + TPR, ..., s (q . x) - m sum(x) per group
 //     with the scales decoded once per group (groupScale) and sum(x) shared by the 4 rows.
 // Rows past the end read the last row and are not written. Dispatch: ceil(rows / (4 * WG / TPR))
@@ -53,26 +57,33 @@ override INTCVT: bool = false;
 // One vec4 (4 rows) per thread; the SUBGROUPS path uses only the first WG / subgroup_size.
 var<workgroup> partial: array<vec4<f32>, WG>;
 
-#if W_Q4_K
-// The low nibbles of the 4 bytes of w as floats, exactly: with INTCVT q_b 256^b (masked in place,
-// < 2^28, a positive i32; one conversion), else q_b 256^(b & 1) (the 16-bit halves' nibbles OR-ed
-// into the bits of 2^23, minus 2^23: no int->float conversion). XS undoes the powers of 256 on x
-// (exact, powers of two; an x below 2^-102 would become subnormal, far below any tolerance).
+#if W_Q4_K || W_Q6_K
+// Per-byte small integers as floats, exactly. `lanes` holds lane b's value v_b in place, v_b 256^b
+// (< 2^30, a positive i32): with INTCVT one int->float conversion gives v_b 256^b; else lanes 2, 3
+// move down 16 bits and each v_b 256^(b & 1) < 2^23 is OR-ed into the bits of 2^23, minus 2^23 (no
+// int->float conversion, quarter rate on GPUs). xScale undoes the powers of 256 on x (exact,
+// powers of two; an x below 2^-102 would become subnormal, far below any tolerance).
 const M8 = vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u);
-const M16 = vec4<u32>(0xfu, 0xf00u, 0xfu, 0xf00u);
 const HALVES = vec4<u32>(0u, 0u, 16u, 16u);
 const MAGIC = vec4<u32>(0x4b000000u);
 
+fn lanesToF(lanes: vec4<u32>) -> vec4<f32> {
+  if (INTCVT) { return vec4<f32>(bitcast<vec4<i32>>(lanes)); }
+  return bitcast<vec4<f32>>((lanes >> HALVES) | MAGIC) - vec4<f32>(8388608.0);
+}
+
+// The low nibbles of the 4 bytes of w (as lanesToF gives them).
 fn nibs(w: u32) -> vec4<f32> {
-  if (INTCVT) { return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) & M8)); }
-  return bitcast<vec4<f32>>(((vec4<u32>(w) >> HALVES) & M16) | MAGIC) - vec4<f32>(8388608.0);
+  return lanesToF(vec4<u32>(w) & M8);
 }
 
 fn xScale() -> vec4<f32> {
   if (INTCVT) { return vec4<f32>(1.0, 1.0 / 256.0, 1.0 / 65536.0, 1.0 / 16777216.0); }
   return vec4<f32>(1.0, 1.0 / 256.0, 1.0, 1.0 / 256.0);
 }
+#endif
 
+#if W_Q4_K
 // Chunk c (0..7, bytes 16 + 16c of the block at o) of one row times x: xl = the 16 x of its low
 // nibbles, xh of its high ones (both pre-scaled by xScale), sl / sh their plain sums.
 fn chunkDot(h: KHead, o: u32, c: u32, xl0: vec4<f32>, xl1: vec4<f32>, xl2: vec4<f32>, xl3: vec4<f32>,
@@ -121,6 +132,79 @@ fn rowsDot(b: vec4<u32>, t: u32) -> vec4<f32> {
                        chunkDot(h1, b.y + o, c, a0, a1, a2, a3, e0, e1, e2, e3, sl, sh),
                        chunkDot(h2, b.z + o, c, a0, a1, a2, a3, e0, e1, e2, e3, sl, sh),
                        chunkDot(h3, b.w + o, c, a0, a1, a2, a3, e0, e1, e2, e3, sl, sh));
+    }
+  }
+  return acc;
+}
+#elif W_Q6_K
+const M2 = vec4<u32>(0x3u, 0x300u, 0x30000u, 0x3000000u);
+
+// The 6-bit q of 4 elements: low nibbles of the 4 bytes of l (shifted to bit 0), 2 high bits from
+// the 4 bytes of h (shifted to bit 0), as lanesToF gives them.
+fn q6(l: u32, h: u32) -> vec4<f32> {
+  return lanesToF((vec4<u32>(l) & M8) | ((vec4<u32>(h) & M2) << vec4<u32>(4u)));
+}
+
+// Word j (elements 4j .. 4j + 3) of chunk (n, g) of one row's block at o, in each quarter k: the
+// chunk is elements 128 n + 32 k + 16 g + 0..15 for k = 0..3, i.e. ql bytes 64 n + 16 g (k = 0,
+// 2: low, high nibbles) and 64 n + 32 + 16 g (k = 1, 3), qh bytes 128 + 32 n + 16 g (bits 2k,
+// 2k + 1). xk: quarter k's 4 x, pre-scaled by xScale. Returns the 4 quarters' q . x.
+fn quarterDots(o: u32, n: u32, g: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> vec4<f32> {
+  let a = o + 64u * n + 16u * g + 4u * j;
+  let wa = word(a);
+  let wb = word(a + 32u);
+  let wh = word(o + 128u + 32u * n + 16u * g + 4u * j);
+  return vec4<f32>(dot(q6(wa, wh), x0), dot(q6(wb, wh >> 2u), x1), dot(q6(wa >> 4u, wh >> 4u), x2), dot(q6(wb >> 4u, wh >> 6u), x3));
+}
+
+// Chunk (n, g) of one row's block at o from its quarters' q . x (dots) and the quarters' plain x
+// sums (sx): d sum_k sc_k (q_k . x_k - 32 sum x_k), the scales sc[8 n + g + 2 k] (i8) being
+// bytes 0 and 2 of the two words at 192 + 8 n + g.
+fn chunkSum(o: u32, n: u32, g: u32, dots: vec4<f32>, sx: vec4<f32>) -> f32 {
+  let s = o + 192u + 8u * n + g;
+  let s01 = word(s);
+  let s23 = word(s + 4u);
+  let sc = vec4<f32>(vec4<i32>(bitcast<i32>(s01 << 24u), bitcast<i32>(s01 << 8u), bitcast<i32>(s23 << 24u), bitcast<i32>(s23 << 8u)) >> vec4<u32>(24u));
+  return halfAt(o + 208u) * (dot(sc, dots) - 32.0 * dot(sc, sx));
+}
+
+// Partial sums of thread t (of TPR) for the 4 rows whose bytes start at b: min(TPR, 4) threads
+// per 256-element block, one chunk (n, g) of 64 elements each.
+fn rowsDot(b: vec4<u32>, t: u32) -> vec4<f32> {
+  let split = min(TPR, 4u);
+  let xs = xScale();
+  var acc = vec4<f32>(0.0);
+  for (var blk = t / split; blk < p.K / 256u; blk += TPR / split) {
+    let o = blk * BB;
+    for (var c = t % split; c < 4u; c += split) {
+      let n = c >> 1u;
+      let g = c & 1u;
+      // Per row, the 4 quarters' q . x; the quarters' plain x sums.
+      var d0 = vec4<f32>(0.0);
+      var d1 = vec4<f32>(0.0);
+      var d2 = vec4<f32>(0.0);
+      var d3 = vec4<f32>(0.0);
+      var sx = vec4<f32>(0.0);
+      for (var j = 0u; j < 4u; j++) {
+        // Elements 128 n + 32 k + 16 g + 4 j + 0..3 of quarter k.
+        let xo = blk * 64u + 32u * n + 4u * g + j;
+        let v0 = vec4<f32>(x[xo]);
+        let v1 = vec4<f32>(x[xo + 8u]);
+        let v2 = vec4<f32>(x[xo + 16u]);
+        let v3 = vec4<f32>(x[xo + 24u]);
+        let one = vec4<f32>(1.0);
+        sx += vec4<f32>(dot(v0, one), dot(v1, one), dot(v2, one), dot(v3, one));
+        let a0 = v0 * xs;
+        let a1 = v1 * xs;
+        let a2 = v2 * xs;
+        let a3 = v3 * xs;
+        d0 += quarterDots(b.x + o, n, g, j, a0, a1, a2, a3);
+        d1 += quarterDots(b.y + o, n, g, j, a0, a1, a2, a3);
+        d2 += quarterDots(b.z + o, n, g, j, a0, a1, a2, a3);
+        d3 += quarterDots(b.w + o, n, g, j, a0, a1, a2, a3);
+      }
+      acc += vec4<f32>(chunkSum(b.x + o, n, g, d0, sx), chunkSum(b.y + o, n, g, d1, sx),
+                       chunkSum(b.z + o, n, g, d2, sx), chunkSum(b.w + o, n, g, d3, sx));
     }
   }
   return acc;
