@@ -1,8 +1,10 @@
 // gguf_blocks: ggml's block formats read as stored, shared by gguf_matvec, gguf_matmul and
 // embedding (GGUF variant). Not a kernel: src/kernels/gguf.ts appends it to those shaders (WGSL
 // declarations are order-free, so the op's own line numbers stay its file's). The op declares
-// the weight binding `wq: array<u32>` (a row part's bytes, padded to 4) and exactly one format
-// define: W_F32, W_F16, W_Q4_0, W_Q4_1, W_Q5_0, W_Q8_0, W_Q4_K, W_Q5_K or W_Q6_K.
+// the weight binding (a row part's bytes, padded to 4) as `wq: array<u32>`, or with the WQ4
+// define as `wq: array<vec4<u32>>` (formats whose rows are whole 16-byte units: one 16-byte load
+// where a kernel reads a block's 16-byte quads), and exactly one format define: W_F32, W_F16,
+// W_Q4_0, W_Q4_1, W_Q5_0, W_Q8_0, W_Q4_K, W_Q5_K or W_Q6_K.
 //
 // Unit of work: 8 consecutive elements of a row (an "octet", c = k / 8), which in every format
 // share one scale s and one offset m: element i = s * q_i - m. `octetQ` gives the q, and
@@ -14,7 +16,7 @@
 //   Q4_1 32/20 B: f16 d, f16 m, qs[16] as Q4_0; s = d, offset -m (x = q d + m).
 //   Q5_0 32/22 B: f16 d, u32 qh, qs[16]; 5th bit of e = bit e of qh; q - 16, s = d.
 //   Q8_0 32/34 B: f16 d, i8 qs[32]; s = d.
-//   Q4_K 256/144 B: f16 d, f16 dmin, u8 scales[12] (6-bit scale/min pairs, get_scale_min_k4),
+//   Q4_K 256/144 B: f16 d, f16 dmin, u8 scales[12] (6-bit scale/min pairs, get_scale_min_k4: kHead),
 //        u8 qs[128]; sub-block j (32 elements) = nibble j & 1 of qs[32 (j / 2) ..]; s = d sc_j,
 //        offset dmin m_j.
 //   Q5_K 256/176 B: as Q4_K with u8 qh[32] at 16 (bit j of qh[l]: 5th bit of element l of
@@ -66,22 +68,36 @@ fn rowBytesOf(K: u32) -> u32 {
   return (K / QK) * BB;
 }
 
+#if WQ4
+// The u32 word i of the weight.
+fn wqAt(i: u32) -> u32 { return wq[i >> 2u][i & 3u]; }
+// The 16 bytes at byte offset o, a multiple of 16.
+fn quadAt(o: u32) -> vec4<u32> { return wq[o >> 4u]; }
+#else
+fn wqAt(i: u32) -> u32 { return wq[i]; }
+// The 16 bytes at byte offset o, a multiple of 4.
+fn quadAt(o: u32) -> vec4<u32> {
+  let i = o >> 2u;
+  return vec4<u32>(wq[i], wq[i + 1u], wq[i + 2u], wq[i + 3u]);
+}
+#endif
+
 // The 4 bytes at byte offset o (any alignment), little-endian.
 fn word(o: u32) -> u32 {
   let i = o >> 2u;
   let sh = (o & 3u) * 8u;
-  let lo = wq[i];
+  let lo = wqAt(i);
   if (sh == 0u) { return lo; }
-  return (lo >> sh) | (wq[i + 1u] << (32u - sh));
+  return (lo >> sh) | (wqAt(i + 1u) << (32u - sh));
 }
 
 fn byteAt(o: u32) -> u32 {
-  return (wq[o >> 2u] >> ((o & 3u) * 8u)) & 0xffu;
+  return (wqAt(o >> 2u) >> ((o & 3u) * 8u)) & 0xffu;
 }
 
 // The f16 at an even byte offset.
 fn halfAt(o: u32) -> f32 {
-  return unpack2x16float(wq[o >> 2u] >> ((o & 2u) * 8u)).x;
+  return unpack2x16float(wqAt(o >> 2u) >> ((o & 2u) * 8u)).x;
 }
 
 const SH = vec4<u32>(0u, 8u, 16u, 24u);
@@ -106,19 +122,44 @@ fn bits2x4(w: u32, bit: u32) -> vec4<f32> {
   return vec4<f32>((vec4<u32>(w) >> (SH + bit)) & vec4<u32>(3u));
 }
 
-// ggml's get_scale_min_k4: 6-bit scale and min j (0..7) of the 12 scale bytes at o.
-fn scaleMinK4(o: u32, j: u32) -> vec2<f32> {
-  if (j < 4u) {
-    return vec2<f32>(f32(byteAt(o + j) & 63u), f32(byteAt(o + j + 4u) & 63u));
-  }
-  let b = byteAt(o + j + 4u);
-  return vec2<f32>(f32((b & 0xfu) | ((byteAt(o + j - 4u) >> 6u) << 4u)), f32((b >> 4u) | ((byteAt(o + j) >> 6u) << 4u)));
+#if W_Q4_K || W_Q5_K
+// The 16-byte head of a Q4_K / Q5_K block: d, dmin and the 8 6-bit scale/min pairs of ggml's
+// get_scale_min_k4 unpacked word-wise, one byte each: sc.x = scales 0..3, sc.y = 4..7, mn the
+// same for the mins. Scale bytes s[0..11] in words s0, s1, s2: sc j < 4 = s[j] & 63, m j < 4 =
+// s[j + 4] & 63; sc 4 + j = (s[8 + j] & 15) | (s[j] >> 6) << 4, m 4 + j = (s[8 + j] >> 4) |
+// (s[j + 4] >> 6) << 4 (the shifts move bits across bytes; the masks drop what crossed).
+struct KHead {
+  d: f32,
+  dmin: f32,
+  sc: vec2<u32>,
+  mn: vec2<u32>,
 }
+
+fn kHead(o: u32) -> KHead {
+  let w = quadAt(o);
+  let dm = unpack2x16float(w.x);
+  let s0 = w.y;
+  let s1 = w.z;
+  let s2 = w.w;
+  return KHead(dm.x, dm.y,
+               vec2<u32>(s0 & 0x3f3f3f3fu, (s2 & 0x0f0f0f0fu) | ((s0 >> 2u) & 0x30303030u)),
+               vec2<u32>(s1 & 0x3f3f3f3fu, ((s2 >> 4u) & 0x0f0f0f0fu) | ((s1 >> 2u) & 0x30303030u)));
+}
+
+// Sub-blocks 2q and 2q + 1 (q < 4): (d sc_2q, d sc_2q+1, dmin m_2q, dmin m_2q+1), each one f32
+// product as ggml forms it.
+fn kScales(h: KHead, q: u32) -> vec4<f32> {
+  let sh = 16u * (q & 1u);
+  let s = select(h.sc.x, h.sc.y, q >= 2u) >> sh;
+  let m = select(h.mn.x, h.mn.y, q >= 2u) >> sh;
+  return vec4<f32>(h.d * f32(s & 0xffu), h.d * f32((s >> 8u) & 0xffu), h.dmin * f32(m & 0xffu), h.dmin * f32((m >> 8u) & 0xffu));
+}
+#endif
 
 // Rows start on 4-byte boundaries and blocks are whole words (F32, F16 with K % 8 == 0, Q4_1,
 // Q4_K, Q5_K): plain word loads, no realignment.
 #if W_F32 || W_F16 || W_Q4_1 || W_Q4_K || W_Q5_K
-fn wordA(o: u32) -> u32 { return wq[o >> 2u]; }
+fn wordA(o: u32) -> u32 { return wqAt(o >> 2u); }
 #else
 fn wordA(o: u32) -> u32 { return word(o); }
 #endif
@@ -137,10 +178,10 @@ fn groupScale(rowBase: u32, g: u32) -> vec3<f32> {
   let d = halfAt(base);
   return vec3<f32>(d, d, -halfAt(base + 2u));
 #elif W_Q4_K || W_Q5_K
-  let base = rowBase + (g >> 3u) * BB;
-  let sm = scaleMinK4(base + 4u, g & 7u);
-  let s = halfAt(base) * sm.x;
-  return vec3<f32>(s, s, halfAt(base + 2u) * sm.y);
+  let s = kScales(kHead(rowBase + (g >> 3u) * BB), (g & 7u) >> 1u);
+  let odd = (g & 1u) == 1u;
+  let sc = select(s.x, s.y, odd);
+  return vec3<f32>(sc, sc, select(s.z, s.w, odd));
 #elif W_Q6_K
   let base = rowBase + (g >> 3u) * BB;
   let i = (g & 7u) * 4u;    // first octet of the group within the block

@@ -62,6 +62,14 @@ async function timestamped(gpu: Gpu, label: string, body: (ctx: Ctx) => void, it
 }
 
 /**
+ * Milliseconds of one run of `iters` back-to-back repetitions of `body`, no warm-up: for
+ * sections that interleave many short samples of several workloads themselves.
+ */
+export async function timeRun(gpu: Gpu, label: string, body: (ctx: Ctx) => void, iters: number): Promise<number> {
+  return timingMethod(gpu) === 'timestamp-query' ? timestamped(gpu, label, body, iters) : wallOnce(gpu, label, body, iters);
+}
+
+/**
  * Milliseconds per repetition of `body`. One warm-up (compiles pipelines), one probe to size the
  * runs, then `repeats` runs of back-to-back repetitions that together fill about `targetMs`
  * (each run within [minIters, maxIters] repetitions); the fastest run counts, which filters out

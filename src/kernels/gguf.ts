@@ -10,6 +10,7 @@ import { defineKernel, dispatch, grid, type Ctx } from '../gpu/kernel.js';
 import type { Gpu } from '../gpu/device.js';
 import { createBuffer, splitRows, writeBuffer, type Tensor } from '../gpu/tensor.js';
 import { KernelError } from '../errors.js';
+import { canUseSubgroups } from './q4.js';
 import { blockShape, GGML_TYPE, type SupportedType } from '../gguf/types.js';
 import blocksSource from '../../shaders/gguf_blocks.wgsl?raw';
 import matvecSource from '../../shaders/gguf_matvec.wgsl?raw';
@@ -84,18 +85,26 @@ function formatDefine(type: SupportedType): Record<string, boolean> {
   return { [`W_${type}`]: true };
 }
 
-/** Work split of the matrix-vector kernel: WG threads, TPR threads per block of 4 rows. */
+/**
+ * Work split of the matrix-vector kernel (the knobs of q4's, same meanings): WG threads, TPR
+ * threads per block of 4 rows, `subgroups`: subgroupAdd in the reduction (TPR > 1, subgroups no
+ * wider than TPR), `intcvt`: 4-bit quants become floats by an int conversion (CPUs) instead of
+ * the 2^23 bit trick (GPUs).
+ */
 export interface GgufMatVecConfig {
   wg: number;
   tpr: number;
+  subgroups?: boolean;
+  intcvt?: boolean;
 }
 
-/** CPU adapters: a thread streams 4 whole rows; GPUs: 32 threads read consecutive octets. */
+/** CPU adapters: a thread streams 4 whole rows; GPUs: 32 threads read consecutive chunks, as q4. */
 export function defaultGgufMatVecConfig(gpu: Gpu): GgufMatVecConfig {
-  return gpu.isSoftware ? { wg: 64, tpr: 1 } : { wg: 128, tpr: 32 };
+  if (gpu.isSoftware) return { wg: 64, tpr: 1, subgroups: false, intcvt: true };
+  return { wg: 128, tpr: 32, subgroups: canUseSubgroups(gpu, 32), intcvt: false };
 }
 
-type MatVecKnobs = { type: SupportedType; dtype: Act; wg: number; tpr: number };
+type MatVecKnobs = { type: SupportedType; dtype: Act; wg: number; tpr: number; subgroups: boolean; intcvt: boolean };
 
 export const ggufMatVecKernel = defineKernel({
   name: 'gguf_matvec',
@@ -107,8 +116,9 @@ export const ggufMatVecKernel = defineKernel({
   ],
   uniforms: { K: 'u32', rows: 'u32', yOffset: 'u32' },
   specialize: (k: MatVecKnobs) => ({
-    defines: { F16: k.dtype === 'f16', ...formatDefine(k.type) },
-    overrides: { WG: k.wg, TPR: k.tpr },
+    // Q4_K rows are whole 16-byte units (144-byte blocks): the weight is read as vec4<u32>.
+    defines: { F16: k.dtype === 'f16', SUBGROUPS: k.subgroups, WQ4: k.type === 'Q4_K', ...formatDefine(k.type) },
+    overrides: { WG: k.wg, TPR: k.tpr, INTCVT: k.intcvt ? 1 : 0 },
   }),
 });
 
@@ -164,9 +174,14 @@ export function ggufMatVec(ctx: Ctx, w: GgufWeight, x: Tensor, y: Tensor, opts: 
   const c = opts.config ?? defaultGgufMatVecConfig(ctx.gpu);
   const pow2 = (v: number) => v > 0 && (v & (v - 1)) === 0;
   if (!pow2(c.wg) || !pow2(c.tpr) || c.wg % c.tpr !== 0) throw new KernelError(name, `bad config wg=${c.wg} tpr=${c.tpr}`);
+  const subgroups = !!c.subgroups;
+  if (subgroups && !canUseSubgroups(ctx.gpu, c.tpr)) {
+    throw new KernelError(name, `subgroup reduction needs the feature and subgroups of at most tpr=${c.tpr} lanes`);
+  }
   const rowsPerWg = (4 * c.wg) / c.tpr;
+  const knobs = { type: w.type, dtype, wg: c.wg, tpr: c.tpr, subgroups, intcvt: !!c.intcvt };
   for (const part of w.parts) {
-    dispatch(ctx.gpu, ctx.pass, ggufMatVecKernel, { type: w.type, dtype, wg: c.wg, tpr: c.tpr }, {
+    dispatch(ctx.gpu, ctx.pass, ggufMatVecKernel, knobs, {
       buffers: [part.data, x.buffer, y.buffer],
       uniforms: { K: w.cols, rows: part.rows, yOffset: yOffset + part.rowStart },
       workgroups: grid(Math.ceil(part.rows / rowsPerWg), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),

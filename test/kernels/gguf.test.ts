@@ -28,6 +28,7 @@ import {
   destroyGgufWeight, ggufEmbed, ggufMatMul, ggufMatVec, ggufRowBytes, uploadGgufWeight, type GgufMatVecConfig, type GgufWeight,
 } from '../../src/kernels/gguf.js';
 import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
+import { canUseSubgroups } from '../../src/kernels/q4.js';
 import { activationDtypes, getGpu } from '../helpers/gpu.js';
 import { fixtureUrl } from '../helpers/fixture-url.js';
 import { randn } from '../helpers/random.js';
@@ -72,15 +73,22 @@ async function runMatVec(gpu: Gpu, w: GgufWeight, xv: Float32Array, dtype: Act, 
   return out;
 }
 
-const CONFIGS: (GgufMatVecConfig & { name: string })[] = [
-  { name: 'rows per thread', wg: 64, tpr: 1 },
-  { name: 'shared tpr=4', wg: 64, tpr: 4 },
-  { name: 'shared tpr=32', wg: 128, tpr: 32 },
-];
+/** Every work split and nibble conversion; the subgroup reduction where the adapter allows it. */
+function matVecConfigs(gpu: Gpu): (GgufMatVecConfig & { name: string })[] {
+  const configs: (GgufMatVecConfig & { name: string })[] = [
+    { name: 'rows per thread, int conversion', wg: 64, tpr: 1, intcvt: true },
+    { name: 'rows per thread, bit trick', wg: 64, tpr: 1 },
+    { name: 'shared tpr=4', wg: 64, tpr: 4, intcvt: true },
+    { name: 'shared tpr=32', wg: 128, tpr: 32 },
+  ];
+  if (canUseSubgroups(gpu, 32)) configs.push({ name: 'subgroups tpr=32', wg: 128, tpr: 32, subgroups: true });
+  return configs;
+}
 
 describe('gguf matvec', async () => {
   const gpu = await getGpu();
   const dtypes = await activationDtypes();
+  const CONFIGS = matVecConfigs(gpu);
 
   for (const type of SUPPORTED_TYPES) {
     for (const dtype of dtypes) {
