@@ -1,6 +1,6 @@
 /**
  * The benchmark sections in Node on Dawn, for GPU machines without a browser:
- *   node bench-out/bench-node.mjs [--out FILE.json] [--only a,b] [--adapter software|N|name]
+ *   node bench-out/bench-node.mjs [--out FILE.json] [--only a,b] [--models m,n] [--adapter software|N|name]
  * where bench-node.mjs is this file bundled by `npx tsx bench/bundle-node.ts` (WGSL inlined; on
  * another machine, `npm install webgpu` next to it).
  * Same sections and JSON as `npm run bench` (bench/page/main.ts). The adapter comes from
@@ -21,6 +21,8 @@ const dawnFlags = process.env.DAWN_FLAGS?.split(' ').filter(Boolean);
 await installWebGPU({ adapter: argValue('adapter'), ...(dawnFlags ? { dawnFlags } : {}) });
 const { Gpu } = await import('../src/gpu/device.js');
 const { runSections } = await import('./page/main.js');
+const { e2eModels } = await import('./sections/e2e.js');
+e2eModels.only = argValue('models')?.split(',').filter(Boolean) ?? null;
 
 const t0 = performance.now();
 const gpu = await Gpu.create();

@@ -182,18 +182,25 @@ export interface ActivationOptions {
 
 /**
  * f32 activations the engine allocates once (VisionEncoder, Projector, Decoder constructors):
- * vision [P, C*p*p + 6D + 3I] + coords/segments, projector, decoder [C, 3D + 2q + 2kv + 3I] and
- * the logits row. Excludes the per-call evaluation logits [C, V] and small tables.
+ * vision [P, 6D] + coords/segments (the im2col rows live in the attention output's buffer and
+ * the MLP's [rows, I] chunks in q/k/v's when they fit, else they add their own), projector
+ * output [rows, Dt] + one 256-row chunk of its GELU intermediate (+ the mistral3 merger's
+ * buffers), decoder [C, 3D + 2q + 2kv + 3I] and the logits row. Excludes the per-call evaluation
+ * logits [C, V] and small tables. Dense vision and projector weights assumed (as converted).
  */
 export function activationBytes(c: ModelConfig, o: ActivationOptions = {}): number {
   const v = c.vision;
   const t = c.text;
   const P = o.maxPatches ?? (v.imageSize / v.patchSize) ** 2;
   const C = o.maxChunk ?? 256;
-  const vision = P * (v.numChannels * v.patchSize * v.patchSize + 6 * v.hiddenSize + 3 * v.intermediateSize + 3);
+  const D = v.hiddenSize;
+  const rowLen = v.numChannels * v.patchSize * v.patchSize;
+  const mlpFits = Math.floor((P * D) / v.intermediateSize) >= 1;
+  const vision = P * (6 * D + 3) + (rowLen > D ? P * rowLen : 0) + (mlpFits ? 0 : 3 * P * v.intermediateSize);
   const m = c.projector.spatialMergeSize;
   const rows = m > 1 ? Math.floor(P / (m * m)) : P;
-  const projector = 2 * rows * t.hiddenSize + (m > 1 ? P * v.hiddenSize + rows * (2 + m * m * v.hiddenSize + v.hiddenSize) : 0);
+  const hidden = Math.min(rows, 256) * t.hiddenSize;
+  const projector = rows * t.hiddenSize + hidden + (m > 1 ? P * D + rows * (2 + m * m * D + D) : 0);
   const q = t.numHeads * t.headDim;
   const kv = t.numKvHeads * t.headDim;
   const decoder = C * (1 + 2 * t.hiddenSize + 2 * q + 2 * kv + 3 * t.intermediateSize) + t.hiddenSize + t.vocabSize;

@@ -14,12 +14,16 @@
  *  - dispatchesPerToken (runtime count over the timed decode), dispatchesPerDecodeLayer (runtime
  *    count of recording one decode step's layers, / layers);
  *  - ttftMs (start of the turn -> first token on the CPU: image encode + prefill + first step),
- *    imageEncodeMs, prefillTokensPerSecond; peakGpuBytes: every GPU buffer alive at the peak.
+ *    imageEncodeMs, prefillTokensPerSecond; peakGpuBytes: every GPU buffer alive at the peak;
+ *  - prefillGflops (2 x decoder linear weights x layers x prompt tokens / prefill time: the
+ *    linears only, attention and lm_head left out) and prefillFractionOfMatmulPeak, of the dense
+ *    matmul peak measured in the same run (`matmulPeakGflops`, bench/sections/matmul.ts).
  * Models: `pixtral-12b` (random weights at the real shapes; all 40 layers on GPUs, LAYERS_SOFTWARE
  * on software adapters with `layersRun` recorded and an `extrapolated40Layers` block, labelled)
  * and `tiny-screens` (the embedded model `public/models/pixtral-tiny-screens-q4`, whole, loaded
  * through the real loader; also firstAnswerMs and laterAnswerMs of `Engine.chat` on a fresh load).
  * Random weights give meaningless tokens; EOS does not end these runs (`ignoreEos`).
+ * `e2eModels` (the bench's `--models a,b`, `?models=` on the page) runs only the named models.
  */
 import type { Gpu } from '../../src/gpu/device.js';
 import { record } from '../../src/gpu/kernel.js';
@@ -38,7 +42,9 @@ import { loadModel, releaseModel } from '../../src/engine/load.js';
 import { pixelKey, type PreparedTurn } from '../../src/engine/turn.js';
 import { Engine } from '../../src/engine/engine.js';
 import { compileModelPipelines } from '../../src/model/pipelines.js';
+import { decoderLayerWeights } from '../../src/presets.js';
 import { copyGBps, timeDispatches } from './timing.js';
+import { matmulPeak } from './matmul.js';
 
 /** Generated tokens timed per model (after a warm-up run). */
 const MIN_TOKENS = 64;
@@ -52,6 +58,13 @@ const QUESTION_TOKENS = 16;
 /** Where the embedded model is fetched from; bench/node.ts replaces it (file fetch). */
 export const tinyModelSource: { url: string | null; fetch?: typeof fetch } = {
   url: typeof location !== 'undefined' ? new URL('/models/pixtral-tiny-screens-q4/', location.href).href : null,
+};
+
+const MODELS = ['tiny-screens', 'pixtral-12b'] as const;
+
+/** Models to run (all when null); bench/node.ts sets it from --models, the page from ?models=. */
+export const e2eModels: { only: string[] | null } = {
+  only: typeof location !== 'undefined' ? (new URLSearchParams(location.search).get('models')?.split(',').filter(Boolean) ?? null) : null,
 };
 
 /** Bytes of one Pixtral-ViT layer as random weights store it: f16 matrices, f32 norms. */
@@ -106,7 +119,7 @@ async function gpuOnlyStepMs(t: DecodeTarget, pos: number): Promise<{ layersMs: 
 }
 
 /** One timed turn through the decode loop, after a short warm-up turn; the cache is emptied before each. */
-async function timedTurn(t: DecodeTarget, turn: PreparedTurn, copy: number, log: (line: string) => void) {
+async function timedTurn(t: DecodeTarget, turn: PreparedTurn, copy: number, peakGflops: number, log: (line: string) => void) {
   const { gpu, model } = t;
   const sampling = resolveSampling({ temperature: 0 });
   const run = async (maxTokens: number, turn: PreparedTurn) => {
@@ -135,6 +148,8 @@ async function timedTurn(t: DecodeTarget, turn: PreparedTurn, copy: number, log:
   const bytes = model.decoder.decodeWeightBytes().total;
   const limitMs = bytes / (copy * 1e6);
   const s = r.out.stats;
+  const mc = model.config;
+  const prefillGflops = (2 * decoderLayerWeights(mc) * mc.text.numLayers * s.promptTokens) / (s.prefillMs * 1e6);
   return {
     generatedTokens: s.generatedTokens,
     promptTokens: s.promptTokens,
@@ -152,10 +167,12 @@ async function timedTurn(t: DecodeTarget, turn: PreparedTurn, copy: number, log:
     imageEncodeMs: s.imageEncodeMs,
     prefillMs: s.prefillMs,
     prefillTokensPerSecond: s.prefillTokensPerSecond,
+    prefillGflops,
+    prefillFractionOfMatmulPeak: prefillGflops / peakGflops,
   };
 }
 
-async function pixtral12b(gpu: Gpu, copy: number, log: (line: string) => void) {
+async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line: string) => void) {
   const soft = gpu.isSoftware;
   const layersRun = soft ? LAYERS_SOFTWARE : PIXTRAL_12B_2409.text.numLayers;
   const visionLayersRun = soft ? VISION_LAYERS_SOFTWARE : PIXTRAL_12B_2409.vision.numLayers;
@@ -181,7 +198,7 @@ async function pixtral12b(gpu: Gpu, copy: number, log: (line: string) => void) {
     const size = sizeForImage(1024, 1024, { longestEdge, tokenPx: model.tokenPixels });
     const pixels = { pixels: new Float32Array(3 * size.height * size.width).fill(0.1), height: size.height, width: size.width };
     const turn = imageTurn(cfg, pixels, model.tokenPixels);
-    const e2e = await timedTurn(target, turn, copy, log);
+    const e2e = await timedTurn(target, turn, copy, peakGflops, log);
     const dispatchesPerDecodeLayer = countLayerDispatches(gpu, model, turn.ids.length) / layersRun;
     const g = await gpuOnlyStepMs(target, turn.ids.length);
     log(`gpu-only step: ${JSON.stringify(g)}`);
@@ -211,17 +228,25 @@ async function pixtral12b(gpu: Gpu, copy: number, log: (line: string) => void) {
       const layerBytes = model.decoder.decodeWeightBytes().layers / layersRun;
       const ms = e2e.msPerToken + (real - layersRun) * perLayerMs;
       const bytes = e2e.weightBytesPerToken + (real - layersRun) * layerBytes;
+      const addedDecoderWeights = (real - layersRun) * layerBytes;
+      const addedKv = KvCache.bytes(PIXTRAL_12B_2409.text, model.limits.maxContext, 'f16') - KvCache.bytes(cfg.text, model.limits.maxContext, 'f16');
+      const addedVision = (PIXTRAL_12B_2409.vision.numLayers - visionLayersRun) * visionLayerBytes();
       out.extrapolated40Layers = {
         note: `extrapolated from ${layersRun} decoder and ${visionLayersRun} vision layers: + ${real - layersRun} x the measured GPU time and bytes of one decoder layer, + the weights of the missing vision layers`,
         decodeTokensPerSecond: 1000 / ms,
         fractionOfBandwidthLimit: bytes / (copy * 1e6) / ms,
         gpuOnlyDecodeTokensPerSecond: 1000 / (gpuMs + (real - layersRun) * perLayerMs),
-        // Each missing decoder layer adds its weights and its KV cache, each missing vision layer
-        // its f16 weights (the random weights' storage rule).
-        peakGpuBytes:
-          peakGpuBytes +
-          (real - layersRun) * (layerBytes + KvCache.bytes(cfg.text, model.limits.maxContext, 'f16') / layersRun) +
-          (PIXTRAL_12B_2409.vision.numLayers - visionLayersRun) * visionLayerBytes(),
+        // What scales with layers, added to the measured peak (all of it is alive through the
+        // whole turn): each missing decoder layer's weights (linears + norms, as measured on the
+        // one run) and KV cache, each missing vision layer's f16 weights (the random weights'
+        // storage rule). Activations, embedding, lm_head, projector and the rest do not scale.
+        peakGpuBytes: peakGpuBytes + addedDecoderWeights + addedKv + addedVision,
+        peakGpuBytesParts: {
+          measured: peakGpuBytes,
+          addedDecoderLayerWeights: addedDecoderWeights,
+          addedKvCache: addedKv,
+          addedVisionLayerWeights: addedVision,
+        },
       };
     }
     return out;
@@ -248,7 +273,7 @@ function boxImage(): ImageData {
   return new ImageData(data, w, h);
 }
 
-async function tinyScreens(copy: number, log: (line: string) => void) {
+async function tinyScreens(copy: number, peakGflops: number, log: (line: string) => void) {
   const src = tinyModelSource;
   if (!src.url) return { skipped: 'no URL for the embedded model in this runtime' };
   const l = await loadModel({ url: src.url, fetch: src.fetch });
@@ -258,7 +283,7 @@ async function tinyScreens(copy: number, log: (line: string) => void) {
     const size = sizeForImage(128, 128, { longestEdge: c.vision.imageSize, tokenPx: l.model.tokenPixels });
     const pixels = { pixels: new Float32Array(3 * size.height * size.width).fill(0.1), height: size.height, width: size.width };
     const turn = imageTurn(c, pixels, l.model.tokenPixels);
-    const e2e = await timedTurn(l, turn, copy, log);
+    const e2e = await timedTurn(l, turn, copy, peakGflops, log);
     const g = await gpuOnlyStepMs(l, turn.ids.length);
     const gpuMs = g.layersMs + g.headMs + g.sampleMs;
     out = {
@@ -297,10 +322,20 @@ async function tinyScreens(copy: number, log: (line: string) => void) {
 export async function run(gpu: Gpu, log: (line: string) => void = () => {}): Promise<object> {
   const copy = (await copyGBps(gpu)).GBps;
   log(`copy ${copy.toFixed(2)} GB/s`);
-  const e2e: Record<string, unknown> = { copyGBps: copy, minTokens: MIN_TOKENS };
-  e2e['tiny-screens'] = await tinyScreens(copy, log);
-  log('tiny-screens done');
-  e2e['pixtral-12b'] = await pixtral12b(gpu, copy, log);
-  log('pixtral-12b done');
+  const peak = await matmulPeak(gpu);
+  log(`dense matmul peak ${peak.matmulPeakGflops.toFixed(1)} GFLOP/s`);
+  const e2e: Record<string, unknown> = { copyGBps: copy, matmulPeakGflops: peak.matmulPeakGflops, minTokens: MIN_TOKENS };
+  const only = e2eModels.only;
+  const unknown = only?.filter((m) => !(MODELS as readonly string[]).includes(m));
+  if (unknown?.length) throw new Error(`e2e: unknown model(s) ${unknown.join(', ')}; known: ${MODELS.join(', ')}`);
+  const want = (m: (typeof MODELS)[number]) => !only || only.includes(m);
+  if (want('tiny-screens')) {
+    e2e['tiny-screens'] = await tinyScreens(copy, peak.matmulPeakGflops, log);
+    log('tiny-screens done');
+  }
+  if (want('pixtral-12b')) {
+    e2e['pixtral-12b'] = await pixtral12b(gpu, copy, peak.matmulPeakGflops, log);
+    log('pixtral-12b done');
+  }
   return { e2e };
 }

@@ -4,6 +4,10 @@
  * as converted, f32 activations (and f16 activations when the device has shader-f16).
  * GPU time per dispatch from timestamp queries when `timestamp-query` is available, else wall
  * time over repeated submits each followed by `gpu.sync()`. Reports ms (median, min) and GFLOP/s.
+ * Also `matmulPeakGflops`: the adapter's dense matmul peak as this engine measures it, the best
+ * GFLOP/s of the dense matmul kernel (f16 weights; f32 and, with shader-f16, f16 activations) at
+ * a large square shape (`peakShape`). WebGPU has no vendor GEMM to compare with, so this is the
+ * yardstick the prefill figure (`e2e.<model>.prefillFractionOfMatmulPeak`) is a fraction of.
  */
 import type { Gpu } from '../../src/gpu/device.js';
 import { record, type Ctx } from '../../src/gpu/kernel.js';
@@ -117,6 +121,20 @@ async function timeCase(gpu: Gpu, c: Case): Promise<MatmulResult> {
   }
 }
 
+/** M = N = K of the peak measurement: 4096 on GPUs (137 GFLOP), 1024 on CPU adapters. */
+export function peakShape(gpu: Gpu): number {
+  return gpu.isSoftware ? 1024 : 4096;
+}
+
+/** The dense matmul peak (see the module comment): best GFLOP/s over the activation dtypes. */
+export async function matmulPeak(gpu: Gpu): Promise<{ matmulPeakGflops: number; peakCases: MatmulResult[] }> {
+  const n = peakShape(gpu);
+  const acts: ('f32' | 'f16')[] = gpu.features.f16 ? ['f32', 'f16'] : ['f32'];
+  const peakCases: MatmulResult[] = [];
+  for (const act of acts) peakCases.push(await timeCase(gpu, { M: n, K: n, N: n, act, weight: 'f16' }));
+  return { matmulPeakGflops: Math.max(...peakCases.map((c) => c.gflops)), peakCases };
+}
+
 /**
  * Times the ViT matmuls; returns `{ section, cases: MatmulResult[] }`. `opts.patches` (default
  * 4096) shrinks M for a quick smoke run on a CPU adapter.
@@ -132,5 +150,5 @@ export async function run(gpu: Gpu, opts: { patches?: number } = {}): Promise<ob
     ] as const) {
       cases.push(await timeCase(gpu, { M, K, N, act, weight: 'f16' }));
     }
-  return { section: 'matmul', cases };
+  return { section: 'matmul', cases, ...(await matmulPeak(gpu)) };
 }

@@ -129,6 +129,24 @@ export interface MatmulOptions {
   bias?: Tensor;
   /** Rows of X to use (default all: numel / K). Y must hold at least M rows. */
   M?: number;
+  /**
+   * First row of X read and first row of Y written (default 0): a window of rows of larger
+   * activations, e.g. an MLP run over row chunks so its [rows, I] intermediate stays small. Bound
+   * at that byte offset, so row offset x row bytes must be a multiple of the adapter's
+   * `minStorageBufferOffsetAlignment` (`rowAlignment` gives the row step that always is).
+   */
+  xRowOffset?: number;
+  yRowOffset?: number;
+}
+
+/** Smallest row step r such that r x `cols` elements of `dtype` is a valid storage binding offset. */
+export function rowAlignment(gpu: Gpu, cols: number, dtype: ActDtype = 'f32'): number {
+  const align = gpu.limits.minStorageBufferOffsetAlignment;
+  const rowBytes = cols * BYTES[dtype];
+  let a = align;
+  let b = rowBytes;
+  while (b) [a, b] = [b, a % b];
+  return align / a;
 }
 
 /**
@@ -145,8 +163,18 @@ export function matmul(ctx: Ctx, x: Tensor, weight: MatWeight | Tensor, y: Tenso
   if (x.dtype !== y.dtype || (x.dtype !== 'f32' && x.dtype !== 'f16')) fail(`activation dtypes ${x.dtype} -> ${y.dtype} unsupported`);
   if (x.shape[x.shape.length - 1] !== K) fail(`x [${x.shape}] does not end in K=${K}`);
   if (y.shape[y.shape.length - 1] !== N) fail(`y [${y.shape}] does not end in N=${N}`);
-  const M = opts.M ?? x.numel / K;
-  if (!Number.isInteger(M) || M * K > x.numel || M * N > y.numel) fail(`M=${M} rows do not fit x [${x.shape}] / y [${y.shape}]`);
+  const xr = opts.xRowOffset ?? 0;
+  const yr = opts.yRowOffset ?? 0;
+  const M = opts.M ?? x.numel / K - xr;
+  if (!Number.isInteger(M) || M < 0 || (xr + M) * K > x.numel || (yr + M) * N > y.numel) {
+    fail(`M=${M} rows from row ${xr} of x [${x.shape}] / row ${yr} of y [${y.shape}] do not fit`);
+  }
+  const xOff = xr * K * BYTES[x.dtype];
+  const yOff = yr * N * BYTES[y.dtype];
+  const align = gpu.limits.minStorageBufferOffsetAlignment;
+  if (!Number.isInteger(xr) || !Number.isInteger(yr) || xOff % align || yOff % align) {
+    fail(`row offsets x ${xr} / y ${yr} are not multiples of ${align} bytes (minStorageBufferOffsetAlignment)`);
+  }
   const bias = opts.bias;
   if (bias && (bias.numel !== N || (bias.dtype !== 'f32' && bias.dtype !== 'f16'))) {
     fail(`bias [${bias.shape}] ${bias.dtype} must be [${N}] f32 or f16`);
@@ -166,8 +194,8 @@ export function matmul(ctx: Ctx, x: Tensor, weight: MatWeight | Tensor, y: Tenso
   if (M === 0) return;
   const knobs: MatmulKnobs = { act: x.dtype as ActDtype, weight: w.dtype, bias: bias ? (bias.dtype as WeightDtype) : 'none', vec4: K % 4 === 0 };
   // Bind only the bytes used: activations are often views of a larger buffer (`Tensor.view`).
-  const xb = { buffer: x.buffer, size: align4(M * K * BYTES[x.dtype]) };
-  const yb = { buffer: y.buffer, size: align4(M * N * BYTES[y.dtype]) };
+  const xb = { buffer: x.buffer, offset: xOff, size: align4(M * K * BYTES[x.dtype]) };
+  const yb = { buffer: y.buffer, offset: yOff, size: align4(M * N * BYTES[y.dtype]) };
   const bb = bias && { buffer: bias.buffer, size: align4(N * BYTES[bias.dtype]) };
   for (const part of w.parts) {
     const wb = { buffer: part.buffer, size: align4(part.rows * K * BYTES[w.dtype]) };

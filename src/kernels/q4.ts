@@ -183,11 +183,10 @@ export const q4MatMulKernel = defineKernel({
     { name: 'y', access: 'write' },
   ],
   uniforms: { M: 'u32', K: 'u32', G: 'u32', rows: 'u32', ldy: 'u32', yCol: 'u32' },
-  specialize: (k: { dtype: Act }) => ({ defines: { F16: k.dtype === 'f16' } }),
+  specialize: (k: { dtype: Act; variant: Q4MatMulVariant }) => ({
+    defines: { F16: k.dtype === 'f16', WIDE: k.variant === 'tile128' },
+  }),
 });
-
-/** Rows of Y per matmul workgroup tile, and weight rows per tile. */
-export const Q4_MATMUL_TILE = 64;
 
 function checkAct(name: string, x: Tensor, y: Tensor): Act {
   if (x.dtype !== y.dtype || (x.dtype !== 'f32' && x.dtype !== 'f16')) {
@@ -329,22 +328,37 @@ export function q4MatVecMulti(
 }
 
 /**
- * Y [m, n] = sum_k X [m, k] W [n, k] for m < M, n < W.rows (prefill).
- * X: [M, K] row-major, f32 or f16; Y: the same dtype, [M, N] row-major.
+ * Tile of the prefill product (shaders/q4_matmul.wgsl): `tile64` (64 x 64 through workgroup
+ * memory, 4 x 4 outputs per thread) or `tile128` (128 x 128, 8 x 8 per thread, K in half-group
+ * steps: twice the multiply-adds per workgroup-memory read). Both give the same bits.
  */
-export function q4MatMul(ctx: Ctx, w: Q4Weight, x: Tensor, y: Tensor, M: number): void {
+export type Q4MatMulVariant = 'tile64' | 'tile128';
+
+const VARIANT_TILE: Record<Q4MatMulVariant, number> = { tile64: 64, tile128: 128 };
+
+/**
+ * Y [m, n] = sum_k X [m, k] W [n, k] for m < M, n < W.rows (prefill), once per row part.
+ * X: [M, K] row-major, f32 or f16; Y: the same dtype, [M, N] row-major.
+ * `variant` defaults to `tile64` everywhere for now: on SwiftShader `tile128` measured 3x slower
+ * (128 x 5120 -> 4096, bench section q4matmul); on GPUs `tile64` is the split measured on an H100
+ * before, and `tile128` waits for a GPU run of the q4matmul section (it reports both) to be
+ * picked by M there.
+ */
+export function q4MatMul(ctx: Ctx, w: Q4Weight, x: Tensor, y: Tensor, M: number, opts: { variant?: Q4MatMulVariant } = {}): void {
   const dtype = checkAct('q4_matmul', x, y);
   if (!(M > 0) || !Number.isInteger(M)) throw new KernelError('q4_matmul', `M=${M}`);
   if (x.numel < M * w.cols) throw new KernelError('q4_matmul', `X [${x.shape}] smaller than [${M}, ${w.cols}]`);
   if (y.numel < M * w.rows) throw new KernelError('q4_matmul', `Y [${y.shape}] smaller than [${M}, ${w.rows}]`);
+  const variant = opts.variant ?? 'tile64';
+  const tile = VARIANT_TILE[variant];
   const max = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
-  const tilesM = Math.ceil(M / Q4_MATMUL_TILE);
+  const tilesM = Math.ceil(M / tile);
   if (tilesM > max) throw new KernelError('q4_matmul', `M=${M} needs ${tilesM} > ${max} workgroup rows`);
   for (const part of w.parts) {
-    dispatch(ctx.gpu, ctx.pass, q4MatMulKernel, { dtype }, {
+    dispatch(ctx.gpu, ctx.pass, q4MatMulKernel, { dtype, variant }, {
       buffers: [part.qweight, part.scales, x.buffer, y.buffer],
       uniforms: { M, K: w.cols, G: w.cols / Q4_GROUP, rows: part.rows, ldy: w.rows, yCol: part.rowStart },
-      workgroups: [Math.ceil(part.rows / Q4_MATMUL_TILE), tilesM],
+      workgroups: [Math.ceil(part.rows / tile), tilesM],
     });
   }
 }

@@ -9,6 +9,8 @@
  *   (`multimodal_projector_bias`, false for Mistral-Small-3.1 and Ministral-3).
  * The output rows are image tokens in prompt order: patches (Pixtral) or merged tokens
  * (mistral3), images concatenated, each row-major over its token grid.
+ * The GELU intermediate is held for `HIDDEN_ROWS` rows at a time (dense weights): linear_1 ->
+ * GELU -> linear_2 run over row chunks, so only the output is sized for the whole patch budget.
  */
 import type { ModelConfig } from '../config.js';
 import type { Gpu } from '../gpu/device.js';
@@ -18,6 +20,7 @@ import { LimitError } from '../errors.js';
 import { geluInPlace } from '../kernels/gelu.js';
 import { rmsnorm } from '../kernels/rmsnorm.js';
 import { MERGE, mergeTable, mergedCount, patchMerge, type PatchGrid } from '../kernels/patch-merge.js';
+import { matmul, rowAlignment } from '../kernels/matmul.js';
 import { linear, type Linear } from './linear.js';
 import { loadLinear, path, type WeightMap } from './weights.js';
 
@@ -56,8 +59,13 @@ interface MergerActivations {
   mergedOut: Tensor; // [M, Dv] merging_layer output
 }
 
+/** Rows of the linear_1 -> GELU intermediate per chunk: 256 x 5120 f32 = 5 MB for Pixtral. */
+const HIDDEN_ROWS = 256;
+
 export class Projector {
-  private readonly hidden: Tensor; // [rows, Dt] linear_1 output (rows = P or M)
+  private readonly hidden: Tensor; // [hiddenRows, Dt] linear_1 output of one row chunk
+  /** Rows per linear_1 -> GELU -> linear_2 chunk (all rows when the weights are not dense). */
+  readonly hiddenRows: number;
   readonly out: Tensor; // [rows, Dt] image features in decoder embedding space
   private readonly m?: MergerActivations;
 
@@ -71,7 +79,11 @@ export class Projector {
     const Dv = config.vision.hiddenSize;
     // Merged tokens: sum floor(h/2) floor(w/2) <= P/4.
     const rows = weights.merger ? Math.max(1, Math.floor(maxPatches / (MERGE * MERGE))) : maxPatches;
-    this.hidden = Tensor.empty(gpu, [rows, Dt], 'f32', 'projector.hidden');
+    const dense = weights.linear1.weight.kind === 'dense' && weights.linear2.weight.kind === 'dense';
+    // A multiple of the row step that keeps each chunk's byte offsets valid binding offsets.
+    const step = Math.max(rowAlignment(gpu, Dt), rowAlignment(gpu, Dv));
+    this.hiddenRows = dense ? Math.min(rows, Math.ceil(HIDDEN_ROWS / step) * step) : rows;
+    this.hidden = Tensor.empty(gpu, [this.hiddenRows, Dt], 'f32', 'projector.hidden');
     this.out = Tensor.empty(gpu, [rows, Dt], 'f32', 'projector.out');
     if (weights.merger) {
       this.m = {
@@ -114,11 +126,26 @@ export class Projector {
       input = this.m.mergedOut.view([N, Dv]);
       linear(ctx, mw.merging, merged, input, N);
     }
-    const hidden = this.hidden.view([N, Dt]);
     const out = this.out.view([N, Dt]);
-    linear(ctx, this.weights.linear1, input, hidden, N);
-    geluInPlace(ctx, hidden);
-    linear(ctx, this.weights.linear2, hidden, out, N);
+    const { linear1, linear2 } = this.weights;
+    if (N <= this.hiddenRows) {
+      const hidden = this.hidden.view([N, Dt]);
+      linear(ctx, linear1, input, hidden, N);
+      geluInPlace(ctx, hidden);
+      linear(ctx, linear2, hidden, out, N);
+      return out;
+    }
+    // Row chunks (dense weights, see the constructor): every row is computed as in one pass.
+    const w1 = linear1.weight.kind === 'dense' ? linear1.weight.w : null;
+    const w2 = linear2.weight.kind === 'dense' ? linear2.weight.w : null;
+    if (!w1 || !w2) throw new LimitError('projector: row chunks need dense linear_1 / linear_2');
+    for (let r0 = 0; r0 < N; r0 += this.hiddenRows) {
+      const n = Math.min(this.hiddenRows, N - r0);
+      const hidden = this.hidden.view([n, Dt]);
+      matmul(ctx, input, w1, hidden, { M: n, xRowOffset: r0, bias: linear1.bias });
+      geluInPlace(ctx, hidden);
+      matmul(ctx, hidden, w2, out, { M: n, yRowOffset: r0, bias: linear2.bias });
+    }
     return out;
   }
 

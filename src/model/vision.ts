@@ -2,7 +2,10 @@
  * Pixtral-ViT: patch embedding (a conv p x p, stride p, no bias, as im2col rows x matmul) ->
  * `ln_pre` RMSNorm -> N layers of [RMSNorm -> attention with 2D RoPE, block-diagonal across
  * images -> residual -> RMSNorm -> SiLU-gated MLP -> residual]; no final norm. Several images
- * share one sequence. Activations are allocated once for `maxPatches`.
+ * share one sequence. Activations are allocated once for `maxPatches`, and kept small: the MLP
+ * runs over row chunks whose [rows, I] intermediates live in the q/k/v buffers (dead by then),
+ * and the im2col patch rows in the attention-output buffer (dead until the first attention), so
+ * a 4096-patch budget takes 6 x [P, D] f32 (101 MB for Pixtral) instead of 315 MB.
  */
 import type { VisionConfig } from '../config.js';
 import type { Gpu } from '../gpu/device.js';
@@ -14,6 +17,7 @@ import { addInPlace } from '../kernels/add.js';
 import { siluMul } from '../kernels/silu-mul.js';
 import { buildVisionRopeTable, packPatchCoords, visionRopeInPlace, type RopeTable } from '../kernels/rope.js';
 import { blockDiagonalAttention, imageSegments } from '../kernels/attention.js';
+import { matmul, rowAlignment } from '../kernels/matmul.js';
 import { linear, type Linear } from './linear.js';
 import { loadLinear, path, type WeightMap } from './weights.js';
 import { gridOf, patchify, type EncoderImage, type Grid } from './patchify.js';
@@ -61,7 +65,12 @@ export function loadVisionWeights(w: WeightMap, c: VisionConfig, prefix = 'visio
   };
 }
 
-/** Activations of the encoder, sized for `maxPatches` (f32). */
+/**
+ * Activations of the encoder, sized for `maxPatches` (f32). `patches` is a view of `attn`'s
+ * buffer and `gate`/`up`/`act` views of `q`/`k`/`v`'s when they fit (`shared`); otherwise (a
+ * non-dense MLP weight, which takes no row window, or a shape where they do not fit) they are
+ * buffers of their own.
+ */
 interface VisionActivations {
   patches: Tensor; // [P, C*p*p]
   x: Tensor; // [P, D] residual stream, then the output
@@ -70,15 +79,28 @@ interface VisionActivations {
   k: Tensor; // [P, D]
   v: Tensor; // [P, D]
   attn: Tensor; // [P, D]
-  gate: Tensor; // [P, I]
-  up: Tensor; // [P, I]
-  act: Tensor; // [P, I] silu(gate) * up
+  gate: Tensor; // [mlpRows, I]
+  up: Tensor; // [mlpRows, I]
+  act: Tensor; // [mlpRows, I] silu(gate) * up
   coords: Tensor; // [P] u32 (row << 16 | col)
   segments: Tensor; // [P, 2] u32 (start, end) key range of each patch's image
 }
 
+/** Buffers `acts` owns (views of another buffer are left out). */
+function owned(a: VisionActivations): Tensor[] {
+  const seen = new Set<GPUBuffer>();
+  return Object.values(a).filter((t) => !seen.has(t.buffer) && seen.add(t.buffer));
+}
+
+function denseOf(l: Linear) {
+  if (l.weight.kind !== 'dense') throw new LimitError(`${l.name}: a row-chunked MLP needs dense weights, got ${l.weight.kind}`);
+  return l.weight.w;
+}
+
 export class VisionEncoder {
   private readonly acts: VisionActivations;
+  /** Patch rows per MLP chunk (P when the MLP runs whole). */
+  readonly mlpRows: number;
   private readonly rope: RopeTable;
   private readonly hostPatches: Float32Array;
 
@@ -94,17 +116,28 @@ export class VisionEncoder {
     const I = c.intermediateSize;
     const rowLen = c.numChannels * c.patchSize * c.patchSize;
     const t = (shape: number[], label: string, dtype: 'f32' | 'u32' = 'f32') => Tensor.empty(gpu, shape, dtype, `vision.${label}`);
+    const q = t([P, D], 'q');
+    const k = t([P, D], 'k');
+    const v = t([P, D], 'v');
+    const attn = t([P, D], 'attn');
+    // MLP row chunks: as many rows as a [P, D] buffer holds at width I, a multiple of the rows
+    // that keep the window's byte offset into h a valid binding offset.
+    const step = rowAlignment(gpu, D);
+    const dense = weights.layers.every((l) => l.gate.weight.kind === 'dense' && l.up.weight.kind === 'dense' && l.down.weight.kind === 'dense');
+    const fit = Math.floor(Math.min(P, Math.floor((P * D) / I)) / step) * step;
+    this.mlpRows = dense && fit >= 1 ? fit : P;
+    const mlp = (shared: Tensor, label: string) => (this.mlpRows < P || I <= D ? shared.view([this.mlpRows, I], `vision.${label}`) : t([P, I], label));
     this.acts = {
-      patches: t([P, rowLen], 'patches'),
+      patches: rowLen <= D ? attn.view([P, rowLen], 'vision.patches') : t([P, rowLen], 'patches'),
       x: t([P, D], 'x'),
       h: t([P, D], 'h'),
-      q: t([P, D], 'q'),
-      k: t([P, D], 'k'),
-      v: t([P, D], 'v'),
-      attn: t([P, D], 'attn'),
-      gate: t([P, I], 'gate'),
-      up: t([P, I], 'up'),
-      act: t([P, I], 'act'),
+      q,
+      k,
+      v,
+      attn,
+      gate: mlp(q, 'gate'),
+      up: mlp(k, 'up'),
+      act: mlp(v, 'act'),
       coords: t([P], 'coords', 'u32'),
       segments: t([P * 2], 'segments', 'u32'),
     };
@@ -180,16 +213,32 @@ export class VisionEncoder {
       linear(ctx, l.o, v(a.attn, D), h, P);
       addInPlace(ctx, x, h);
       rmsnorm(ctx, x, l.ffnNorm, h, c.normEps);
-      linear(ctx, l.gate, h, v(a.gate, I), P);
-      linear(ctx, l.up, h, v(a.up, I), P);
-      siluMul(ctx, v(a.gate, I), v(a.up, I), v(a.act, I));
-      linear(ctx, l.down, v(a.act, I), h, P);
+      if (this.mlpRows >= P) {
+        linear(ctx, l.gate, h, v(a.gate, I), P);
+        linear(ctx, l.up, h, v(a.up, I), P);
+        siluMul(ctx, v(a.gate, I), v(a.up, I), v(a.act, I));
+        linear(ctx, l.down, v(a.act, I), h, P);
+      } else {
+        // Row chunks: each reads its rows of h and writes its MLP output back over them (rows
+        // are independent here, and later chunks read only later rows). Every output row is
+        // computed exactly as in one pass: the matmul's sums do not depend on M or the window.
+        for (let r0 = 0; r0 < P; r0 += this.mlpRows) {
+          const n = Math.min(this.mlpRows, P - r0);
+          const gate = a.gate.view([n, I]);
+          const up = a.up.view([n, I]);
+          const act = a.act.view([n, I]);
+          matmul(ctx, h, denseOf(l.gate), gate, { M: n, xRowOffset: r0, bias: l.gate.bias });
+          matmul(ctx, h, denseOf(l.up), up, { M: n, xRowOffset: r0, bias: l.up.bias });
+          siluMul(ctx, gate, up, act);
+          matmul(ctx, act, denseOf(l.down), h, { M: n, yRowOffset: r0, bias: l.down.bias });
+        }
+      }
       addInPlace(ctx, x, h);
     }
   }
 
   destroy(): void {
-    for (const t of Object.values(this.acts)) t.destroy();
+    for (const t of owned(this.acts)) t.destroy();
     this.rope.tensor.destroy();
   }
 }

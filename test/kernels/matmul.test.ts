@@ -11,7 +11,7 @@
  * reference also uses f16-rounded x), 0 for f32.
  */
 import { describe, expect, it } from 'vitest';
-import { asMatWeight, destroyWeight, matmul, uploadWeight, type MatWeight } from '../../src/kernels/matmul.js';
+import { asMatWeight, destroyWeight, matmul, rowAlignment, uploadWeight, type MatWeight } from '../../src/kernels/matmul.js';
 import { im2col, im2colShape } from '../../src/kernels/im2col.js';
 import { record } from '../../src/gpu/kernel.js';
 import { Tensor } from '../../src/gpu/tensor.js';
@@ -141,6 +141,42 @@ describe('matmul', async () => {
     // Rows past M untouched.
     expect(Array.from(got.subarray(M * N)).every((v) => v === -7)).toBe(true);
     for (const t of [x, y, wt]) t.destroy();
+  });
+
+  it('row windows: xRowOffset / yRowOffset read and write rows at an offset, bit-identical to one pass; misaligned offsets refused', async () => {
+    const gpu = await getGpu();
+    // K = 64 f32: a row is 256 bytes, so any row offset is a valid binding offset; N = 130 is
+    // 520 bytes a row, so y row offsets must be multiples of rowAlignment (32 rows at 256 B).
+    const [R, N, K] = [200, 130, 64];
+    const step = rowAlignment(gpu, N);
+    expect((step * N * 4) % gpu.limits.minStorageBufferOffsetAlignment).toBe(0);
+    const wv = randn(N * K, 31, 1 / Math.sqrt(K));
+    const w = uploadWeight(gpu, wv, [N, K], 'f16', 'w');
+    const bv = randn(N, 32);
+    const bias = Tensor.from(gpu, bv, [N], 'f32', 'b');
+    const xv = randn(R * K, 33);
+    const x = Tensor.from(gpu, xv, [R, K], 'f32', 'x');
+    const whole = Tensor.empty(gpu, [R, N], 'f32', 'whole');
+    const win = Tensor.from(gpu, new Float32Array(R * N).fill(-7), [R, N], 'f32', 'windows');
+    // Rows [r0, r0 + n) of x -> rows [r0, r0 + n) of y, in windows of `step` rows (last one short),
+    // and one window read at an offset into row 0 of a small y.
+    record(gpu, 'matmul', (ctx) => {
+      matmul(ctx, x, w, whole, { bias });
+      for (let r0 = 0; r0 < R; r0 += step) matmul(ctx, x, w, win, { bias, M: Math.min(step, R - r0), xRowOffset: r0, yRowOffset: r0 });
+    });
+    const small = Tensor.empty(gpu, [5, N], 'f32', 'small');
+    record(gpu, 'matmul', (ctx) => matmul(ctx, x, w, small, { bias, M: 5, xRowOffset: 77 }));
+    const ref = matmulRef(xv, Float32Array.from(wv, roundF16), R, N, K, bv);
+    const got = await readAct(win);
+    expectDotClose(got, ref, K, 'f32', 'windows');
+    // The same sums in the same order as one pass over every row: bit-identical.
+    expect(got).toEqual(await readAct(whole));
+    expectDotClose(await readAct(small), { y: ref.y.subarray(77 * N, 82 * N), absSum: ref.absSum.subarray(77 * N, 82 * N) }, K, 'f32', 'x offset');
+    const bad = (o: { xRowOffset?: number; yRowOffset?: number; M?: number }) => () => record(gpu, 'bad', (ctx) => matmul(ctx, x, w, win, { M: 1, ...o }));
+    expect(bad({ yRowOffset: 1 })).toThrow(/minStorageBufferOffsetAlignment/);
+    expect(bad({ xRowOffset: R - 1, M: 2 })).toThrow(KernelError);
+    for (const t of [x, whole, win, small, bias]) t.destroy();
+    destroyWeight(w);
   });
 
   it('rejects bad shapes and a weight part over the binding limit with a KernelError', async () => {
