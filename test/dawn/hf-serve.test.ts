@@ -27,9 +27,16 @@ let hf: HfServe;
 let remote: ChatEngine;
 const user = (text: string) => [{ role: 'user' as const, content: [{ type: 'text' as const, text }] }];
 
-if (!hfInstalled && !process.env.CI) console.log(`[hf-serve] skipped: no transformers serve in ${hfVenv} (.ci/run installs it)`);
+/**
+ * Runs wherever the venv is there. Skipped (and said so) outside CI without it, or where `.ci/run`
+ * tried to install it and the machine's package index could not (`PIXTRAL_HF_SERVE_UNAVAILABLE`
+ * holds pip's reason); in CI with neither, the test runs and fails.
+ */
+const unavailable = process.env.PIXTRAL_HF_SERVE_UNAVAILABLE;
+const skip = !hfInstalled && (!process.env.CI || !!unavailable);
+if (skip) console.log(`[hf-serve] skipped: ${unavailable ? `.ci/run could not install transformers serve: ${unavailable}` : `no transformers serve in ${hfVenv} (.ci/run installs it)`}`);
 
-describe.skipIf(!hfInstalled && !process.env.CI)('remote engine against Hugging Face transformers serve', () => {
+describe.skipIf(skip)('remote engine against Hugging Face transformers serve', () => {
   beforeAll(async () => {
     hf = await startHfServe();
     remote = await createEngine({ baseURL: hf.baseURL, model: hf.model });
