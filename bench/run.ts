@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--out FILE.json] [--only a,b] [--timeout SECONDS]`: serves the benchmark
+ * `npm run bench -- [--out FILE.json] [--only a,b] [--model name] [--timeout SECONDS]`: serves the benchmark
  * page (bench/page/) with Vite, opens it in Debian's headless Chromium (the test flags of
  * test/chromium.ts), runs the sections there, writes the JSON result to --out and prints a table.
  */
@@ -13,6 +13,8 @@ import { fixtureServer, repoRoot } from '../test/fixture-server.js';
 interface Args {
   out?: string;
   only?: string;
+  /** Sections with several models (e2e) run only this one, e.g. `tiny-screens`. */
+  model?: string;
   timeout: number;
 }
 
@@ -24,9 +26,10 @@ function parseArgs(argv: string[]): Args {
     const value = () => inline ?? argv[++i] ?? '';
     if (key === '--out') args.out = value();
     else if (key === '--only') args.only = value();
+    else if (key === '--model') args.model = value();
     else if (key === '--timeout') args.timeout = Number(value());
     else if (key === '--help' || key === '-h') {
-      console.log('usage: npm run bench -- [--out FILE.json] [--only section,section] [--timeout SECONDS]');
+      console.log('usage: npm run bench -- [--out FILE.json] [--only section,section] [--model name] [--timeout SECONDS]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -93,7 +96,10 @@ async function main(): Promise<void> {
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning') console.log(`[page ${m.type()}] ${m.text()}`);
     });
-    const query = args.only ? `?only=${encodeURIComponent(args.only)}` : '';
+    const params = new URLSearchParams();
+    if (args.only) params.set('only', args.only);
+    if (args.model) params.set('model', args.model);
+    const query = params.size ? `?${params}` : '';
     await page.goto(new URL(`bench/page/index.html${query}`, base).href);
     const result = await done;
     if (result.fatal) throw new Error(`benchmark failed: ${String(result.fatal)}`);
