@@ -14,6 +14,12 @@ enable subgroups;
 //            dispatch: y[yOff0 + r] = (W x)[r], y[yOff1 + r] = (W1 x)[r], y[yOff2 + r] = (W2 x)[r].
 //            The first wgs0 workgroups do W, the next wgs1 W1, the rest W2 (a workgroup never
 //            straddles two weights, so the weight is uniform per workgroup).
+//   NORM (plain, GATE_UP or QKV; not with RESIDUAL): x is the residual stream and the RMSNorm that feeds the
+//            projections is folded in: every workgroup first recomputes 1/rms over the K floats
+//            of x (a workgroup reduction laid out exactly as rmsnorm.wgsl's: 256 strided lanes,
+//            then the same tree), and reads x_k as act(x_k * inv * nw_k), rmsnorm.wgsl's formula
+//            and rounding, so the sums equal rmsnorm followed by the plain variant bit for bit.
+//            K floats per workgroup (20 KB at Nemo) cost less than a dispatch and a barrier.
 //   RESIDUAL (plain only): y[yOffset + r] = y[yOffset + r] + act((W x)[r]): the residual add of
 //            the o- and down-projections as the epilogue (the same two roundings as a matvec
 //            into scratch followed by add.wgsl, so bit-identical to it).
@@ -25,8 +31,9 @@ enable subgroups;
 //             [>= max(yOff_m + rows_m)]
 //   4 qweight1, 5 scales1 (GATE_UP, QKV): the second weight, same layout
 //   6 qweight2, 7 scales2 (QKV): the third weight
+//   NORM: next, nw [K] the norm weight: f32, or with NORM_F16 f16 pairs packed in u32 [K / 2]
 //   last: params { K, G, rows, yOffset } | QKV: { K, G, rows0, rows1, rows2, wgs0, wgs1, yOff0,
-//         yOff1, yOff2 }
+//         yOff1, yOff2 }; NORM appends eps (f32)
 // Work split: a thread owns 4 consecutive rows (one vec4<f32> accumulator, so each x load
 // is reused 4 times) and strides over the groups g = t, t + TPR, ... of those rows; with PAIRS,
 // two groups per loop iteration (8 weight loads issued before the math that uses them: more
@@ -50,8 +57,12 @@ alias act = f32;
 alias act4 = vec4<f32>;
 #endif
 
-#if QKV
+#if QKV && NORM
+struct Params { K: u32, G: u32, rows0: u32, rows1: u32, rows2: u32, wgs0: u32, wgs1: u32, yOff0: u32, yOff1: u32, yOff2: u32, eps: f32 }
+#elif QKV
 struct Params { K: u32, G: u32, rows0: u32, rows1: u32, rows2: u32, wgs0: u32, wgs1: u32, yOff0: u32, yOff1: u32, yOff2: u32 }
+#elif NORM
+struct Params { K: u32, G: u32, rows: u32, yOffset: u32, eps: f32 }
 #else
 struct Params { K: u32, G: u32, rows: u32, yOffset: u32 }
 #endif
@@ -79,11 +90,38 @@ struct Params { K: u32, G: u32, rows: u32, yOffset: u32 }
 #else
 @group(0) @binding(7) var<storage, read> scales2: array<u32>;
 #endif
+#if NORM && NORM_F16
+@group(0) @binding(8) var<storage, read> nw: array<u32>;
+#elif NORM
+@group(0) @binding(8) var<storage, read> nw: array<f32>;
+#endif
+#if NORM
+@group(0) @binding(9) var<uniform> p: Params;
+#else
 @group(0) @binding(8) var<uniform> p: Params;
+#endif
 #elif GATE_UP
+#if NORM && NORM_F16
+@group(0) @binding(6) var<storage, read> nw: array<u32>;
+#elif NORM
+@group(0) @binding(6) var<storage, read> nw: array<f32>;
+#endif
+#if NORM
+@group(0) @binding(7) var<uniform> p: Params;
+#else
 @group(0) @binding(6) var<uniform> p: Params;
+#endif
+#else
+#if NORM && NORM_F16
+@group(0) @binding(4) var<storage, read> nw: array<u32>;
+#elif NORM
+@group(0) @binding(4) var<storage, read> nw: array<f32>;
+#endif
+#if NORM
+@group(0) @binding(5) var<uniform> p: Params;
 #else
 @group(0) @binding(4) var<uniform> p: Params;
+#endif
 #endif
 
 override WG: u32 = 256;
@@ -171,17 +209,68 @@ fn dot32(w: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32
   return (dot8(w.x, x0, x1) + dot8(w.y, x2, x3)) + (dot8(w.z, x4, x5) + dot8(w.w, x6, x7));
 }
 
+#if NORM
+// The number of lanes of rmsnorm.wgsl's reduction (its WG): the fused sum of squares is laid
+// out as if run by that many threads, so it rounds exactly as rmsnorm does.
+const NORM_LANES = 256u;
+var<workgroup> red: array<f32, NORM_LANES>;
+// 1 / rms of x, set by normScale before any x is read.
+var<private> normInv: f32;
+
+// The norm weights of x elements 4i..4i+3.
+fn nw4(i: u32) -> vec4<f32> {
+#if NORM_F16
+  let a = unpack2x16float(nw[2u * i]);
+  let b = unpack2x16float(nw[2u * i + 1u]);
+  return vec4<f32>(a.x, a.y, b.x, b.y);
+#else
+  return vec4<f32>(nw[4u * i], nw[4u * i + 1u], nw[4u * i + 2u], nw[4u * i + 3u]);
+#endif
+}
+
+// 1 / sqrt(mean(x^2) + eps) over x [K], with rmsnorm.wgsl's sums: lane v (of NORM_LANES; thread
+// lid plays lanes lid, lid + WG, ...) sums x_c^2 for c = v, v + NORM_LANES, ..., then the same
+// halving tree. Call in uniform control flow.
+fn normScale(lid: u32) -> f32 {
+  for (var v = lid; v < NORM_LANES; v += WG) {
+    var s = 0.0;
+    for (var c = v; c < p.K; c += NORM_LANES) {
+      let e = f32(x[c >> 2u][c & 3u]);
+      s += e * e;
+    }
+    red[v] = s;
+  }
+  workgroupBarrier();
+  for (var half = NORM_LANES / 2u; half > 0u; half >>= 1u) {
+    for (var v = lid; v < half; v += WG) {
+      red[v] += red[v + half];
+    }
+    workgroupBarrier();
+  }
+  return 1.0 / sqrt(red[0] / f32(p.K) + p.eps);
+}
+#endif
+
+// x elements 4i..4i+3 as the projections see them (NORM: normed and rounded as rmsnorm stores them).
+fn xAt(i: u32) -> vec4<f32> {
+#if NORM
+  return vec4<f32>(act4(vec4<f32>(x[i]) * normInv * nw4(i)));
+#else
+  return vec4<f32>(x[i]);
+#endif
+}
+
 // Group g of the thread's 4 rows (weights w0..w3, scales sc) times x: one vec4 lane per row.
 fn groupDot(g: u32, w0: vec4<u32>, w1: vec4<u32>, w2: vec4<u32>, w3: vec4<u32>, sc: vec4<f32>) -> vec4<f32> {
   let xo = g * 8u;
-  let x0 = vec4<f32>(x[xo]);
-  let x1 = vec4<f32>(x[xo + 1u]);
-  let x2 = vec4<f32>(x[xo + 2u]);
-  let x3 = vec4<f32>(x[xo + 3u]);
-  let x4 = vec4<f32>(x[xo + 4u]);
-  let x5 = vec4<f32>(x[xo + 5u]);
-  let x6 = vec4<f32>(x[xo + 6u]);
-  let x7 = vec4<f32>(x[xo + 7u]);
+  let x0 = xAt(xo);
+  let x1 = xAt(xo + 1u);
+  let x2 = xAt(xo + 2u);
+  let x3 = xAt(xo + 3u);
+  let x4 = xAt(xo + 4u);
+  let x5 = xAt(xo + 5u);
+  let x6 = xAt(xo + 6u);
+  let x7 = xAt(xo + 7u);
   let s0 = x0 * XS;
   let s1 = x1 * XS;
   let s2 = x2 * XS;
@@ -286,6 +375,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 #if !SUBGROUPS
   let sgLane = 0u;
   let sgSize = 1u;
+#endif
+#if NORM
+  normInv = normScale(lid);
 #endif
   let block = lid / TPR;
   let t = lid % TPR;

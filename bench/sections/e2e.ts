@@ -8,7 +8,7 @@
  *    with steps running ahead, tokens reach the CPU in bursts, so single intervals alternate
  *    between ~0 and several steps (`medianIntervalMs` is reported too, for the record);
  *    fractionOfBandwidthLimit: (weight bytes per token / copy bandwidth of this run) / that time;
- *  - gpuOnlyDecodeTokensPerSecond: one step's dispatches (embedding, layers, final norm, lm_head,
+ *  - gpuOnlyDecodeTokensPerSecond: one step's dispatches (embedding, layers, final norm + lm_head,
  *    sampling) timed back to back, the older headline figure; cpuMsPerToken: JS time per token
  *    spent encoding, submitting and handling read-back tokens (the loop's own count);
  *  - dispatchesPerToken (runtime count over the timed decode), dispatchesPerDecodeLayer (runtime
@@ -102,7 +102,7 @@ function countLayerDispatches(gpu: Gpu, model: VisionLanguageModel, pos: number)
   return gpu.ledger.dispatches - before;
 }
 
-/** GPU time of one decode step recorded back to back: layers (with embedding), lm_head, sampling. */
+/** GPU time of one decode step recorded back to back: layers (with embedding), final norm + lm_head, sampling. */
 async function gpuOnlyStepMs(t: DecodeTarget, pos: number): Promise<{ layersMs: number; headMs: number; sampleMs: number }> {
   const { gpu, model, sampler } = t;
   const dec = model.decoder;
@@ -110,9 +110,9 @@ async function gpuOnlyStepMs(t: DecodeTarget, pos: number): Promise<{ layersMs: 
   const layers = await timeDispatches(gpu, 'e2e.layers', (ctx) => {
     dec.embedTokens(ctx, one);
     dec.layers(ctx, 1, pos, model.cache);
-    dec.finalNorm(ctx, 1);
   });
-  const head = await timeDispatches(gpu, 'e2e.lm_head', (ctx) => dec.lastLogits(ctx));
+  // The final norm and lm_head as a decode step records them (`decodeLogits`).
+  const head = await timeDispatches(gpu, 'e2e.lm_head', (ctx) => dec.decodeLogits(ctx));
   const opts = { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1, u: 0 };
   const sample = await timeDispatches(gpu, 'e2e.sample', (ctx) => sampler.record(ctx, dec.logits, opts));
   return { layersMs: layers.ms, headMs: head.ms, sampleMs: sample.ms };

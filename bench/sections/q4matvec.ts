@@ -9,7 +9,7 @@
  */
 import type { Gpu } from '../../src/gpu/device.js';
 import { Tensor } from '../../src/gpu/tensor.js';
-import { allocQ4, defaultQ4MatVecConfig, destroyQ4, q4MatVec, type Q4MatVecConfig, type Q4Weight } from '../../src/kernels/q4.js';
+import { allocQ4, destroyQ4, q4MatVec, q4MatVecConfigFor, type Q4MatVecConfig, type Q4Weight } from '../../src/kernels/q4.js';
 import { q4Bytes } from '../../src/quant/q4.js';
 import { uploadSynthQ4 } from '../../test/kernels/ref/q4.js';
 import { copyGBps, timeDispatches, type TimingMethod } from './timing.js';
@@ -70,7 +70,7 @@ export async function timeMatVec(
   const ws = replicate(gpu, uploadSynthQ4(gpu, N, K, K ^ N, `bench.q4.${K}x${N}`), copies);
   const x = Tensor.from(gpu, new Float32Array(K).fill(0.5), [K], 'f32', 'bench.x');
   const y = Tensor.empty(gpu, [N], 'f32', 'bench.y');
-  const cfg = config ?? defaultQ4MatVecConfig(gpu);
+  const cfg = config ?? q4MatVecConfigFor(gpu, N);
   try {
     let i = 0;
     const t = await timeDispatches(gpu, 'q4_matvec', (ctx) => q4MatVec(ctx, ws[i++ % copies]!, x, y, { config: cfg }), timing);

@@ -1,7 +1,7 @@
 /**
  * Bench section `q4tune`: the q4 matrix-vector work splits (threads per 4-row block, workgroup
  * size, subgroup or shared-memory reduction, one or two groups per iteration) side by side on Nemo shapes, to pick
- * `defaultQ4MatVecConfig` per adapter. On software adapters: one shape, fewer splits, short runs.
+ * `defaultQ4MatVecConfig` per adapter (and `q4MatVecConfigFor` per row count). On software adapters: one shape, fewer splits, short runs.
  */
 import type { Gpu } from '../../src/gpu/device.js';
 import { canUseSubgroups, type Q4MatVecConfig } from '../../src/kernels/q4.js';
@@ -14,7 +14,8 @@ export async function run(gpu: Gpu): Promise<object> {
   for (const wg of soft ? [32, 64, 128] : [64]) configs.push({ wg, tpr: 1, subgroups: false, pairs: false, intcvt: true });
   configs.push({ wg: 64, tpr: 1, subgroups: false, pairs: false, intcvt: false });
   configs.push({ wg: 64, tpr: 1, subgroups: false, pairs: true, intcvt: true });
-  const splits: [number, number][] = soft ? [[64, 4], [256, 64]] : [[64, 16], [128, 32], [256, 32], [256, 64], [256, 128]];
+  // [64, 32] and [128, 32]: the rows-per-workgroup choice of q4MatVecConfigFor (8 or 16 rows).
+  const splits: [number, number][] = soft ? [[64, 4], [256, 64]] : [[64, 16], [64, 32], [128, 32], [256, 32], [256, 64], [256, 128]];
   for (const [wg, tpr] of splits) {
     for (const pairs of soft ? [false] : [false, true]) {
       configs.push({ wg, tpr, subgroups: false, pairs, intcvt: soft });

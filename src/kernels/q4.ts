@@ -5,7 +5,10 @@
  * tiled). Both dispatch once per row part and write their rows at an output offset.
  * Decode fusions of the same matvec shader (one dispatch instead of several, for weights held in
  * one part each): `q4MatVecGateUp` (silu(gate x) * up x, the gated MLP's first half) and
- * `q4MatVecMulti` (up to three weights with the same K, e.g. q, k, v, into one output buffer).
+ * `q4MatVecMulti` (up to three weights with the same K, e.g. q, k, v, into one output buffer);
+ * each of these and `q4MatVec` can fold the RMSNorm that feeds it (`FoldedNorm`), and `q4MatVec`
+ * can add into the residual stream as its epilogue. On GPUs the rows per workgroup follow the
+ * row count (`q4MatVecConfigFor`).
  */
 import { defineKernel, dispatch, grid, type Ctx } from '../gpu/kernel.js';
 import type { Gpu } from '../gpu/device.js';
@@ -103,6 +106,35 @@ export function defaultQ4MatVecConfig(gpu: Gpu): Q4MatVecConfig {
   return { wg: 128, tpr, subgroups: canUseSubgroups(gpu, tpr), pairs: true, intcvt: false };
 }
 
+/**
+ * Workgroups a matvec should launch on a GPU to fill it: 4 per SM of a big one (an H100 has 132
+ * SMs). Residency is whole workgroups, so with ~2.4 per SM (o/down-proj at 16 rows per workgroup:
+ * 320) a third of the SMs carry 3 and the rest 2, and the dispatch runs at ~0.8 of its balanced
+ * speed; at >= 4 per SM the imbalance is <= 1/4 and shrinks as the count grows.
+ */
+export const Q4_MATVEC_TARGET_WORKGROUPS = 4 * 132;
+
+/**
+ * The default split for a matvec of `rows` output rows (all weights of a fused dispatch
+ * together). On GPUs the threads per row stay at the tuned 32 (the total thread count, 8 per row,
+ * is fixed by that) and only the rows per workgroup shrink, 16 -> 8 (wg 128 -> 64, still two
+ * subgroups of 32), when 16 would launch fewer than Q4_MATVEC_TARGET_WORKGROUPS: at the Nemo
+ * shapes, q/k/v 6144 rows 384 -> 768, o- and down-proj 5120 rows 320 -> 640 workgroups; gate/up
+ * (14336 rows of each: 896) and lm_head keep 128. Smaller workgroups are not slower per byte on GPUs
+ * (residency is limited per thread, and 64-thread workgroups fit 32 per SM). Splitting K instead
+ * would need a second pass or atomics on floats (WGSL has none) for the same effect. Not
+ * measured on a GPU yet (none was available): bench section q4tune compares wg 64 and 128.
+ * On CPU adapters (`isSoftware`) the workgroup count only needs to cover the few CPU threads, so
+ * the rows-per-thread split is kept whatever the shape.
+ */
+export function q4MatVecConfigFor(gpu: Gpu, rows: number): Q4MatVecConfig {
+  const c = defaultQ4MatVecConfig(gpu);
+  if (gpu.isSoftware) return c;
+  const rowsPerWg = (4 * c.wg) / c.tpr;
+  if (Math.ceil(rows / rowsPerWg) >= Q4_MATVEC_TARGET_WORKGROUPS) return c;
+  return { ...c, wg: Math.max(c.tpr, c.wg / 2) };
+}
+
 /** subgroupAdd partial sums stay within one block only if subgroups are at most `tpr` wide. */
 export function canUseSubgroups(gpu: Gpu, tpr: number): boolean {
   const max = (gpu.adapterInfo as GPUAdapterInfo & { subgroupMaxSize?: number }).subgroupMaxSize;
@@ -129,49 +161,98 @@ export const q4MatVecKernel = defineKernel({
 
 type MatVecKnobs = { dtype: Act; wg: number; tpr: number; subgroups: boolean; pairs: boolean; intcvt: boolean };
 
+/** The dtype of a folded RMSNorm's weight (NORM variants), or none. */
+type NormKnob = { normWeight: 'none' | 'f32' | 'f16' };
+
 /** Defines and overrides of the matvec shader; `fusion` picks the GATE_UP / QKV variant. */
-function matvecSpec(k: MatVecKnobs, fusion: 'none' | 'gateUp' | 'qkv') {
+function matvecSpec(k: MatVecKnobs & Partial<NormKnob>, fusion: 'none' | 'gateUp' | 'qkv') {
+  const norm = k.normWeight ?? 'none';
   return {
-    defines: { F16: k.dtype === 'f16', SUBGROUPS: k.subgroups, GATE_UP: fusion === 'gateUp', QKV: fusion === 'qkv' },
+    defines: {
+      F16: k.dtype === 'f16', SUBGROUPS: k.subgroups, GATE_UP: fusion === 'gateUp', QKV: fusion === 'qkv',
+      NORM: norm !== 'none', NORM_F16: norm === 'f16',
+    },
     overrides: { WG: k.wg, TPR: k.tpr, PAIRS: k.pairs ? 1 : 0, INTCVT: k.intcvt ? 1 : 0 },
   };
 }
+
+const weightBindings = (m: number) => [
+  { name: `qweight${m || ''}`, access: 'read' },
+  { name: `scales${m || ''}`, access: 'read' },
+] as const;
+const ioBindings = [...weightBindings(0), { name: 'x', access: 'read' }, { name: 'y', access: 'write' }] as const;
+const gateUpBindings = [...ioBindings, ...weightBindings(1)];
+const qkvBindings = [...gateUpBindings, ...weightBindings(2)];
+const normBinding = { name: 'normWeight', access: 'read' } as const;
+const gateUpUniforms = { K: 'u32', G: 'u32', rows: 'u32', yOffset: 'u32' } as const;
+const qkvUniforms = {
+  K: 'u32', G: 'u32', rows0: 'u32', rows1: 'u32', rows2: 'u32', wgs0: 'u32', wgs1: 'u32', yOff0: 'u32', yOff1: 'u32', yOff2: 'u32',
+} as const;
+
+/** The plain variant with the RMSNorm folded in (NORM): x is the residual stream, binding 4 the norm weight. */
+export const q4NormMatVecKernel = defineKernel({
+  name: 'q4_matvec_norm',
+  source: matvecSource,
+  bindings: [...ioBindings, { name: 'normWeight', access: 'read' }],
+  uniforms: { K: 'u32', G: 'u32', rows: 'u32', yOffset: 'u32', eps: 'f32' },
+  specialize: (k: MatVecKnobs & NormKnob) => matvecSpec(k, 'none'),
+});
 
 /** GATE_UP variant: y = silu(W x) * W1 x (bindings 4, 5: the up weight). */
 export const q4GateUpKernel = defineKernel({
   name: 'q4_matvec_gate_up',
   source: matvecSource,
-  bindings: [
-    { name: 'qweight', access: 'read' },
-    { name: 'scales', access: 'read' },
-    { name: 'x', access: 'read' },
-    { name: 'y', access: 'write' },
-    { name: 'qweight1', access: 'read' },
-    { name: 'scales1', access: 'read' },
-  ],
-  uniforms: { K: 'u32', G: 'u32', rows: 'u32', yOffset: 'u32' },
+  bindings: gateUpBindings,
+  uniforms: gateUpUniforms,
   specialize: (k: MatVecKnobs) => matvecSpec(k, 'gateUp'),
+});
+
+/** GATE_UP with the RMSNorm folded in (NORM): x is the residual stream, binding 6 the norm weight. */
+export const q4NormGateUpKernel = defineKernel({
+  name: 'q4_matvec_norm_gate_up',
+  source: matvecSource,
+  bindings: [...gateUpBindings, normBinding],
+  uniforms: { ...gateUpUniforms, eps: 'f32' },
+  specialize: (k: MatVecKnobs & NormKnob) => matvecSpec(k, 'gateUp'),
 });
 
 /** QKV variant: three weights with the same K in one dispatch, each at its own output offset. */
 export const q4QkvKernel = defineKernel({
   name: 'q4_matvec_qkv',
   source: matvecSource,
-  bindings: [
-    { name: 'qweight', access: 'read' },
-    { name: 'scales', access: 'read' },
-    { name: 'x', access: 'read' },
-    { name: 'y', access: 'write' },
-    { name: 'qweight1', access: 'read' },
-    { name: 'scales1', access: 'read' },
-    { name: 'qweight2', access: 'read' },
-    { name: 'scales2', access: 'read' },
-  ],
-  uniforms: {
-    K: 'u32', G: 'u32', rows0: 'u32', rows1: 'u32', rows2: 'u32', wgs0: 'u32', wgs1: 'u32', yOff0: 'u32', yOff1: 'u32', yOff2: 'u32',
-  },
+  bindings: qkvBindings,
+  uniforms: qkvUniforms,
   specialize: (k: MatVecKnobs) => matvecSpec(k, 'qkv'),
 });
+
+/** QKV with the RMSNorm folded in (NORM): x is the residual stream, binding 8 the norm weight. */
+export const q4NormQkvKernel = defineKernel({
+  name: 'q4_matvec_norm_qkv',
+  source: matvecSource,
+  bindings: [...qkvBindings, normBinding],
+  uniforms: { ...qkvUniforms, eps: 'f32' },
+  specialize: (k: MatVecKnobs & NormKnob) => matvecSpec(k, 'qkv'),
+});
+
+/**
+ * An RMSNorm folded into a fused matvec: the kernel reads the residual stream x and uses
+ * rmsnorm(x) * weight (rmsnorm.wgsl's sums and rounding, so bit-identical to running it first).
+ */
+export interface FoldedNorm {
+  /** [K] f32 or f16. */
+  weight: Tensor;
+  eps: number;
+}
+
+function normKnob(name: string, norm: FoldedNorm | undefined, K: number): NormKnob['normWeight'] {
+  if (!norm) return 'none';
+  const w = norm.weight;
+  if (w.numel !== K || (w.dtype !== 'f32' && w.dtype !== 'f16')) {
+    throw new KernelError(name, `norm weight ${w.label} [${w.shape}] ${w.dtype} must be [${K}] f32/f16`);
+  }
+  if (!(norm.eps >= 0)) throw new KernelError(name, `norm eps ${norm.eps}`);
+  return w.dtype;
+}
 
 export const q4MatMulKernel = defineKernel({
   name: 'q4_matmul',
@@ -205,40 +286,49 @@ function checkConfig(c: Q4MatVecConfig): void {
 /**
  * y [yOffset + n] = sum_k W [n, k] x [k] for n < W.rows (decode, batch 1); with `residual`,
  * y [yOffset + n] += that (the residual add as the epilogue, bit-identical to a matvec into
- * scratch followed by `addInPlace`). x: [>= K] f32 or f16; y: the same dtype, [>= yOffset + N].
+ * scratch followed by `addInPlace`); with `norm`, x is read as rmsnorm(x) * norm.weight (the
+ * final norm before lm_head folded in, bit-identical to running rmsnorm first). x: [>= K] f32 or f16; y: the same dtype, [>= yOffset + N].
  */
 export function q4MatVec(
   ctx: Ctx,
   w: Q4Weight,
   x: Tensor,
   y: Tensor,
-  opts: { yOffset?: number; config?: Q4MatVecConfig; residual?: boolean } = {},
+  opts: { yOffset?: number; config?: Q4MatVecConfig; residual?: boolean; norm?: FoldedNorm } = {},
 ): void {
   const dtype = checkAct('q4_matvec', x, y);
   if (opts.residual && (x.buffer === y.buffer)) throw new KernelError('q4_matvec', 'residual: x and y must be different buffers');
+  if (opts.residual && opts.norm) throw new KernelError('q4_matvec', 'a folded norm and the residual epilogue do not combine');
+  const normWeight = normKnob('q4_matvec', opts.norm, w.cols);
+  if (opts.norm) checkNormInput('q4_matvec', x, y);
   const yOffset = opts.yOffset ?? 0;
   if (x.numel < w.cols) throw new KernelError('q4_matvec', `x [${x.shape}] shorter than K=${w.cols} of ${w.label}`);
   if (y.numel < yOffset + w.rows) {
     throw new KernelError('q4_matvec', `y [${y.shape}] shorter than ${yOffset} + N=${w.rows} of ${w.label}`);
   }
-  const config = opts.config ?? defaultQ4MatVecConfig(ctx.gpu);
+  const config = opts.config ?? q4MatVecConfigFor(ctx.gpu, w.rows);
   checkConfig(config);
   if (config.subgroups && !canUseSubgroups(ctx.gpu, config.tpr)) {
     throw new KernelError('q4_matvec', `subgroup reduction needs the feature and subgroups of at most tpr=${config.tpr} lanes`);
   }
   const rowsPerWg = (4 * config.wg) / config.tpr;
   for (const part of w.parts) {
-    dispatch(ctx.gpu, ctx.pass, q4MatVecKernel, { dtype, ...config, residual: !!opts.residual }, {
-      buffers: [part.qweight, part.scales, x.buffer, y.buffer],
-      uniforms: { K: w.cols, G: w.cols / Q4_GROUP, rows: part.rows, yOffset: yOffset + part.rowStart },
-      workgroups: grid(Math.ceil(part.rows / rowsPerWg), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
-    });
+    const buffers = [part.qweight, part.scales, x.buffer, y.buffer];
+    const uniforms = { K: w.cols, G: w.cols / Q4_GROUP, rows: part.rows, yOffset: yOffset + part.rowStart };
+    const workgroups = grid(Math.ceil(part.rows / rowsPerWg), ctx.gpu.limits.maxComputeWorkgroupsPerDimension);
+    if (opts.norm && normWeight !== 'none') {
+      dispatch(ctx.gpu, ctx.pass, q4NormMatVecKernel, { dtype, ...config, normWeight }, {
+        buffers: [...buffers, opts.norm.weight.buffer], uniforms: { ...uniforms, eps: opts.norm.eps }, workgroups,
+      });
+    } else {
+      dispatch(ctx.gpu, ctx.pass, q4MatVecKernel, { dtype, ...config, residual: !!opts.residual }, { buffers, uniforms, workgroups });
+    }
   }
 }
 
-/** The checked matvec config (default per adapter) for a fused dispatch. */
-function fusedConfig(ctx: Ctx, name: string, config: Q4MatVecConfig | undefined): Q4MatVecConfig {
-  const c = config ?? defaultQ4MatVecConfig(ctx.gpu);
+/** The checked matvec config (default per adapter and row count) for a fused dispatch. */
+function fusedConfig(ctx: Ctx, name: string, config: Q4MatVecConfig | undefined, rows: number): Q4MatVecConfig {
+  const c = config ?? q4MatVecConfigFor(ctx.gpu, rows);
   checkConfig(c);
   if (c.subgroups && !canUseSubgroups(ctx.gpu, c.tpr)) {
     throw new KernelError(name, `subgroup reduction needs the feature and subgroups of at most tpr=${c.tpr} lanes`);
@@ -264,7 +354,7 @@ export function q4MatVecGateUp(
   up: Q4Weight,
   x: Tensor,
   y: Tensor,
-  opts: { yOffset?: number; config?: Q4MatVecConfig } = {},
+  opts: { yOffset?: number; config?: Q4MatVecConfig; norm?: FoldedNorm } = {},
 ): void {
   const name = 'q4_matvec_gate_up';
   const dtype = checkAct(name, x, y);
@@ -276,13 +366,25 @@ export function q4MatVecGateUp(
   if (y.numel < yOffset + gate.rows) throw new KernelError(name, `y [${y.shape}] shorter than ${yOffset} + N=${gate.rows}`);
   const g = onlyPart(name, gate);
   const u = onlyPart(name, up);
-  const config = fusedConfig(ctx, name, opts.config);
+  const config = fusedConfig(ctx, name, opts.config, gate.rows);
   const rowsPerWg = (4 * config.wg) / config.tpr;
-  dispatch(ctx.gpu, ctx.pass, q4GateUpKernel, { dtype, ...config }, {
-    buffers: [g.qweight, g.scales, x.buffer, y.buffer, u.qweight, u.scales],
-    uniforms: { K: gate.cols, G: gate.cols / Q4_GROUP, rows: gate.rows, yOffset },
-    workgroups: grid(Math.ceil(gate.rows / rowsPerWg), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
-  });
+  const buffers = [g.qweight, g.scales, x.buffer, y.buffer, u.qweight, u.scales];
+  const uniforms = { K: gate.cols, G: gate.cols / Q4_GROUP, rows: gate.rows, yOffset };
+  const workgroups = grid(Math.ceil(gate.rows / rowsPerWg), ctx.gpu.limits.maxComputeWorkgroupsPerDimension);
+  const normWeight = normKnob(name, opts.norm, gate.cols);
+  if (opts.norm && normWeight !== 'none') {
+    checkNormInput(name, x, y);
+    dispatch(ctx.gpu, ctx.pass, q4NormGateUpKernel, { dtype, ...config, normWeight }, {
+      buffers: [...buffers, opts.norm.weight.buffer], uniforms: { ...uniforms, eps: opts.norm.eps }, workgroups,
+    });
+  } else {
+    dispatch(ctx.gpu, ctx.pass, q4GateUpKernel, { dtype, ...config }, { buffers, uniforms, workgroups });
+  }
+}
+
+/** A folded norm reads x whole: it must be exactly [K] of its own buffer, not the output's. */
+function checkNormInput(name: string, x: Tensor, y: Tensor): void {
+  if (x.buffer === y.buffer) throw new KernelError(name, `norm: x ${x.label} and y ${y.label} must be different buffers`);
 }
 
 /**
@@ -297,7 +399,7 @@ export function q4MatVecMulti(
   x: Tensor,
   y: Tensor,
   yOffsets: readonly number[],
-  opts: { config?: Q4MatVecConfig } = {},
+  opts: { config?: Q4MatVecConfig; norm?: FoldedNorm } = {},
 ): void {
   const name = 'q4_matvec_qkv';
   const dtype = checkAct(name, x, y);
@@ -311,20 +413,27 @@ export function q4MatVecMulti(
   });
   if (x.numel < K) throw new KernelError(name, `x [${x.shape}] shorter than K=${K}`);
   const parts = ws.map((w) => onlyPart(name, w));
-  const config = fusedConfig(ctx, name, opts.config);
+  const config = fusedConfig(ctx, name, opts.config, ws.reduce((a, w) => a + w.rows, 0));
   const rowsPerWg = (4 * config.wg) / config.tpr;
   // Absent weights: 0 rows and 0 workgroups; their bindings repeat weight 0 (never read).
   const rows = [0, 1, 2].map((i) => ws[i]?.rows ?? 0);
   const wgs = rows.map((r) => Math.ceil(r / rowsPerWg));
   const part = (i: number) => parts[i] ?? parts[0]!;
-  dispatch(ctx.gpu, ctx.pass, q4QkvKernel, { dtype, ...config }, {
-    buffers: [part(0).qweight, part(0).scales, x.buffer, y.buffer, part(1).qweight, part(1).scales, part(2).qweight, part(2).scales],
-    uniforms: {
-      K, G: K / Q4_GROUP, rows0: rows[0]!, rows1: rows[1]!, rows2: rows[2]!, wgs0: wgs[0]!, wgs1: wgs[1]!,
-      yOff0: yOffsets[0]!, yOff1: yOffsets[1] ?? 0, yOff2: yOffsets[2] ?? 0,
-    },
-    workgroups: grid(wgs[0]! + wgs[1]! + wgs[2]!, ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
-  });
+  const buffers = [part(0).qweight, part(0).scales, x.buffer, y.buffer, part(1).qweight, part(1).scales, part(2).qweight, part(2).scales];
+  const uniforms = {
+    K, G: K / Q4_GROUP, rows0: rows[0]!, rows1: rows[1]!, rows2: rows[2]!, wgs0: wgs[0]!, wgs1: wgs[1]!,
+    yOff0: yOffsets[0]!, yOff1: yOffsets[1] ?? 0, yOff2: yOffsets[2] ?? 0,
+  };
+  const workgroups = grid(wgs[0]! + wgs[1]! + wgs[2]!, ctx.gpu.limits.maxComputeWorkgroupsPerDimension);
+  const normWeight = normKnob(name, opts.norm, K);
+  if (opts.norm && normWeight !== 'none') {
+    checkNormInput(name, x, y);
+    dispatch(ctx.gpu, ctx.pass, q4NormQkvKernel, { dtype, ...config, normWeight }, {
+      buffers: [...buffers, opts.norm.weight.buffer], uniforms: { ...uniforms, eps: opts.norm.eps }, workgroups,
+    });
+  } else {
+    dispatch(ctx.gpu, ctx.pass, q4QkvKernel, { dtype, ...config }, { buffers, uniforms, workgroups });
+  }
 }
 
 /**

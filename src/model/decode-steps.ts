@@ -1,7 +1,7 @@
 /**
  * GPU-resident decode steps for the token loop (`src/engine/decode-loop.ts`). One step is one
  * command buffer and one submit: [embed the previous token straight from the sampler's result
- * -> layers at `pos` -> final norm -> lm_head] -> sample -> copy the token into a ring of staging
+ * -> layers at `pos` -> final norm + lm_head] -> sample, all in one compute pass -> copy the token into a ring of staging
  * buffers (read back asynchronously) and into the penalty history on the GPU. The CPU never has
  * to see token k before step k+1 is submitted; it reads tokens as they arrive.
  *
@@ -55,18 +55,14 @@ export class DecodeSteps {
     const { gpu, model, sampler } = this;
     const dec = model.decoder;
     const enc = gpu.device.createCommandEncoder({ label: 'decode-step' });
+    // One compute pass: the final norm and lm_head read row 0 in place (no copy between passes).
+    const pass = enc.beginComputePass({ label: 'decode-step' });
+    const ctx = { gpu, pass };
     if (s.feedPos !== null) {
-      const pass = enc.beginComputePass({ label: 'decode' });
-      const ctx = { gpu, pass };
       dec.embedGpuToken(ctx, this.sampled);
       dec.layers(ctx, 1, s.feedPos, model.cache);
-      dec.finalNorm(ctx, 1);
-      pass.end();
-      dec.copyLastRow(enc, 1);
+      dec.decodeLogits(ctx);
     }
-    const pass = enc.beginComputePass({ label: 'sample' });
-    const ctx = { gpu, pass };
-    if (s.feedPos !== null) dec.lastLogits(ctx);
     if (s.mask) maskLogits(ctx, dec.logits, s.mask, model.config.text.vocabSize);
     sampler.record(ctx, dec.logits, s.sampling, s.penalty);
     pass.end();

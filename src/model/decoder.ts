@@ -3,8 +3,8 @@
  * over the KV cache -> residual -> RMSNorm -> SiLU-gated MLP -> residual] -> final RMSNorm ->
  * lm_head. The query width is heads x head_dim and may differ from the hidden size. Prefill runs
  * in chunks of at most `maxChunk` tokens; decode is the same path with one token, where the q4
- * linears switch to their matrix-vector kernel and, for q4 weights, q/k/v and gate/up+SiLU run
- * as one dispatch each (q, k, v packed in one row; see `layers`). Activations are allocated once.
+ * linears switch to their matrix-vector kernel and, for q4 weights, norm + q/k/v and
+ * norm + gate/up+SiLU run as one dispatch each (q, k, v packed in one row; see `layers`). Activations are allocated once.
  */
 import type { TextConfig } from '../config.js';
 import type { Gpu } from '../gpu/device.js';
@@ -16,7 +16,10 @@ import { buildRopeTable, ropeInPlace, type RopeTable } from '../kernels/rope.js'
 import { ropeKvWrite } from '../kernels/rope-kv-write.js';
 import { ropeInvFreq, yarnAttentionFactor, yarnInvFreq } from '../kernels/rope-freqs.js';
 import { causalAttention, createDecodeScratch, decodeAttention, destroyDecodeScratch, kvWrite, type DecodeScratch } from '../kernels/attention.js';
-import { canFuseGateUp, canFuseQkv, linear, linearAddInto, linearBytes, linearGateUpSilu, linearQkv, type Linear } from './linear.js';
+import {
+  canFoldNormGateUp, canFuseGateUp, canFuseQkv, linear, linearAddInto, linearBytes, linearGateUpSilu, linearNormed, linearNormGateUpSilu,
+  linearQkv, type Linear,
+} from './linear.js';
 import { loadLinear, path, type WeightMap } from './weights.js';
 import type { KvCache } from './kv-cache.js';
 
@@ -111,9 +114,9 @@ export class Decoder {
   private readonly scratch: DecodeScratch;
   private allLogits: Tensor | null = null; // [C, V], allocated when first asked for
   /**
-   * Decode (T = 1) fusions: q/k/v in one dispatch, gate/up + SiLU in one, the residual adds in
-   * the o- and down-projections' epilogues, where the weights
-   * allow (`decodeFusions`). On by default; tests turn it off to compare with the unfused kernels.
+   * Decode (T = 1) fusions: q/k/v in one dispatch, gate/up + SiLU in one, each with the RMSNorm
+   * before it folded in (q4), the residual adds in the o- and down-projections' epilogues, where
+   * the weights allow (`decodeFusions`). On by default; tests turn it off to compare with the unfused kernels.
    */
   fuseDecode = true;
 
@@ -190,12 +193,11 @@ export class Decoder {
     const mlpScratch = { gate: a.gate, up: a.up };
     this.weights.layers.forEach((l, i) => {
       const kv = cache.layers[i]!;
-      rmsnorm(ctx, x, l.inputNorm, h, c.normEps);
       if (T === 1 && this.fuseDecode && canFuseQkv(l.q, l.k, l.v)) {
-        // Decode, q4: one dispatch for q, k, v into the packed row [q | k | v]; rope + kv_write
-        // (one dispatch) and attention read it through offsets.
+        // Decode, q4: one dispatch for the input norm and q, k, v into the packed row
+        // [q | k | v]; rope + kv_write (one dispatch) and attention read it through offsets.
         const qkv = a.qkv.view([1, qDim + 2 * kvDim]);
-        linearQkv(ctx, l.q, l.k, l.v, h, qkv);
+        linearQkv(ctx, l.q, l.k, l.v, x, qkv, { weight: l.inputNorm, eps: c.normEps });
         if (r.llama4Beta === 0) {
           // RoPE on the q and k heads and the k, v cache append: one dispatch.
           ropeKvWrite(ctx, qkv, this.rope, kv, { qHeads: c.numHeads, pos: pos0, attnFactor: r.attnFactor });
@@ -206,6 +208,7 @@ export class Decoder {
         }
         decodeAttention(ctx, attn, qkv, kv, this.scratch, { nCtx: pos0 + 1, heads: c.numHeads, qOffset: 0 });
       } else {
+        rmsnorm(ctx, x, l.inputNorm, h, c.normEps);
         linear(ctx, l.q, h, q, T);
         linear(ctx, l.k, h, k, T);
         linear(ctx, l.v, h, v, T);
@@ -217,9 +220,14 @@ export class Decoder {
       }
       // x += o(attn); decode, q4: one dispatch, the add is the matvec's epilogue.
       linearAddInto(ctx, l.o, attn, x, T, h, this.fuseDecode);
-      rmsnorm(ctx, x, l.postNorm, h, c.normEps);
-      // Decode, q4: gate, up and SiLU in one dispatch; otherwise gate, up, silu_mul.
-      linearGateUpSilu(ctx, l.gate, l.up, h, a.act.view([T, I]), T, mlpScratch, this.fuseDecode);
+      if (T === 1 && this.fuseDecode && canFoldNormGateUp(l.gate, l.up)) {
+        // Decode, q4: the post-attention norm, gate, up and SiLU in one dispatch.
+        linearNormGateUpSilu(ctx, l.gate, l.up, { weight: l.postNorm, eps: c.normEps }, x, a.act.view([1, I]));
+      } else {
+        rmsnorm(ctx, x, l.postNorm, h, c.normEps);
+        // Decode, dense: gate, up and SiLU in one dispatch; otherwise gate, up, silu_mul.
+        linearGateUpSilu(ctx, l.gate, l.up, h, a.act.view([T, I]), T, mlpScratch, this.fuseDecode);
+      }
       linearAddInto(ctx, l.down, a.act.view([T, I]), x, T, h, this.fuseDecode);
     });
   }
@@ -241,6 +249,19 @@ export class Decoder {
     const layers = w.layers.reduce((a, l) => a + layer(l), 0);
     const other = w.norm.byteLength + linearBytes(w.lmHead);
     return { layers, other, total: layers + other };
+  }
+
+  /**
+   * Decode (one row at row 0): records the final norm and lm_head into `logits` inside the pass,
+   * with no copy to `last`: one dispatch (per lm_head row part) for a q4 lm_head with
+   * `fuseDecode`, else rmsnorm into `h` and lm_head on it. Bit-identical to `finalNorm`,
+   * `copyLastRow`, `lastLogits`.
+   */
+  decodeLogits(ctx: Ctx): Tensor {
+    const c = this.config;
+    const norm = { weight: this.weights.norm, eps: c.normEps };
+    linearNormed(ctx, this.weights.lmHead, norm, this.hidden(1), this.acts.logits, this.acts.h, this.fuseDecode);
+    return this.acts.logits;
   }
 
   /** Records the final norm over all T rows into `h` (the last row is then copied by the caller). */

@@ -6,17 +6,20 @@
  * matrix-matrix kernel otherwise (prefill, vision). Decode (one row) fusions: `linearGateUpSilu`
  * (gate, up and SiLU product in one dispatch) and `linearQkv` (q, k, v in one dispatch into one
  * packed row) and `linearAddInto` (a projection with the residual add as its epilogue), each
- * falling back to the unfused kernels when the weights do not allow it.
+ * falling back to the unfused kernels when the weights do not allow it; for q4 weights the
+ * RMSNorm feeding q/k/v, gate/up or lm_head folds into that dispatch too (`linearQkv` with a
+ * norm, `linearNormGateUpSilu`, `linearNormed`).
  */
 import type { Ctx } from '../gpu/kernel.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { matmul, type MatWeight } from '../kernels/matmul.js';
 import { matvec, matvecGateUp, matvecGateUpSupported, matvecSupported } from '../kernels/matvec.js';
-import { q4MatMul, q4MatVec, q4MatVecGateUp, q4MatVecMulti, type Q4Weight } from '../kernels/q4.js';
+import { q4MatMul, q4MatVec, q4MatVecGateUp, q4MatVecMulti, type FoldedNorm, type Q4Weight } from '../kernels/q4.js';
 import { ggufMatMul, ggufMatVec, ggufRowBytes, type GgufWeight } from '../kernels/gguf.js';
 import { biasAddInPlace } from '../kernels/bias-add.js';
 import { siluMul } from '../kernels/silu-mul.js';
 import { addInPlace } from '../kernels/add.js';
+import { rmsnorm } from '../kernels/rmsnorm.js';
 import { KernelError } from '../errors.js';
 
 export type LinearWeight = { kind: 'dense'; w: MatWeight } | { kind: 'q4'; w: Q4Weight } | { kind: 'gguf'; w: GgufWeight };
@@ -131,6 +134,37 @@ export function canFuseGateUp(gate: Linear, up: Linear): boolean {
   return fusableQ4([gate, up]) !== null;
 }
 
+/**
+ * out [1, I] = silu(n gate^T) * (n up^T) with n = rmsnorm(x) * norm.weight for the residual
+ * stream x [1, D] (decode): the MLP's input norm, gate, up and SiLU in one dispatch, bit-identical
+ * to rmsnorm then `linearGateUpSilu`. Needs `canFoldNormGateUp(gate, up)`.
+ */
+export function linearNormGateUpSilu(ctx: Ctx, gate: Linear, up: Linear, norm: FoldedNorm, x: Tensor, out: Tensor): void {
+  const ws = canFoldNormGateUp(gate, up) ? fusableQ4([gate, up]) : null;
+  if (!ws) throw new KernelError('linear_norm_gate_up', `${gate.name}, ${up.name} cannot take a folded norm (see canFoldNormGateUp)`);
+  q4MatVecGateUp(ctx, ws[0]!, ws[1]!, x.view([gate.inFeatures]), out.view([gate.outFeatures]), { norm });
+}
+
+/**
+ * y [1, out] = n W^T with n = rmsnorm(x) * norm.weight for one row x [1, in] (decode: the final
+ * norm and lm_head). A q4 weight without bias: one dispatch per row part, the norm folded in;
+ * otherwise rmsnorm into `scratch` ([1, in]) and `linear`. Bit-identical either way.
+ */
+export function linearNormed(ctx: Ctx, l: Linear, norm: FoldedNorm, x: Tensor, y: Tensor, scratch: Tensor, fuse = true): void {
+  if (fuse && l.weight.kind === 'q4' && !l.bias) {
+    q4MatVec(ctx, l.weight.w, x.view([l.inFeatures]), y.view([l.outFeatures]), { norm });
+    return;
+  }
+  const h = scratch.view([1, l.inFeatures]);
+  rmsnorm(ctx, x.view([1, l.inFeatures]), norm.weight, h, norm.eps);
+  linear(ctx, l, h, y, 1);
+}
+
+/** Whether `linearNormGateUpSilu` takes these: gate and up fusable and both q4. */
+export function canFoldNormGateUp(gate: Linear, up: Linear): boolean {
+  return canFuseGateUp(gate, up) && gate.weight.kind === 'q4';
+}
+
 /** Whether `linearQkv` runs q, k, v as one dispatch (q4 in one part each, no bias). */
 export function canFuseQkv(q: Linear, k: Linear, v: Linear): boolean {
   return fusableQ4([q, k, v]) !== null;
@@ -138,11 +172,13 @@ export function canFuseQkv(q: Linear, k: Linear, v: Linear): boolean {
 
 /**
  * The q, k, v projections of one row x [1, D] in one dispatch, into one packed row
- * y [1, Nq + Nk + Nv] = [x q^T | x k^T | x v^T] (decode). Needs `canFuseQkv(q, k, v)`.
+ * y [1, Nq + Nk + Nv] = [x q^T | x k^T | x v^T] (decode). Needs `canFuseQkv(q, k, v)`. With
+ * `norm`, x is the residual stream and the projections read rmsnorm(x) * norm.weight (the
+ * attention's input norm folded in, bit-identical to running rmsnorm first).
  */
-export function linearQkv(ctx: Ctx, q: Linear, k: Linear, v: Linear, x: Tensor, y: Tensor): void {
+export function linearQkv(ctx: Ctx, q: Linear, k: Linear, v: Linear, x: Tensor, y: Tensor, norm?: FoldedNorm): void {
   const ws = fusableQ4([q, k, v]);
   if (!ws) throw new KernelError('linear_qkv', `${q.name}, ${k.name}, ${v.name} cannot be fused (see canFuseQkv)`);
   const width = q.outFeatures + k.outFeatures + v.outFeatures;
-  q4MatVecMulti(ctx, ws, x.view([q.inFeatures]), y.view([width]), [0, q.outFeatures, q.outFeatures + k.outFeatures]);
+  q4MatVecMulti(ctx, ws, x.view([q.inFeatures]), y.view([width]), [0, q.outFeatures, q.outFeatures + k.outFeatures], { norm });
 }

@@ -13,16 +13,19 @@
  *   |silu(g)| Eu + 1.1 Eg (|u| + Eu); the SiLU evaluation itself errs by (9 + 2|g~|) u relative
  *   (WGSL exp: 3 + 2|x| ULP, then +, / and *; see elementwise.test.ts), applied to the bound of
  *   |silu(g~) u~|; f16 output adds 2^-11 |ref|; results below the smallest normal f32 may flush.
- * Each check is shown to fail on a plausible bug (gate and up swapped, a weight's rows shifted).
+ * - RMSNorm folded in (NORM variants): see `foldedNormRel`.
+ * Each check is shown to fail on a plausible bug (gate and up swapped, a weight's rows shifted,
+ * the norm weight ignored).
  */
 import { describe, expect, it } from 'vitest';
-import { record } from '../../src/gpu/kernel.js';
+import { record, type Ctx } from '../../src/gpu/kernel.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import type { Gpu } from '../../src/gpu/device.js';
 import { quantizeQ4, type Q4Matrix } from '../../src/quant/q4.js';
 import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
 import {
   canUseSubgroups,
+  defaultQ4MatVecConfig,
   destroyQ4,
   q4MatVec,
   q4MatVecGateUp,
@@ -32,6 +35,7 @@ import {
   type Q4Weight,
 } from '../../src/kernels/q4.js';
 import { addInPlace } from '../../src/kernels/add.js';
+import { rmsnorm } from '../../src/kernels/rmsnorm.js';
 import { activationDtypes, getGpu, realShapes } from '../helpers/gpu.js';
 import { randn } from '../helpers/random.js';
 import { U32, q4MatVecWithMag, synthRowDot, uploadSynthQ4 } from './ref/q4.js';
@@ -68,14 +72,24 @@ interface GateUpRef {
   tol: number;
 }
 
-function gateUpRef(g: number, magG: number, u: number, magU: number, K: number, dtype: Act): GateUpRef {
-  const eg = C * U32 * Math.sqrt(K) * magG;
-  const eu = C * U32 * Math.sqrt(K) * magU;
+/** normRel: the relative error bound of a folded norm's inputs (`foldedNormRel`), 0 without. */
+function gateUpRef(g: number, magG: number, u: number, magU: number, K: number, dtype: Act, normRel = 0): GateUpRef {
+  const eg = projErr(magG, K, normRel);
+  const eu = projErr(magU, K, normRel);
   const ref = silu(g) * u;
   const prop = 1.1 * eg * (Math.abs(u) + eu) + Math.abs(silu(g)) * eu;
   const evalErr = (9 + 2 * (Math.abs(g) + eg)) * U32 * (Math.abs(silu(g)) + 1.1 * eg) * (Math.abs(u) + eu);
   const store = dtype === 'f16' ? 2 ** -11 * Math.abs(ref) : 0;
   return { ref, tol: prop + evalErr + store + FTZ };
+}
+
+/**
+ * The error bound of one projection row: C u sqrt(K) mag (the matvec's sums) and, when a norm is
+ * folded in, normRel mag (its inputs n_k off by at most normRel relative; the sums are then
+ * over |n~| <= (1 + normRel) |n|).
+ */
+function projErr(mag: number, K: number, normRel: number): number {
+  return (C * U32 * Math.sqrt(K) * (1 + normRel) + normRel) * mag;
 }
 
 /** Worst |got - ref| / tol over the rows; fails past 1 with the first offending row. */
@@ -294,7 +308,7 @@ describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async
   it.each([
     ['pixtral-tiny-a-q4', { qkv: true, gateUp: true }],
     ['pixtral-tiny-a-f32', { qkv: false, gateUp: true }],
-  ] as const)('%s decodes bit-identically to the unfused kernels, and like a prefill of the same tokens', async (fixture, fusions) => {
+  ] as const)('%s decodes like the unfused kernels (bit-identically on SwiftShader), and like a prefill of the same tokens', async (fixture, fusions) => {
     const f = await loadFixtureModel(gpu, fixture, { maxContext: 64, maxChunk: 32 });
     try {
       const m = f.model;
@@ -320,9 +334,23 @@ describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async
       const fused = await decode(true);
       const plain = await decode(false);
       m.decoder.fuseDecode = true;
-      // f32 everywhere and the same sums in the same order: exactly equal.
+      // f32 everywhere and the same sums in the same order: exactly equal on SwiftShader. Other
+      // compilers may contract the folded RMSNorm's last multiply into the matvec's next add (an
+      // FMA; lavapipe does), which the unfused kernel, reading a stored value, cannot: there the logits
+      // agree to 1e-5 of their RMS (observed ~1e-7: a few f32 ulps carried through the layers;
+      // a wrong norm weight or scale changes them by O(RMS)), and the greedy tokens are equal.
       expect(fused.ids).toEqual(plain.ids);
-      fused.logits.forEach((l, s) => expect(Array.from(l), `step ${s}`).toEqual(Array.from(plain.logits[s]!)));
+      fused.logits.forEach((l, s) => {
+        const p = plain.logits[s]!;
+        if (gpu.adapterInfo.architecture === 'swiftshader') {
+          expect(Array.from(l), `step ${s}`).toEqual(Array.from(p));
+          return;
+        }
+        const rms = Math.sqrt(p.reduce((a, v) => a + v * v, 0) / p.length);
+        l.forEach((v, i) => {
+          if (!(Math.abs(v - p[i]!) <= 1e-5 * rms)) expect.fail(`step ${s} logit ${i}: fused ${v} vs unfused ${p[i]} (RMS ${rms})`);
+        });
+      });
       // Against a prefill of prompt + generated tokens (the tiled q4_matmul, other summation
       // order): logits agree to f32 rounding through the layers. Bound: 1e-4 of the logits' RMS
       // per element (observed ~1e-6, printed); a wrong k/v/q offset or rope head count in the
@@ -444,4 +472,247 @@ describe('q4 matvec with the residual add as its epilogue', async () => {
       console.log(`q4 residual Nemo ${what}: worst err ${worst.toFixed(3)} x tol`);
     });
   }
+});
+
+/**
+ * Relative error bound of the normed inputs n~_k = act(x_k * inv~ * w_k) against the float64
+ * n_k = x_k w_k / sqrt(mean(x^2) + eps): the sum of squares has positive terms, each of the 256
+ * lanes sums K/256 of them, then an 8-level tree, so it is off by at most (K/256 + 8) u relative;
+ * / K, + eps, sqrt (which halves a relative error), 1/ add u each: inv~ within (K/512 + 7) u; the
+ * two products 2u more; an f16 activation rounds n to f16 (2^-11).
+ */
+function foldedNormRel(K: number, dtype: Act): number {
+  return (K / 512 + 9) * U32 + (dtype === 'f16' ? 2 ** -11 : 0);
+}
+
+/** float64 rmsnorm(x) * w. */
+function normRef(x: ArrayLike<number>, w: ArrayLike<number>, eps: number): Float64Array {
+  let ss = 0;
+  for (let i = 0; i < x.length; i++) ss += x[i]! * x[i]!;
+  const inv = 1 / Math.sqrt(ss / x.length + eps);
+  return Float64Array.from({ length: x.length }, (_, i) => x[i]! * inv * w[i]!);
+}
+
+/**
+ * The RMSNorm folded into the fused matvecs (decode: the attention's input norm into q/k/v, the
+ * post-attention norm into gate/up + SiLU, the final norm into lm_head): x is the residual stream. Checked against float64
+ * (bound: `foldedNormRel`, `projErr`) and against rmsnorm.wgsl followed by the kernel without the
+ * norm, which it must equal bit for bit (that keeps greedy decoding unchanged).
+ */
+describe('q4 matvec with the RMSNorm folded in (norm + q/k/v, norm + gate/up, norm + lm_head)', async () => {
+  const gpu = await getGpu();
+  const dtypes = await activationDtypes();
+  const eps = 1e-5;
+
+  type Op = (ctx: Ctx, x: Tensor, y: Tensor, norm?: { weight: Tensor; eps: number }) => void;
+
+  /**
+   * Bit-equality with rmsnorm + the kernel, where the compiler keeps each product rounded
+   * (SwiftShader). Others may contract the folded norm's last multiply into the next add (an
+   * FMA: lavapipe does), which the unfused kernel, reading a stored value, cannot: there the
+   * float64 bound alone applies.
+   */
+  function sameAsUnfused(fused: Float32Array, plain: Float32Array, what: string): void {
+    if (gpu.adapterInfo.architecture === 'swiftshader') expect(Array.from(fused), what).toEqual(Array.from(plain));
+  }
+
+  /** The fused kernel on x with the norm folded in, and rmsnorm(x) -> h then the kernel on h. */
+  async function both(op: Op, xv: Float32Array, wv: Float32Array, dtype: Act, wDtype: Act, yLen: number) {
+    const x = upload(gpu, xv, dtype, 'x');
+    const w = upload(gpu, wv, wDtype, 'norm.w');
+    const h = Tensor.empty(gpu, [xv.length], dtype, 'h');
+    const y = upload(gpu, new Float32Array(yLen).fill(1234), dtype, 'y');
+    record(gpu, 'norm-fused', (ctx) => op(ctx, x, y, { weight: w, eps }));
+    const fused = await readF32(y);
+    const y2 = upload(gpu, new Float32Array(yLen).fill(1234), dtype, 'y2');
+    record(gpu, 'norm-unfused', (ctx) => {
+      rmsnorm(ctx, x, w, h, eps);
+      op(ctx, h, y2);
+    });
+    const plain = await readF32(y2);
+    for (const t of [x, w, h, y, y2]) t.destroy();
+    return { fused, plain };
+  }
+
+  /** A residual-stream-like x (std 3) and norm weights around 1 (rounded as stored). */
+  function inputs(K: number, seed: number, dtype: Act, wDtype: Act) {
+    const xv = randn(K, seed, 3);
+    const wv = randn(K, seed + 1, 0.5).map((v) => 1 + v);
+    if (dtype === 'f16') xv.forEach((v, i) => (xv[i] = roundF16(v)));
+    if (wDtype === 'f16') wv.forEach((v, i) => (wv[i] = roundF16(v)));
+    return { xv, wv };
+  }
+
+  // Every split on SwiftShader; elsewhere (lavapipe compiles each variant with LLVM for minutes)
+  // the adapter's default split, the one a model runs.
+  const splits = gpu.adapterInfo.architecture === 'swiftshader' ? configs(gpu) : [{ name: 'adapter default', ...defaultQ4MatVecConfig(gpu) }];
+  const cases = splits.flatMap((config, ci) =>
+    dtypes.flatMap((dtype) => (ci === 0 ? (['f32', 'f16'] as const) : (['f32'] as const)).map((wDtype) => ({ config, dtype, wDtype }))),
+  );
+  for (const { config, dtype, wDtype } of cases) {
+    // K: 1 and 5 groups (fewer elements than the 256 lanes) and 33 (lanes wrap around K); N not
+    // multiples of a block nor of a workgroup's rows.
+    it(`q/k/v, ${config.name}, ${dtype}, norm weight ${wDtype}: K in {32,160,1056}, rows {7,33,257}`, async () => {
+      let worst = 0;
+      for (const K of [32, 160, 1056]) {
+        const rows = [7, 33, 257];
+        const ms = rows.map((N, i) => quantized(N, K, 300 + N + K + i));
+        const ws = ms.map((m, i) => uploadQ4(gpu, m, `w${i}`));
+        const offsets = [0, 7, 40];
+        const { xv, wv } = inputs(K, K + 11, dtype, wDtype);
+        const { fused, plain } = await both((ctx, x, y, norm) => q4MatVecMulti(ctx, ws, x, y, offsets, { config, norm }), xv, wv, dtype, wDtype, 297);
+        ws.forEach(destroyQ4);
+        sameAsUnfused(fused, plain, `K=${K}: equal to rmsnorm + q/k/v`);
+        const n = normRef(xv, wv, eps);
+        const rel = foldedNormRel(K, dtype);
+        ms.forEach((m, i) => {
+          const { y, mag } = q4MatVecWithMag(m, n);
+          const refs = Array.from({ length: y.length }, (_, r) => ({
+            ref: y[r]!,
+            tol: projErr(mag[r]!, K, rel) + (dtype === 'f16' ? 2 ** -11 * Math.abs(y[r]!) : 0) + FTZ,
+          }));
+          worst = Math.max(worst, checkTol(fused, refs, `K=${K} weight ${i}`, (r) => r + offsets[i]!));
+          if (i === 0) {
+            // The same projection of x normed without its weight (w = 1) is far outside the bound.
+            const bare = q4MatVecWithMag(m, normRef(xv, new Float32Array(K).fill(1), eps));
+            const wrong = Array.from({ length: y.length }, (_, r) => ({ ref: bare.y[r]!, tol: refs[r]!.tol }));
+            expect(() => checkTol(fused, wrong, 'norm weight ignored', (r) => r + offsets[i]!)).toThrow();
+          }
+        });
+      }
+      console.log(`q4 norm+qkv ${config.name} ${dtype} w ${wDtype}: worst err ${worst.toFixed(3)} x tol`);
+    });
+
+    it(`gate/up, ${config.name}, ${dtype}, norm weight ${wDtype}: K in {32,160,1056}, N in {7,257}`, async () => {
+      let worst = 0;
+      for (const K of [32, 160, 1056]) {
+        for (const N of [7, 257]) {
+          const mg = quantized(N, K, 700 + N + K);
+          const mu = quantized(N, K, 701 + N + K);
+          const [gate, up] = [uploadQ4(gpu, mg, 'gate'), uploadQ4(gpu, mu, 'up')];
+          const { xv, wv } = inputs(K, K + N, dtype, wDtype);
+          const { fused, plain } = await both((ctx, x, y, norm) => q4MatVecGateUp(ctx, gate, up, x, y, { config, norm }), xv, wv, dtype, wDtype, N);
+          destroyQ4(gate);
+          destroyQ4(up);
+          sameAsUnfused(fused, plain, `N=${N} K=${K}: equal to rmsnorm + gate/up`);
+          const n = normRef(xv, wv, eps);
+          const g = q4MatVecWithMag(mg, n);
+          const u = q4MatVecWithMag(mu, n);
+          const rel = foldedNormRel(K, dtype);
+          const refs = Array.from({ length: N }, (_, i) => gateUpRef(g.y[i]!, g.mag[i]!, u.y[i]!, u.mag[i]!, K, dtype, rel));
+          worst = Math.max(worst, checkTol(fused, refs, `N=${N} K=${K}`));
+        }
+      }
+      console.log(`q4 norm+gate/up ${config.name} ${dtype} w ${wDtype}: worst err ${worst.toFixed(3)} x tol`);
+    });
+  }
+
+  // The final norm folded into lm_head (plain variant), per row part of a split weight.
+  for (const { config, dtype, wDtype } of cases) {
+    it(`plain (lm_head), ${config.name}, ${dtype}, norm weight ${wDtype}: K in {32,160,1056}, N = 41 in 3 row parts`, async () => {
+      let worst = 0;
+      for (const K of [32, 160, 1056]) {
+        const N = 41;
+        const m = quantized(N, K, 800 + K);
+        const w = uploadQ4(gpu, m, 'lm_head', 16 * (K / 2)); // 16 rows per part: 3 parts
+        const { xv, wv } = inputs(K, K + 3, dtype, wDtype);
+        const { fused, plain } = await both((ctx, x, y, norm) => q4MatVec(ctx, w, x, y, { config, norm }), xv, wv, dtype, wDtype, N);
+        destroyQ4(w);
+        sameAsUnfused(fused, plain, `K=${K}: equal to rmsnorm + matvec`);
+        const { y, mag } = q4MatVecWithMag(m, normRef(xv, wv, eps));
+        const rel = foldedNormRel(K, dtype);
+        const refs = Array.from({ length: N }, (_, r) => ({
+          ref: y[r]!,
+          tol: projErr(mag[r]!, K, rel) + (dtype === 'f16' ? 2 ** -11 * Math.abs(y[r]!) : 0) + FTZ,
+        }));
+        worst = Math.max(worst, checkTol(fused, refs, `K=${K}`));
+      }
+      console.log(`q4 norm+matvec ${config.name} ${dtype} w ${wDtype}: worst err ${worst.toFixed(3)} x tol`);
+    });
+  }
+
+  it('rejects a norm weight of the wrong length, x aliasing y, and a norm with the residual epilogue', async () => {
+    const K = 96;
+    const w = uploadQ4(gpu, quantized(8, K, 5), 'w');
+    const x = Tensor.empty(gpu, [K], 'f32', 'x');
+    const y = Tensor.empty(gpu, [K], 'f32', 'y');
+    const short = Tensor.empty(gpu, [K - 32], 'f32', 'short');
+    const ok = Tensor.empty(gpu, [K], 'f32', 'ok');
+    expect(() => record(gpu, 'len', (ctx) => q4MatVecMulti(ctx, [w], x, y, [0], { norm: { weight: short, eps } }))).toThrow(/short.*must be \[96\]/);
+    expect(() => record(gpu, 'alias', (ctx) => q4MatVecGateUp(ctx, w, w, x, x, { norm: { weight: ok, eps } }))).toThrow(/different buffers/);
+    expect(() => record(gpu, 'both', (ctx) => q4MatVec(ctx, w, x, y, { residual: true, norm: { weight: ok, eps } }))).toThrow(/do not combine/);
+    gpu.check();
+    destroyQ4(w);
+    for (const t of [x, y, short, ok]) t.destroy();
+  });
+
+  /** Sampled rows of the synthetic weight `seed` [N, K] on the float64 normed input n. */
+  function sampleRows(N: number, count: number): number[] {
+    const rows = [0, 1, 2, 3, N - 4, N - 3, N - 2, N - 1];
+    for (let i = 1; rows.length < count; i++) rows.push(Math.floor((i * (N - 1)) / (count - 7)));
+    return rows;
+  }
+
+  it.runIf(realShapes)('Nemo norm + q/k/v 5120 -> 4096 + 1024 + 1024: synthetic weights, sampled rows', async () => {
+    const K = 5120;
+    const rows = [4096, 1024, 1024];
+    const seeds = [31, 32, 33];
+    const offsets = [0, 4096, 5120];
+    const ws = rows.map((N, i) => uploadSynthQ4(gpu, N, K, seeds[i]!, `nemo${i}`));
+    const { xv, wv } = inputs(K, 34, 'f32', 'f32');
+    const { fused, plain } = await both((ctx, x, y, norm) => q4MatVecMulti(ctx, ws, x, y, offsets, { norm }), xv, wv, 'f32', 'f32', 6144);
+    ws.forEach(destroyQ4);
+    sameAsUnfused(fused, plain, 'equal to rmsnorm + q/k/v');
+    const n = normRef(xv, wv, eps);
+    const rel = foldedNormRel(K, 'f32');
+    let worst = 0;
+    rows.forEach((N, i) => {
+      const sample = sampleRows(N, 32);
+      const refs = sample.map((r) => {
+        const d = synthRowDot(K, seeds[i]!, r, n);
+        return { ref: d.y, tol: projErr(d.mag, K, rel) + FTZ };
+      });
+      worst = Math.max(worst, checkTol(fused, refs, `weight ${i}`, (j) => offsets[i]! + sample[j]!));
+    });
+    console.log(`q4 norm+qkv Nemo: worst err ${worst.toFixed(3)} x tol`);
+  });
+
+  it.runIf(realShapes)('Nemo final norm + lm_head 5120 -> 131072: synthetic weights, sampled rows', async () => {
+    const [K, N] = [5120, 131072];
+    const w = uploadSynthQ4(gpu, N, K, 51, 'lm_head');
+    const { xv, wv } = inputs(K, 52, 'f32', 'f32');
+    const { fused, plain } = await both((ctx, x, y, norm) => q4MatVec(ctx, w, x, y, { norm }), xv, wv, 'f32', 'f32', N);
+    destroyQ4(w);
+    sameAsUnfused(fused, plain, 'equal to rmsnorm + matvec');
+    const n = normRef(xv, wv, eps);
+    const rel = foldedNormRel(K, 'f32');
+    const sample = sampleRows(N, 48);
+    const refs = sample.map((r) => {
+      const d = synthRowDot(K, 51, r, n);
+      return { ref: d.y, tol: projErr(d.mag, K, rel) + FTZ };
+    });
+    const worst = checkTol(fused, refs, '5120->131072', (i) => sample[i]!);
+    console.log(`q4 norm+lm_head Nemo: worst err ${worst.toFixed(3)} x tol`);
+  });
+
+  it.runIf(realShapes)('Nemo norm + gate/up 5120 -> 2 x 14336: synthetic weights, sampled rows', async () => {
+    const [K, N] = [5120, 14336];
+    const gate = uploadSynthQ4(gpu, N, K, 41, 'gate');
+    const up = uploadSynthQ4(gpu, N, K, 42, 'up');
+    const { xv, wv } = inputs(K, 43, 'f32', 'f32');
+    const { fused, plain } = await both((ctx, x, y, norm) => q4MatVecGateUp(ctx, gate, up, x, y, { norm }), xv, wv, 'f32', 'f32', N);
+    destroyQ4(gate);
+    destroyQ4(up);
+    sameAsUnfused(fused, plain, 'equal to rmsnorm + gate/up');
+    const n = normRef(xv, wv, eps);
+    const rel = foldedNormRel(K, 'f32');
+    const sample = sampleRows(N, 48);
+    const refs = sample.map((r) => {
+      const g = synthRowDot(K, 41, r, n);
+      const u = synthRowDot(K, 42, r, n);
+      return gateUpRef(g.y, g.mag, u.y, u.mag, K, 'f32', rel);
+    });
+    const worst = checkTol(fused, refs, '5120->2x14336', (i) => sample[i]!);
+    console.log(`q4 norm+gate/up Nemo: worst err ${worst.toFixed(3)} x tol`);
+  });
 });

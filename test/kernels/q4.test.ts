@@ -24,9 +24,12 @@ import { quantizeQ4 } from '../../src/quant/q4.js';
 import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
 import {
   canUseSubgroups,
+  defaultQ4MatVecConfig,
   destroyQ4,
   q4MatMul,
   q4MatVec,
+  q4MatVecConfigFor,
+  Q4_MATVEC_TARGET_WORKGROUPS,
   uploadQ4,
   type Q4MatVecConfig,
   type Q4Weight,
@@ -82,6 +85,8 @@ async function matvecConfigs(gpu: Gpu): Promise<(Q4MatVecConfig & { name: string
     { name: 'shared tpr=4, pairs, intcvt', wg: 64, tpr: 4, subgroups: false, pairs: true, intcvt: true },
     { name: 'shared tpr=64', wg: 256, tpr: 64, subgroups: false, pairs: false, intcvt: false },
   ];
+  // The GPU default for few rows (q4MatVecConfigFor): 32 threads per row block, 8 rows per workgroup.
+  out.push({ name: 'gpu split, 8 rows per workgroup', wg: 64, tpr: 32, subgroups: canUseSubgroups(gpu, 32), pairs: true, intcvt: false });
   for (const tpr of [16, 64]) {
     if (canUseSubgroups(gpu, tpr)) out.push({ name: `subgroups tpr=${tpr}, pairs`, wg: 256, tpr, subgroups: true, pairs: true, intcvt: false });
   }
@@ -109,6 +114,19 @@ describe('q4 matvec', async () => {
     expect(configs.map((c) => c.name)).toContain('shared tpr=4, pairs, intcvt');
     // SwiftShader and every GPU with subgroups report their sizes: the subgroup path must run.
     if (gpu.features.subgroups) expect(configs.some((c) => c.subgroups)).toBe(true);
+  });
+
+  it('spreads the Nemo decode shapes over enough workgroups on GPUs, keeps the CPU split on software', () => {
+    // Rows of each Nemo decode dispatch: q/k/v fused, o- and down-proj, gate/up (per weight), lm_head.
+    for (const rows of [6144, 5120, 14336, 131072]) {
+      const c = q4MatVecConfigFor(gpu, rows);
+      if (gpu.isSoftware) {
+        expect(c).toEqual(defaultQ4MatVecConfig(gpu));
+        continue;
+      }
+      expect(c.tpr).toBe(defaultQ4MatVecConfig(gpu).tpr);
+      expect(Math.ceil(rows / ((4 * c.wg) / c.tpr)), `${rows} rows: workgroups`).toBeGreaterThanOrEqual(Q4_MATVEC_TARGET_WORKGROUPS);
+    }
   });
 
   for (const config of configs) {
