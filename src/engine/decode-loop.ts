@@ -6,9 +6,11 @@
  * EOS, on `emit` asking to, at the token budget or on abort, checked as tokens arrive; steps
  * computed past the end are discarded. The context budget is checked before any GPU work.
  * A caller that must see token k before step k+1 is encoded (a per-step mask) passes `window: 1`:
- * the same steps, submitted one at a time. A response_format's grammar (`constraint`) runs so:
- * before each step its allowed-token bitmask is written to `allowed` and applied to the logits on
- * the GPU inside the step, and each token is fed to it as it arrives.
+ * the same steps, submitted one at a time. A response_format's grammar (`constraint`) runs with
+ * each step in two submits: step k+1's forward (embedding token k straight from the GPU, the
+ * layers, lm_head) goes right behind step k's sampling, so the GPU computes it while the CPU reads
+ * token k, feeds it to the grammar and computes mask k+1; the mask is then written to `allowed`
+ * and a second submit applies it to the logits and samples.
  */
 import { writeBuffer } from '../gpu/tensor.js';
 import { AbortError, ContextLengthError, LimitError, throwIfAborted } from '../errors.js';
@@ -42,7 +44,7 @@ export interface DecodeRequest {
   signal?: AbortSignal;
   returnLogits: boolean;
   /** A response_format's grammar: only tokens it allows are sampled; it ends with EOS. Implies `window: 1`. */
-  constraint?: TokenConstraint | null;
+  constraint?: Pick<TokenConstraint, 'mask' | 'accept'> | null;
   /** Gets each sampled token that is not EOS; returns true to stop. */
   emit: (token: number) => boolean;
   /**
@@ -109,7 +111,11 @@ export async function decodeLoop(
     const gpuSampling = { ...sampling, temperature: sampling.greedy ? 0 : sampling.temperature, topK: sampling.topK || TOPK_MAX, u: uniform() };
     const penalty = penalised ? { ids: l.penalty, count: S + k } : undefined;
     const mask = constraint ? l.allowed : undefined;
-    pending.push(steps.submit({ feedPos: k ? S + k - 1 : null, sampling: gpuSampling, penalty, historyAt: penalised ? S + k : undefined, mask }));
+    // With a grammar, step k's forward (k >= 1) was submitted already, behind step k-1.
+    const feedPos = k && !constraint ? S + k - 1 : null;
+    pending.push(steps.submit({ feedPos, sampling: gpuSampling, penalty, historyAt: penalised ? S + k : undefined, mask }));
+    // Step k+1's forward feeds token k from the GPU; if token k ends the run it is discarded.
+    if (constraint && k + 1 < budget) steps.forward(S + k);
   };
   try {
     for (let seen = 0; ; seen++) {
@@ -121,7 +127,8 @@ export async function decodeLoop(
           break;
         }
         if (constraint) {
-          // The mask for step k follows token k-1, seen just before (window 1).
+          // The mask for step k follows token k-1, seen just before (window 1), while the GPU
+          // runs step k's forward.
           const tm = performance.now();
           writeBuffer(l.gpu, l.allowed!.buffer, 0, await constraint.mask());
           grammarMs += performance.now() - tm;

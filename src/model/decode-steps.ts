@@ -58,11 +58,7 @@ export class DecodeSteps {
     // One compute pass: the final norm and lm_head read row 0 in place (no copy between passes).
     const pass = enc.beginComputePass({ label: 'decode-step' });
     const ctx = { gpu, pass };
-    if (s.feedPos !== null) {
-      dec.embedGpuToken(ctx, this.sampled);
-      dec.layers(ctx, 1, s.feedPos, model.cache);
-      dec.decodeLogits(ctx);
-    }
+    if (s.feedPos !== null) this.recordForward(ctx, s.feedPos);
     if (s.mask) maskLogits(ctx, dec.logits, s.mask, model.config.text.vocabSize);
     sampler.record(ctx, dec.logits, s.sampling, s.penalty);
     pass.end();
@@ -77,6 +73,27 @@ export class DecodeSteps {
       slot.unmap();
       return token;
     });
+  }
+
+  /**
+   * Submits the forward half of a step alone: embed the token the last submitted step samples
+   * (still on the GPU) at `feedPos`, the layers, the final norm and lm_head into the logits. A
+   * grammar's loop sends it right behind step k, so the GPU runs step k+1's layers while the CPU
+   * reads token k and computes mask k+1; `submit({ feedPos: null, mask })` then samples.
+   */
+  forward(feedPos: number): void {
+    const enc = this.gpu.device.createCommandEncoder({ label: 'decode-forward' });
+    const pass = enc.beginComputePass({ label: 'decode-forward' });
+    this.recordForward({ gpu: this.gpu, pass }, feedPos);
+    pass.end();
+    this.gpu.submit([enc.finish()]);
+  }
+
+  private recordForward(ctx: { gpu: Gpu; pass: GPUComputePassEncoder }, feedPos: number): void {
+    const dec = this.model.decoder;
+    dec.embedGpuToken(ctx, this.sampled);
+    dec.layers(ctx, 1, feedPos, this.model.cache);
+    dec.decodeLogits(ctx);
   }
 
   destroy(): void {

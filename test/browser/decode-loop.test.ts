@@ -77,6 +77,30 @@ describe('GPU-resident decode loop', () => {
     expect(ring - one).toBe(DECODE_RING - 1);
   });
 
+  it('with a per-step mask (a grammar), submits step k+1\'s forward before asking for its mask', async () => {
+    const V = l.model.config.text.vocabSize;
+    const everyToken = new Uint32Array(Math.ceil(V / 32)).fill(0xffffffff);
+    const g = l.gpu.ledger;
+    const submitsAtMask: number[] = [];
+    const accepted: number[] = [];
+    // Allows every token, so the answer must be the golden's greedy one; counts what the GPU was
+    // given by the time each mask is asked for.
+    const constraint = {
+      mask: async () => {
+        submitsAtMask.push(g.submits);
+        return everyToken;
+      },
+      accept: (t: number) => void accepted.push(t),
+    };
+    const r = await run({ constraint, maxTokens: 8 });
+    expect(r.tokens).toEqual(c.json.greedy_tokens);
+    expect(accepted).toEqual(c.json.greedy_tokens);
+    // Between mask k and mask k+1: step k's sampling and step k+1's forward (two submits), so the
+    // forward is on the GPU while mask k+1 is computed (one submit if it waited for the mask).
+    const gaps = submitsAtMask.slice(1).map((n, i) => n - submitsAtMask[i]!);
+    expect(gaps).toEqual(Array(7).fill(2));
+  });
+
   it('uses one submit per token and creates no buffer or bind group once warm', async () => {
     await run({ maxTokens: 8 }); // warm: pipelines, bind groups, ring
     const g = l.gpu.ledger;
