@@ -9,7 +9,7 @@ import { formatQuantMix, ggufConfig, inspectGguf, type GgufSummary } from '../sr
 import { fileSource } from '../src/gguf/source-node.js';
 import { urlSource, type ByteSource } from '../src/gguf/source.js';
 import { isLocalModel } from '../src/node/files.js';
-import { kvCacheBytes } from '../src/presets.js';
+import { modelDimensions } from './model-dimensions.js';
 import { formatBytes } from '../src/errors.js';
 
 function open(where: string): ByteSource {
@@ -39,13 +39,7 @@ export async function ggufReport(model: string, mmproj?: string) {
     config: c
       ? {
           modelType: c.modelType,
-          vision: { hidden: c.vision.hiddenSize, layers: c.vision.numLayers, heads: c.vision.numHeads, patch: c.vision.patchSize, imageSize: c.vision.imageSize },
-          text: {
-            hidden: c.text.hiddenSize, layers: c.text.numLayers, heads: c.text.numHeads, kvHeads: c.text.numKvHeads, headDim: c.text.headDim,
-            vocab: c.text.vocabSize, maxPositions: c.text.maxPositionEmbeddings,
-          },
-          spatialMerge: c.projector.spatialMergeSize,
-          kvBytesPerToken: { f32: kvCacheBytes(c, 1, 'f32'), f16: kvCacheBytes(c, 1, 'f16') },
+          ...modelDimensions(c),
         }
       : null,
   };

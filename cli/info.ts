@@ -14,7 +14,7 @@ import type { Manifest } from '../src/weights/manifest.js';
 import { normalizeBaseUrl } from '../src/weights/store.js';
 import { isLocalModel, localModelDir, parseManifestBytes, readManifestFile } from '../src/node/files.js';
 import { installWebGPU } from '../src/node/gpu.js';
-import { kvCacheBytes } from '../src/presets.js';
+import { modelDimensions } from './model-dimensions.js';
 import { checkGgufArgs, isGgufPath, UsageError } from './usage.js';
 import { ggufLines, ggufReport } from './info-gguf.js';
 
@@ -88,13 +88,7 @@ function modelReport(m: Manifest, where: string) {
     shards: m.shards.length,
     totalBytes: m.totalBytes + (m.tokenizer?.byteLength ?? 0),
     weightBytes: m.totalBytes,
-    vision: { hidden: c.vision.hiddenSize, layers: c.vision.numLayers, heads: c.vision.numHeads, patch: c.vision.patchSize, imageSize: c.vision.imageSize },
-    text: {
-      hidden: c.text.hiddenSize, layers: c.text.numLayers, heads: c.text.numHeads, kvHeads: c.text.numKvHeads, headDim: c.text.headDim,
-      vocab: c.text.vocabSize, maxPositions: c.text.maxPositionEmbeddings,
-    },
-    spatialMerge: c.projector.spatialMergeSize,
-    kvBytesPerToken: { f32: kvCacheBytes(c, 1, 'f32'), f16: kvCacheBytes(c, 1, 'f16') },
+    ...modelDimensions(c),
   };
 }
 
