@@ -25,13 +25,13 @@ import { readGgufHeader } from '../../src/gguf/reader.js';
 import { blobSource } from '../../src/gguf/source.js';
 import { dequantizeTensor, engineRowOrder, readTensorBytes } from '../../src/gguf/tensor-data.js';
 import {
-  destroyGgufWeight, ggufEmbed, ggufMatMul, ggufMatVec, ggufRowBytes, uploadGgufWeight, type GgufMatVecConfig, type GgufWeight,
+  defaultGgufMatVecConfig, destroyGgufWeight, ggufEmbed, ggufMatMul, ggufMatVec, ggufRowBytes, uploadGgufWeight, type GgufMatVecConfig, type GgufWeight,
 } from '../../src/kernels/gguf.js';
 import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
 import { canUseSubgroups } from '../../src/kernels/q4.js';
 import { activationDtypes, getGpu } from '../helpers/gpu.js';
 import { fixtureUrl } from '../helpers/fixture-url.js';
-import { randn } from '../helpers/random.js';
+import { randn, rng } from '../helpers/random.js';
 import { U32, dequantizeRows, ggufMatVecRef, synthGguf } from './ref/gguf.js';
 
 const C = 4;
@@ -248,7 +248,7 @@ describe('llama.cpp blocks (kq fixture)', async () => {
 describe('real shapes (K -> N), sampled rows', async () => {
   const gpu = await getGpu();
   // One real shape per format (SwiftShader is slow); the K-quants of Q4_K_M files at every
-  // decoder shape. lm_head (5120 -> 131072) is left out: 550 MB of Q6_K synthesised on the CPU.
+  // decoder shape. lm_head (5120 -> 131072) has its own case below.
   const cases: [SupportedType, number, number][] = [
     ...SUPPORTED_TYPES.map((t): [SupportedType, number, number] => [t, 5120, 1024]),
     ['Q4_K', 5120, 14336],
@@ -267,6 +267,61 @@ describe('real shapes (K -> N), sampled rows', async () => {
       const refs = rows.map((r) => ggufMatVecRef(type, bytes.subarray(r * rb, (r + 1) * rb), 1, K, xv));
       const worst = checkRows(got, refs.map((r) => r.y[0]!), refs.map((r) => r.mag[0]!), K, 'f32', `${type} ${K}->${N}`, (i) => rows[i]!);
       console.log(`gguf_matvec ${type} ${K}->${N}: worst err ${worst.toFixed(3)} u sqrt(K) mag`);
+      destroyGgufWeight(w);
+    });
+  }
+});
+
+describe('lm_head shape 5120 -> 131072 (Q6_K as Q4_K_M files store output.weight, and Q4_K)', async () => {
+  const gpu = await getGpu();
+  const K = 5120;
+  const N = 131072;
+  /** Rows synthesised per chunk: ~34 MB of Q6_K, so the CPU never holds a second full copy. */
+  const CHUNK = 8192;
+
+  // Runs on both adapters: with 128 MiB bindings (lavapipe) the ~550 MB tensor becomes row parts
+  // exactly as the engine binds it (uploadGgufWeight, used by src/gguf/gpu-weights.ts), so the
+  // part boundaries are checked there. Wall time: ~5 s of CPU synthesis per type plus ~1 s per
+  // matvec on a quiet 2-core machine.
+  for (const type of ['Q6_K', 'Q4_K'] as const) {
+    it(`${type}: default and tpr=32 work splits, sampled rows`, async () => {
+      const rb = ggufRowBytes(type, K);
+      const bytes = new Uint8Array(N * rb);
+      for (let r = 0; r < N; r += CHUNK) bytes.set(synthGguf(type, CHUNK, K, 1000 + r / CHUNK), r * rb);
+      const w = uploadGgufWeight(gpu, type, N, K, bytes, `${type}:lm_head`);
+      const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+      console.log(`${type} lm_head: ${(N * rb / 2 ** 20).toFixed(0)} MiB in ${w.parts.length} part(s), binding limit ${(limit / 2 ** 20).toFixed(0)} MiB`);
+      // Contiguous parts covering every row, each one bindable; split only when the whole is not.
+      w.parts.forEach((p, i) => {
+        expect(p.rowStart).toBe(i === 0 ? 0 : w.parts[i - 1]!.rowStart + w.parts[i - 1]!.rows);
+        expect(p.data.size).toBeLessThanOrEqual(limit);
+      });
+      expect(w.parts.at(-1)!.rowStart + w.parts.at(-1)!.rows).toBe(N);
+      expect(w.parts.length > 1).toBe(N * rb + 8 > limit);
+
+      // The sample catches row and offset bugs: the first and last 4 rows (the first and the
+      // partial last group of 4), the rows either side of multiples of each config's workgroup
+      // row count (4 wg / tpr: a wrong workgroup base shifts whole groups), either side of every
+      // part boundary (a wrong part offset in the weight or in y), and seeded random rows.
+      const configs = [defaultGgufMatVecConfig(gpu), { wg: 128, tpr: 32, intcvt: gpu.isSoftware }];
+      const rows = new Set<number>([0, 1, 2, 3, N - 4, N - 3, N - 2, N - 1]);
+      for (const c of configs) {
+        const rpw = (4 * c.wg) / c.tpr;
+        for (const j of [1, 2, 3, Math.floor(N / rpw / 2), N / rpw - 1]) rows.add(j * rpw - 1).add(j * rpw);
+      }
+      for (const p of w.parts.slice(1)) rows.add(p.rowStart - 1).add(p.rowStart);
+      const u = rng(4242);
+      for (let i = 0; i < 16; i++) rows.add(Math.floor(u() * N));
+      const sample = [...rows].sort((a, b) => a - b);
+
+      const xv = randn(K, 131);
+      const refs = sample.map((r) => ggufMatVecRef(type, bytes.subarray(r * rb, (r + 1) * rb), 1, K, xv));
+      for (const config of configs) {
+        const got = await runMatVec(gpu, w, xv, 'f32', config);
+        const worst = checkRows(got, refs.map((r) => r.y[0]!), refs.map((r) => r.mag[0]!), K, 'f32',
+          `${type} lm_head wg=${config.wg} tpr=${config.tpr}`, (i) => sample[i]!);
+        console.log(`gguf_matvec ${type} ${K}->${N} wg=${config.wg} tpr=${config.tpr}: ${sample.length} rows, worst err ${worst.toFixed(3)} u sqrt(K) mag`);
+      }
       destroyGgufWeight(w);
     });
   }
