@@ -6,14 +6,13 @@
  * Exit codes: 0 success, 1 error, 2 usage error, 130 interrupted.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { askDocument, type PageProgress, type PerPageResult, type SynthesisResult } from '../src/documents/node.js';
 import { selectPages } from '../src/documents/pages.js';
 import { loadPixtral, type NodePixtralModel } from '../src/node/model.js';
 import { pdfPageCount } from '../src/node/pdf.js';
 import type { ResponseFormat } from '../src/grammar/response-format.js';
 import { loadProgressPrinter } from './progress.js';
-import { checkGgufArgs, UsageError } from './usage.js';
+import { checkGgufArgs, parseCommandArgs, positiveIntFlag as positiveInt, UsageError } from './usage.js';
 
 export const ASK_DOC_HELP = `Usage: pixtral-webgpu ask-doc <model> <file.pdf> [options] "question"
 
@@ -54,39 +53,21 @@ export interface AskDocArgs {
   quiet: boolean;
 }
 
-function positiveInt(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer (got "${v}")`);
-  return n;
-}
-
 /** Parses `ask-doc`'s arguments (after its name); null for --help. Throws UsageError. */
 export function parseAskDocArgs(argv: string[]): AskDocArgs | null {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        mmproj: { type: 'string' },
-        pages: { type: 'string' },
-        'page-tokens': { type: 'string' },
-        'per-page': { type: 'boolean' },
-        schema: { type: 'string' },
-        json: { type: 'boolean' },
-        'max-tokens': { type: 'string' },
-        context: { type: 'string' },
-        adapter: { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values: v, positionals: pos } = parsed;
+  const { values: v, positionals: pos } = parseCommandArgs(argv, {
+    mmproj: { type: 'string' },
+    pages: { type: 'string' },
+    'page-tokens': { type: 'string' },
+    'per-page': { type: 'boolean' },
+    schema: { type: 'string' },
+    json: { type: 'boolean' },
+    'max-tokens': { type: 'string' },
+    context: { type: 'string' },
+    adapter: { type: 'string' },
+    quiet: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (v.help) return null;
   if (pos.length < 3) throw new UsageError('ask-doc needs <model>, <file.pdf> and a question');
   const question = pos.slice(2).join(' ').trim();

@@ -12,7 +12,6 @@
  */
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { PixtralError } from '../src/errors.js';
 import type { ChatOptions, GenerationStats } from '../src/engine/types.js';
 import { loadPixtral, type NodePixtralModel } from '../src/node/model.js';
@@ -20,7 +19,7 @@ import { resolveImage, type ResolvedImage } from '../src/node/inputs.js';
 import { DEFAULT_DPI } from '../src/node/pdf.js';
 import { glob } from './glob.js';
 import { BatchBar, loadProgressPrinter } from './progress.js';
-import { checkGgufArgs, UsageError } from './usage.js';
+import { checkGgufArgs, numberFlag as num, parseCommandArgs, UsageError } from './usage.js';
 
 export const ASK_HELP = `Usage: pixtral-webgpu ask <model> [--image FILE[:pages]]... [options] "question"
        pixtral-webgpu ask <model> --each 'GLOB' [--per-page] [--out FILE [--resume]] [options] "question"
@@ -69,46 +68,28 @@ export interface AskArgs {
   quiet: boolean;
 }
 
-function num(flag: string, v: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`${flag} must be ${what} (got "${v}")`);
-  return n;
-}
-
 const int = (n: number) => Number.isInteger(n);
 
 /** Parses `ask`'s arguments (after the word "ask"); null for --help. Throws UsageError. */
 export function parseAskArgs(argv: string[]): AskArgs | null {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        mmproj: { type: 'string' },
-        image: { type: 'string', multiple: true },
-        each: { type: 'string' },
-        'per-page': { type: 'boolean' },
-        out: { type: 'string' },
-        resume: { type: 'boolean' },
-        json: { type: 'boolean' },
-        'max-tokens': { type: 'string' },
-        temperature: { type: 'string' },
-        seed: { type: 'string' },
-        'longest-edge': { type: 'string' },
-        context: { type: 'string' },
-        dpi: { type: 'string' },
-        adapter: { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values: v, positionals: pos } = parsed;
+  const { values: v, positionals: pos } = parseCommandArgs(argv, {
+    mmproj: { type: 'string' },
+    image: { type: 'string', multiple: true },
+    each: { type: 'string' },
+    'per-page': { type: 'boolean' },
+    out: { type: 'string' },
+    resume: { type: 'boolean' },
+    json: { type: 'boolean' },
+    'max-tokens': { type: 'string' },
+    temperature: { type: 'string' },
+    seed: { type: 'string' },
+    'longest-edge': { type: 'string' },
+    context: { type: 'string' },
+    dpi: { type: 'string' },
+    adapter: { type: 'string' },
+    quiet: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (v.help) return null;
   if (pos.length < 2) throw new UsageError('ask needs <model> and a question');
   const question = pos.slice(1).join(' ').trim();

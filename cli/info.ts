@@ -8,14 +8,13 @@
  * A llama.cpp GGUF (`info model.gguf --mmproj mmproj.gguf`) gets its header facts instead
  * (`info-gguf.ts`). Exit codes: 0, 1 (the model cannot be read), 2 usage error.
  */
-import { parseArgs } from 'node:util';
 import { formatBytes, NetworkError, WebGPUUnavailableError } from '../src/errors.js';
 import type { Manifest } from '../src/weights/manifest.js';
 import { normalizeBaseUrl } from '../src/weights/store.js';
 import { isLocalModel, localModelDir, parseManifestBytes, readManifestFile } from '../src/node/files.js';
 import { installWebGPU } from '../src/node/gpu.js';
 import { modelDimensions } from './model-dimensions.js';
-import { checkGgufArgs, isGgufPath, UsageError } from './usage.js';
+import { checkGgufArgs, isGgufPath, parseCommandArgs, UsageError } from './usage.js';
 import { ggufLines, ggufReport } from './info-gguf.js';
 
 export const INFO_HELP = `Usage: pixtral-webgpu info <model> [--json] [--adapter A]
@@ -109,11 +108,11 @@ function manifestLines(model: ReturnType<typeof modelReport>): string[] {
 export async function runInfo(argv: string[]): Promise<number> {
   let v, pos;
   try {
-    ({ values: v, positionals: pos } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: { json: { type: 'boolean' }, adapter: { type: 'string' }, mmproj: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    ({ values: v, positionals: pos } = parseCommandArgs(argv, {
+      json: { type: 'boolean' },
+      adapter: { type: 'string' },
+      mmproj: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     }));
     if (!v.help && pos.length !== 1) throw new UsageError(`info needs exactly one <model> (got ${pos.length})`);
     if (!v.help && v.mmproj !== undefined) checkGgufArgs(pos[0]!, v.mmproj);

@@ -8,14 +8,13 @@
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { formatBytes } from '../src/errors.js';
 import type { StoredDType } from '../src/weights/manifest.js';
 import { convert, DEFAULT_SHARD_MB, STORED_DTYPES, type ConvertProgress } from './convert.js';
 import { convertGguf } from './convert-gguf.js';
 import type { VisionDType } from './dtype-policy.js';
 import type { LayoutKind } from './layouts.js';
-import { checkGgufArgs, UsageError } from './usage.js';
+import { checkGgufArgs, parseCommandArgs, UsageError } from './usage.js';
 
 /**
  * Commands with their own file, loaded on use (`ask` and `info` bring in the engine and Dawn,
@@ -80,28 +79,17 @@ function oneOf<T extends string>(flag: string, v: string | undefined, allowed: r
 
 /** Parses argv (without node and script); returns null for --help. Throws UsageError. */
 export function parseCliArgs(argv: string[]): Args | null {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        mmproj: { type: 'string' },
-        dtype: { type: 'string' },
-        'vision-dtype': { type: 'string' },
-        'shard-mb': { type: 'string' },
-        layout: { type: 'string' },
-        force: { type: 'boolean' },
-        json: { type: 'boolean' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values: v, positionals: pos } = parsed;
+  const { values: v, positionals: pos } = parseCommandArgs(argv, {
+    mmproj: { type: 'string' },
+    dtype: { type: 'string' },
+    'vision-dtype': { type: 'string' },
+    'shard-mb': { type: 'string' },
+    layout: { type: 'string' },
+    force: { type: 'boolean' },
+    json: { type: 'boolean' },
+    quiet: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (v.help) return null;
   const names = ['convert', ...Object.keys(COMMANDS)].map((n) => `"${n}"`).join(', ');
   if (pos[0] !== 'convert') throw new UsageError(pos[0] ? `unknown command "${pos[0]}" (expected one of ${names})` : `missing command (one of ${names})`);

@@ -5,12 +5,11 @@
  * SIGINT/SIGTERM stops accepting, gives in-flight work `--grace-seconds` to finish, aborts the
  * rest, frees the GPU and exits 0. Exit 1 when the model cannot be loaded, 2 on a usage error.
  */
-import { parseArgs } from 'node:util';
 import { basename, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { createChatServer } from './serve/server.js';
 import { loadServedModel } from './serve/model.js';
-import { checkGgufArgs } from './usage.js';
+import { checkGgufArgs, parseCommandArgs, UsageError } from './usage.js';
 
 export const SERVE_HELP = `Usage: pixtral-webgpu serve <model> [options]
 
@@ -35,8 +34,6 @@ Options:
 `;
 
 export const API_KEY_ENV = 'PIXTRAL_WEBGPU_API_KEY';
-
-class UsageError extends Error {}
 
 export interface ServeArgs {
   model: string;
@@ -64,39 +61,24 @@ function int(flag: string, v: string | undefined, min: number, fallback: number)
 
 /** Parses `serve`'s arguments (after the word `serve`); null for --help. Throws UsageError. */
 export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeArgs | null {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        mmproj: { type: 'string' },
-        host: { type: 'string' },
-        port: { type: 'string' },
-        'api-key': { type: 'string' },
-        cors: { type: 'string' },
-        'allow-remote-images': { type: 'boolean' },
-        'model-id': { type: 'string' },
-        'max-context': { type: 'string' },
-        'max-body-mb': { type: 'string' },
-        queue: { type: 'string' },
-        'grace-seconds': { type: 'string' },
-        adapter: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const { values: v, positionals: pos } = parsed;
+  const { values: v, positionals: pos } = parseCommandArgs(argv, {
+    mmproj: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'api-key': { type: 'string' },
+    cors: { type: 'string' },
+    'allow-remote-images': { type: 'boolean' },
+    'model-id': { type: 'string' },
+    'max-context': { type: 'string' },
+    'max-body-mb': { type: 'string' },
+    queue: { type: 'string' },
+    'grace-seconds': { type: 'string' },
+    adapter: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (v.help) return null;
   if (pos.length !== 1) throw new UsageError(`serve needs exactly one <model> (got ${pos.length})`);
-  try {
-    checkGgufArgs(pos[0]!, v.mmproj);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  checkGgufArgs(pos[0]!, v.mmproj);
   const port = int('--port', v.port, 0, 8080);
   if (port > 65535) throw new UsageError(`--port must be at most 65535 (got ${port})`);
   const maxBodyMb = v['max-body-mb'] === undefined ? 32 : Number(v['max-body-mb']);
