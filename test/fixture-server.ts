@@ -1,6 +1,7 @@
 /**
  * Vite plugin for tests and benchmarks: serves `../shared` (fixtures, the demo's trained model)
- * read-only under `/shared/` and test scratch output under `/scratch/`, so browser tests fetch the
+ * read-only under `/shared/`, this repository's own `test/fixtures/` under `/fixtures/` and test
+ * scratch output under `/scratch/`, so browser tests fetch the
  * real files exactly as a page would fetch a model from a static host (single byte ranges too,
  * as GGUF files are read). The `dawn` project (Node) serves the same mounts from a `node:http`
  * server (test/dawn/global-setup.ts).
@@ -24,8 +25,10 @@ import type { Plugin } from 'vite';
 export const repoRoot = resolve(import.meta.dirname, '..');
 export const sharedDir = resolve(process.env.PIXTRAL_SHARED_DIR ?? resolve(repoRoot, '../shared'));
 export const scratchDir = resolve(repoRoot, '.scratch');
+/** Fixtures kept in this repository (made by the project, e.g. the mistral3 GGUF pair). */
+export const repoFixturesDir = resolve(repoRoot, 'test/fixtures');
 
-const mounts: Record<string, string> = { '/shared/': sharedDir, '/scratch/': scratchDir };
+const mounts: Record<string, string> = { '/shared/': sharedDir, '/scratch/': scratchDir, '/fixtures/': repoFixturesDir };
 
 /** Requests served so far under the mounts, `path?query`, in order. */
 const requestLog: string[] = [];

@@ -3,7 +3,9 @@
  * every canonical tensor (Hugging Face Llava names, `src/weights/tensor-set.ts`) found in them,
  * with the row permutation that undoes llama.cpp's interleaved-RoPE order.
  *
- * - Text GGUF, `general.architecture` `llama`: `token_embd`/`output` = embed_tokens/lm_head,
+ * - Text GGUF, `general.architecture` `llama` (Pixtral) or `mistral3` (what current llama.cpp
+ *   writes for Mistral-Small-3.x and Ministral-3; YaRN and the Llama-4 query scale from its
+ *   `mistral3.rope.scaling.*` keys), the keys under that name: `token_embd`/`output` = embed_tokens/lm_head,
  *   `blk.i.attn_{q,k,v,output}`, `ffn_{gate,up,down}`, `attn_norm`/`ffn_norm`, `output_norm`.
  * - mmproj GGUF, `clip` with `clip.projector_type` `pixtral`: `v.patch_embd` (= the HF conv
  *   [D, 3, p, p]), `v.pre_ln`, `v.blk.i.attn_{q,k,v,out}`, `ln1`/`ln2`, `ffn_*`, `mm.1`/`mm.2` =
@@ -20,7 +22,7 @@
  *   `[IMG_END]`).
  */
 import { FormatError } from '../errors.js';
-import type { ModelConfig, SpecialTokens } from '../config.js';
+import type { ModelConfig, RopeScaling, SpecialTokens } from '../config.js';
 import { expectedTensors } from '../weights/tensor-set.js';
 import type { GgufHeader, GgufTensorInfo, GgufValue } from './reader.js';
 
@@ -97,25 +99,50 @@ function tensorMap(h: GgufHeader): Map<string, GgufTensorInfo> {
   return new Map(h.tensors.map((t) => [t.name, t]));
 }
 
+/** Text architectures read: Pixtral's (`llama`) and current llama.cpp's Mistral-Small-3.x / Ministral-3 (`mistral3`). */
+const TEXT_ARCHITECTURES = ['llama', 'mistral3'];
+
+/**
+ * RoPE of the text model from `<arch>.rope.*`: default, or YaRN with llama.cpp's keys mapped to
+ * the Hugging Face parameters they came from (`convert_hf_to_gguf.py`): `yarn_log_multiplier` is
+ * `mscale_all_dim` and `attention.temperature_scale` the Llama-4 query scale's beta. `mscale` is
+ * not in the file: 1, as llama.cpp itself assumes (llama-context.cpp, "we assume mscale == 1").
+ */
+function textRope(text: GgufHeader, arch: string): RopeScaling {
+  const scaling = str(text, `${arch}.rope.scaling.type`);
+  if (scaling === undefined || scaling === 'none') return { type: 'default' };
+  if (scaling !== 'yarn') throw new FormatError(`${text.source}: ${arch}.rope.scaling.type "${scaling}" is not supported (none, yarn)`);
+  const key = (k: string) => `${arch}.rope.scaling.${k}`;
+  return {
+    type: 'yarn',
+    factor: num(text, key('factor')),
+    originalMaxPositionEmbeddings: num(text, key('original_context_length')),
+    betaFast: num(text, key('yarn_beta_fast'), 32),
+    betaSlow: num(text, key('yarn_beta_slow'), 1),
+    mscale: 1,
+    mscaleAllDim: num(text, key('yarn_log_multiplier'), 0),
+    llama4ScalingBeta: num(text, `${arch}.attention.temperature_scale`, 0),
+  };
+}
+
 /** The ModelConfig of a llama.cpp text + mmproj pair (see the module comment for the sources). */
 export function ggufConfig(text: GgufHeader, mmproj: GgufHeader): ModelConfig {
-  if (architecture(text) !== 'llama') {
-    throw new FormatError(`${text.source}: general.architecture "${architecture(text)}" is not llama (the text model of Pixtral / mistral3)`);
+  const arch = architecture(text);
+  if (!TEXT_ARCHITECTURES.includes(arch)) {
+    throw new FormatError(`${text.source}: general.architecture "${arch}" is not ${TEXT_ARCHITECTURES.join(' or ')} (the text model of Pixtral / mistral3)`);
   }
   if (architecture(mmproj) !== 'clip') throw new FormatError(`${mmproj.source}: general.architecture "${architecture(mmproj)}" is not clip (an mmproj file)`);
   const projector = str(mmproj, 'clip.projector_type');
   if (projector !== 'pixtral') throw new FormatError(`${mmproj.source}: clip.projector_type "${String(projector)}" is not pixtral`);
   if (get(mmproj, 'clip.has_vision_encoder') === false) throw new FormatError(`${mmproj.source}: the mmproj has no vision encoder`);
-  const scaling = str(text, 'llama.rope.scaling.type');
-  if (scaling !== undefined && scaling !== 'none') {
-    throw new FormatError(`${text.source}: llama.rope.scaling.type "${scaling}" is not supported from GGUF yet (default RoPE only)`);
-  }
+  const rope = textRope(text, arch);
+  const t = (k: string) => `${arch}.${k}`;
 
   const tt = tensorMap(text);
   const embd = tt.get('token_embd.weight');
   if (!embd || embd.shape.length !== 2) throw new FormatError(`${text.source}: no 2-D token_embd.weight`);
-  const hiddenSize = num(text, 'llama.embedding_length');
-  const numHeads = num(text, 'llama.attention.head_count');
+  const hiddenSize = num(text, t('embedding_length'));
+  const numHeads = num(text, t('attention.head_count'));
   const vHidden = num(mmproj, 'clip.vision.embedding_length');
   const vHeads = num(mmproj, 'clip.vision.attention.head_count');
   const merge = num(mmproj, 'clip.vision.spatial_merge_size', 1);
@@ -140,17 +167,17 @@ export function ggufConfig(text: GgufHeader, mmproj: GgufHeader): ModelConfig {
     projector: { spatialMergeSize: merge, bias: tensorMap(mmproj).has('mm.1.bias'), hiddenAct: 'gelu' },
     text: {
       hiddenSize,
-      numLayers: num(text, 'llama.block_count'),
+      numLayers: num(text, t('block_count')),
       numHeads,
-      numKvHeads: num(text, 'llama.attention.head_count_kv', numHeads),
-      headDim: num(text, 'llama.attention.key_length', hiddenSize / numHeads),
-      intermediateSize: num(text, 'llama.feed_forward_length'),
+      numKvHeads: num(text, t('attention.head_count_kv'), numHeads),
+      headDim: num(text, t('attention.key_length'), hiddenSize / numHeads),
+      intermediateSize: num(text, t('feed_forward_length')),
       vocabSize: embd.shape[1]!,
-      ropeTheta: num(text, 'llama.rope.freq_base', 1e4),
-      normEps: num(text, 'llama.attention.layer_norm_rms_epsilon', 1e-5),
-      maxPositionEmbeddings: num(text, 'llama.context_length', 131072),
+      ropeTheta: num(text, t('rope.freq_base'), 1e4),
+      normEps: num(text, t('attention.layer_norm_rms_epsilon'), 1e-5),
+      maxPositionEmbeddings: num(text, t('context_length'), 131072),
       tieWordEmbeddings: !tt.has('output.weight'),
-      rope: { type: 'default' },
+      rope,
     },
     tokens: tokenIds(text),
   };

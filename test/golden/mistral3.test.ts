@@ -13,55 +13,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getGpu } from '../helpers/gpu.js';
-import { expectClose } from '../helpers/close.js';
-import { readBuffer } from '../../src/gpu/tensor.js';
-import { record } from '../../src/gpu/kernel.js';
 import type { PrefillInput } from '../../src/model/vlm.js';
 import { loadFixtureModel, type LoadedFixture } from './load.js';
-import { loadCase, tol, type GoldenCase, checkDecoder } from './cases.js';
+import { loadCase } from './cases.js';
+import { checkMistral3Case, mistral3Prompt, MISTRAL3_CASES, MISTRAL3_FIXTURE } from './mistral3-cases.js';
 
-const FIXTURE = 'mistral3-tiny-a';
-const CASES = ['text_only', 'one_image_wide', 'two_images', 'odd_grid_direct'];
 let f: LoadedFixture;
 
 beforeAll(async () => {
-  f = await loadFixtureModel(await getGpu(), `${FIXTURE}-f32`, { maxContext: 128, maxChunk: 16 });
+  f = await loadFixtureModel(await getGpu(), `${MISTRAL3_FIXTURE}-f32`, { maxContext: 128, maxChunk: 16 });
 });
 
 afterAll(() => f?.dispose());
-
-/**
- * The prompt of a mistral3 case: the token grid is the MERGED grid, rows = floor(H / patch /
- * merge), cols = floor(W / patch / merge) (pixels need only be multiples of the patch, as in
- * odd_grid_direct); checked against case.json's merged grid and the [IMG] run in the ids.
- */
-function mistral3Prompt(c: GoldenCase, imgTokenId: number, patch: number, merge: number): PrefillInput {
-  const ids = c.json.input_ids;
-  const images: PrefillInput['images'] = [];
-  let from = 0;
-  const meta = (c.json.images ?? []) as unknown as { pixel_values: string; merged_grid_rows_cols: [number, number] }[];
-  for (const [i, im] of meta.entries()) {
-    const start = ids.indexOf(imgTokenId, from);
-    const px = c.inputs[im.pixel_values]!;
-    const [, H, W] = px.shape as [number, number, number];
-    const rows = Math.floor(H / patch / merge);
-    const cols = Math.floor(W / patch / merge);
-    expect([rows, cols]).toEqual(im.merged_grid_rows_cols);
-    images.push({ start, rows, cols, image: { pixels: px.data as Float32Array, height: H, width: W }, key: `${c.json.name}/${i}` });
-    from = start + rows * (cols + 1);
-  }
-  return { ids, images };
-}
-
-async function read(t: { buffer: GPUBuffer; numel: number }): Promise<Float32Array> {
-  return new Float32Array(await readBuffer(f.gpu, t.buffer, 0, t.numel * 4));
-}
-
-function report(c: GoldenCase, name: string, got: Float32Array) {
-  const r = expectClose(got, c.expected[name]!.data, tol(c, name, true), `${c.json.name} ${name}`);
-  console.log(`[golden mistral3 f32] ${c.json.name} ${name}: max abs err ${r.maxAbs.toExponential(2)} (strict atol ${tol(c, name, true).atol})`);
-  return r;
-}
 
 describe('mistral3-tiny-a f32 goldens', () => {
   it('loads as mistral3 with the merger projector and YaRN', () => {
@@ -72,30 +35,14 @@ describe('mistral3-tiny-a f32 goldens', () => {
     expect(f.model.tokenPixels).toBe(28);
   });
 
-  for (const name of CASES) {
+  for (const name of MISTRAL3_CASES) {
     it(`${name}: vision stages, every logit, greedy tokens`, async () => {
-      const c = await loadCase(FIXTURE, name);
-      const m = f.model;
-      const prompt = mistral3Prompt(c, m.config.tokens.img, m.config.vision.patchSize, m.config.projector.spatialMergeSize);
-      if (prompt.images.length) {
-        const images = prompt.images.map((im) => im.image);
-        let e!: ReturnType<typeof m.vision.embed>;
-        record(f.gpu, 'embed', (ctx) => (e = m.vision.embed(ctx, images)));
-        report(c, 'patch_embeds', await read(e.h));
-        record(f.gpu, 'vision', (ctx) => m.vision.transformer(ctx, e.patches));
-        report(c, 'vision_out', await read(e.out));
-        let proj!: { buffer: GPUBuffer; numel: number };
-        record(f.gpu, 'projector', (ctx) => (proj = m.projector.project(ctx, e.out, e.patches, e.grids)));
-        expect(proj.numel).toBe(c.expected.projector_out!.data.length);
-        report(c, 'projector_out', await read(proj));
-      }
-
-      await checkDecoder(m, c, prompt, report);
+      await checkMistral3Case(f.gpu, f.model, await loadCase(MISTRAL3_FIXTURE, name), 'mistral3 f32');
     });
   }
 
   it('refuses a prompt whose token grid is the patch grid instead of the merged grid', async () => {
-    const c = await loadCase(FIXTURE, 'odd_grid_direct');
+    const c = await loadCase(MISTRAL3_FIXTURE, 'odd_grid_direct');
     const m = f.model;
     const good = mistral3Prompt(c, m.config.tokens.img, 14, 2);
     // A well-formed token layout for the 5x7 PATCH grid (as a Pixtral-style prompt would build).
