@@ -4,7 +4,8 @@
  * SHA-256 as ETag) downloaded in chunks into the disk cache, then loaded from it with only the
  * two 1-byte probes, and offline with no request;
  * greedy tokens exact and every prompt logit within the case's strict tolerance against the
- * `kq` float64 goldens (f32 KV cache, so the comparison is the f32 model's). Needs a Dawn
+ * `kq` float64 goldens (f32 KV cache, so the comparison is the f32 model's), and llama.cpp's F32
+ * mistral3 pair (`test/fixtures/gguf-mistral3`) against the mistral3 goldens. Needs a Dawn
  * adapter (lavapipe on CI: VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.json).
  */
 import { createHash } from 'node:crypto';
@@ -18,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPixtral } from '../../src/node/model.js';
 import { expectClose } from '../helpers/close.js';
 import { parseSafetensors } from '../helpers/safetensors.js';
-import { sharedDir } from '../fixture-server.js';
+import { repoFixturesDir, sharedDir } from '../fixture-server.js';
 
 const kq = resolve(sharedDir, 'fixtures/gguf/kq');
 let server: Server;
@@ -105,4 +106,36 @@ describe('Node loadPixtral({ url, mmproj }) on kq GGUFs', () => {
       }
     });
   }
+});
+
+describe('Node loadPixtral({ url, mmproj }) on the mistral3 GGUF pair (llama.cpp arch mistral3, merger mmproj)', () => {
+  const dir = resolve(repoFixturesDir, 'gguf-mistral3');
+  const cases = resolve(sharedDir, 'fixtures/mistral3-tiny-a/cases');
+  it('greedy tokens and prompt logits of text_only, one_image_wide and two_images against the mistral3 goldens', async () => {
+    const model = await loadPixtral({
+      url: resolve(dir, 'mistral3-tiny-a-text-f32.gguf'), mmproj: resolve(dir, 'mistral3-tiny-a-mmproj-f32.gguf'), maxContext: 128, kvCache: 'f32',
+    });
+    try {
+      expect(model.info.dtype).toBe('gguf');
+      for (const name of ['text_only', 'one_image_wide', 'two_images']) {
+        const at = resolve(cases, name);
+        const c = JSON.parse(readFileSync(resolve(at, 'case.json'), 'utf8')) as {
+          input_ids: number[]; greedy_tokens: number[]; images?: { pixel_values: string }[]; tolerances: Record<string, { atol_strict: number; rtol_strict: number }>;
+        };
+        const inputs = safetensors(resolve(at, 'inputs.safetensors'));
+        const exp = safetensors(resolve(at, 'expected.safetensors'));
+        const images = (c.images ?? []).map((im) => {
+          const px = inputs[im.pixel_values]!;
+          const [, height, width] = px.shape as [number, number, number];
+          return { pixels: px.data as Float32Array, height, width };
+        });
+        const r = await model.generate({ inputIds: c.input_ids, images, maxNewTokens: 8, temperature: 0, returnLogits: true });
+        expect(r.tokenIds).toEqual(c.greedy_tokens);
+        const t = c.tolerances.logits!;
+        expectClose(r.logits!, exp.logits!.data, { atol: t.atol_strict, rtol: t.rtol_strict }, `mistral3 gguf ${name} logits`);
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
 });
