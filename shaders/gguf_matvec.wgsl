@@ -10,6 +10,9 @@ enable subgroups;
 //   1 x  [K / 4] vec4<act>, read
 //   2 y  [>= yOffset + rows] act, read_write (only this part's rows are written)
 //   3 params { K, rows, yOffset }
+// RESIDUAL: y[yOffset + r] = y[yOffset + r] + act((W x)[r]): the residual add of the o- and
+//   down-projections as the epilogue (the same two roundings as this kernel into a scratch row
+//   followed by add.wgsl, so bit-identical to that pair; q4_matvec.wgsl's RESIDUAL likewise).
 // Work split (as q4_matvec.wgsl): a thread owns 4 consecutive rows (one vec4 accumulator, each
 // x load reused for 4 rows); TPR threads share a block of 4 rows, a workgroup of WG threads holds
 // 4 * WG / TPR rows. TPR = 1 (CPU adapters: a thread streams whole rows, no reduction) or a power
@@ -245,6 +248,15 @@ fn rowsDot(b: vec4<u32>, t: u32) -> vec4<f32> {
 }
 #endif
 
+// Writes row i's value (RESIDUAL: adds it to what y holds, as add.wgsl would).
+fn store(i: u32, v: act) {
+#if RESIDUAL
+  y[i] = y[i] + v;
+#else
+  y[i] = v;
+#endif
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32
@@ -261,7 +273,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let acc = rowsDot(vec4<u32>(min(row, last), min(row + 1u, last), min(row + 2u, last), min(row + 3u, last)) * rb, t);
   if (TPR == 1u) {
     for (var j = 0u; j < 4u; j++) {
-      if (row + j < p.rows) { y[p.yOffset + row + j] = act(acc[j]); }
+      if (row + j < p.rows) { store(p.yOffset + row + j, act(acc[j])); }
     }
     return;
   }
@@ -280,6 +292,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var sum = 0.0;
     let first = block * count;
     for (var i = 0u; i < count; i++) { sum += partial[first + i][t]; }
-    y[p.yOffset + row + t] = act(sum);
+    store(p.yOffset + row + t, act(sum));
   }
 }

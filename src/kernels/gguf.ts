@@ -104,7 +104,7 @@ export function defaultGgufMatVecConfig(gpu: Gpu): GgufMatVecConfig {
   return { wg: 128, tpr: 32, subgroups: canUseSubgroups(gpu, 32), intcvt: false };
 }
 
-type MatVecKnobs = { type: SupportedType; dtype: Act; wg: number; tpr: number; subgroups: boolean; intcvt: boolean };
+type MatVecKnobs = { type: SupportedType; dtype: Act; wg: number; tpr: number; subgroups: boolean; intcvt: boolean; residual: boolean };
 
 export const ggufMatVecKernel = defineKernel({
   name: 'gguf_matvec',
@@ -117,7 +117,7 @@ export const ggufMatVecKernel = defineKernel({
   uniforms: { K: 'u32', rows: 'u32', yOffset: 'u32' },
   specialize: (k: MatVecKnobs) => ({
     // Q4_K rows are whole 16-byte units (144-byte blocks): the weight is read as vec4<u32>.
-    defines: { F16: k.dtype === 'f16', SUBGROUPS: k.subgroups, WQ4: k.type === 'Q4_K', ...formatDefine(k.type) },
+    defines: { F16: k.dtype === 'f16', SUBGROUPS: k.subgroups, WQ4: k.type === 'Q4_K', RESIDUAL: k.residual, ...formatDefine(k.type) },
     overrides: { WG: k.wg, TPR: k.tpr, INTCVT: k.intcvt ? 1 : 0 },
   }),
 });
@@ -162,10 +162,17 @@ function checkAct(name: string, x: Tensor, y: Tensor): Act {
 }
 
 /**
- * y [yOffset + n] = sum_k W [n, k] x [k] for n < W.rows (decode, batch 1).
- * x: [>= K] f32 or f16; y: the same dtype, [>= yOffset + N].
+ * y [yOffset + n] = sum_k W [n, k] x [k] for n < W.rows (decode, batch 1); with `residual`,
+ * y [yOffset + n] += that sum (rounded to y's dtype first: bit-identical to a matvec into scratch
+ * and `addInPlace`). x: [>= K] f32 or f16; y: the same dtype, [>= yOffset + N].
  */
-export function ggufMatVec(ctx: Ctx, w: GgufWeight, x: Tensor, y: Tensor, opts: { yOffset?: number; config?: GgufMatVecConfig } = {}): void {
+export function ggufMatVec(
+  ctx: Ctx,
+  w: GgufWeight,
+  x: Tensor,
+  y: Tensor,
+  opts: { yOffset?: number; config?: GgufMatVecConfig; residual?: boolean } = {},
+): void {
   const name = 'gguf_matvec';
   const dtype = checkAct(name, x, y);
   const yOffset = opts.yOffset ?? 0;
@@ -179,7 +186,7 @@ export function ggufMatVec(ctx: Ctx, w: GgufWeight, x: Tensor, y: Tensor, opts: 
     throw new KernelError(name, `subgroup reduction needs the feature and subgroups of at most tpr=${c.tpr} lanes`);
   }
   const rowsPerWg = (4 * c.wg) / c.tpr;
-  const knobs = { type: w.type, dtype, wg: c.wg, tpr: c.tpr, subgroups, intcvt: !!c.intcvt };
+  const knobs = { type: w.type, dtype, wg: c.wg, tpr: c.tpr, subgroups, intcvt: !!c.intcvt, residual: !!opts.residual };
   for (const part of w.parts) {
     dispatch(ctx.gpu, ctx.pass, ggufMatVecKernel, knobs, {
       buffers: [part.data, x.buffer, y.buffer],

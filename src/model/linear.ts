@@ -1,7 +1,8 @@
 /**
  * A linear layer `y = x W^T (+ b)` whatever its storage: dense f32/f16 (vision encoder,
  * projector, f32/f16 decoders), 4-bit q4g32 (quantised decoders) or a ggml block format as a
- * GGUF stores it (`gguf`: Q4_K, Q6_K, ...; src/kernels/gguf.ts; no decode fusion yet). Picks the kernel by the
+ * GGUF stores it (`gguf`: Q4_K, Q6_K, ...; src/kernels/gguf.ts; of the decode fusions only the
+ * residual epilogue so far). Picks the kernel by the
  * storage and the number of rows: a matrix-vector kernel for one row (decode) and the tiled
  * matrix-matrix kernel otherwise (prefill, vision). Decode (one row) fusions: `linearGateUpSilu`
  * (gate, up and SiLU product in one dispatch) and `linearQkv` (q, k, v in one dispatch into one
@@ -54,14 +55,17 @@ export function linear(ctx: Ctx, l: Linear, x: Tensor, y: Tensor, M: number): vo
 
 /**
  * residual [M, out] += x [M, in] W^T (+ b): a projection feeding the residual stream (o-proj,
- * down-proj). M = 1 with a q4 weight and no bias (and `fuse`): one dispatch, the add being the
- * matvec's epilogue (bit-identical to the unfused path). Otherwise `linear` into `scratch`
- * ([M, out]) and `addInPlace`.
+ * down-proj). M = 1 with a q4 or GGUF block weight and no bias (and `fuse`): one dispatch, the
+ * add being the matvec's epilogue (bit-identical to the unfused path). Otherwise `linear` into
+ * `scratch` ([M, out]) and `addInPlace`.
  */
 export function linearAddInto(ctx: Ctx, l: Linear, x: Tensor, residual: Tensor, M: number, scratch: Tensor, fuse = true): void {
   const out = residual.view([M, l.outFeatures]);
-  if (fuse && M === 1 && l.weight.kind === 'q4' && !l.bias) {
-    q4MatVec(ctx, l.weight.w, x.view([l.inFeatures]), out.view([l.outFeatures]), { residual: true });
+  if (fuse && M === 1 && !l.bias && l.weight.kind !== 'dense') {
+    const xv = x.view([l.inFeatures]);
+    const yv = out.view([l.outFeatures]);
+    if (l.weight.kind === 'q4') q4MatVec(ctx, l.weight.w, xv, yv, { residual: true });
+    else ggufMatVec(ctx, l.weight.w, xv, yv, { residual: true });
     return;
   }
   const y = scratch.view([M, l.outFeatures]);
