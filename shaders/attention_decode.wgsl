@@ -19,6 +19,16 @@
 //   5 params
 //   SINGLE (one chunk holds every key, n_chunks = 1: short contexts): the combine is done here;
 //   bindings 3 out act [n_heads, head_dim] as vec4 (read_write), 4 params.
+//   ROPE_KV (the decode step's RoPE and KV-cache append folded in; no llama-4 query scale):
+//          binding 0 is the token's packed, un-rotated row [q | k | v] as act (scalar), k and v
+//          are read_write, and the 1D RoPE table (rope.wgsl's, (cos, sin) pairs) comes after the
+//          outputs (SINGLE: 4; else 5). The token sits at pos = n_ctx - 1. Every workgroup
+//          rotates its G query heads itself, with rope_kv_write.wgsl's arithmetic (same table
+//          lookups, angle addition, act rounding); the workgroup whose chunk holds pos (the last)
+//          also rotates kv head g's k and writes it and v into cache row pos, as rope_kv_write
+//          stores them, then reads the row back like any other (storageBarrier): no other
+//          workgroup reads row pos, so the result is bit-identical to rope_kv_write then this
+//          kernel without ROPE_KV.
 // Dispatch: (n_chunks, n_kv) with n_chunks = ceil(n_ctx / chunk), chunk <= CH (an override).
 #if F16
 alias act = f16;
@@ -38,12 +48,28 @@ struct Params {
   chunk: u32,
   tph: u32,
   scale: f32,
+#if ROPE_KV
+  lo_size: u32,
+  half: u32,
+  k_new: u32,
+  v_new: u32,
+  attn_factor: f32,
+#endif
 }
 
+#if ROPE_KV
+@group(0) @binding(0) var<storage, read> qkv: array<act>;
+#else
 @group(0) @binding(0) var<storage, read> q: array<vec4<act>>;
-#if KV_F16
+#endif
+#if KV_F16 && ROPE_KV
+@group(0) @binding(1) var<storage, read_write> k: array<vec2<u32>>;
+@group(0) @binding(2) var<storage, read_write> v: array<vec2<u32>>;
+#elif KV_F16
 @group(0) @binding(1) var<storage, read> k: array<vec2<u32>>;
 @group(0) @binding(2) var<storage, read> v: array<vec2<u32>>;
+#endif
+#if KV_F16
 
 fn unpack4(h: vec2<u32>) -> vec4<f32> {
   return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));
@@ -54,9 +80,14 @@ fn load_k(i: u32) -> vec4<f32> {
 fn load_v(i: u32) -> vec4<f32> {
   return unpack4(v[i]);
 }
+#elif ROPE_KV
+@group(0) @binding(1) var<storage, read_write> k: array<vec4<act>>;
+@group(0) @binding(2) var<storage, read_write> v: array<vec4<act>>;
 #else
 @group(0) @binding(1) var<storage, read> k: array<vec4<act>>;
 @group(0) @binding(2) var<storage, read> v: array<vec4<act>>;
+#endif
+#if !KV_F16
 
 fn load_k(i: u32) -> vec4<f32> {
   return vec4<f32>(k[i]);
@@ -65,13 +96,59 @@ fn load_v(i: u32) -> vec4<f32> {
   return vec4<f32>(v[i]);
 }
 #endif
-#if SINGLE
+#if SINGLE && ROPE_KV
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<act>>;
+@group(0) @binding(4) var<storage, read> tab: array<vec2<f32>>;
+@group(0) @binding(5) var<uniform> p: Params;
+#elif SINGLE
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<act>>;
 @group(0) @binding(4) var<uniform> p: Params;
+#elif ROPE_KV
+@group(0) @binding(3) var<storage, read_write> part_o: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
+@group(0) @binding(5) var<storage, read> tab: array<vec2<f32>>;
+@group(0) @binding(6) var<uniform> p: Params;
 #else
 @group(0) @binding(3) var<storage, read_write> part_o: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> part_ml: array<vec2<f32>>;
 @group(0) @binding(5) var<uniform> p: Params;
+#endif
+
+#if ROPE_KV
+// Pair (j, j + half) of the packed row rotated for position pos at table entry i, as
+// rope_kv_write.wgsl's rotate() computes and rounds it (without writing it back).
+fn rotated(j: u32, i: u32, pos: u32) -> vec2<act> {
+  let a = tab[(pos % p.lo_size) * p.half + i];
+  let b = tab[(p.lo_size + pos / p.lo_size) * p.half + i];
+  let cs = vec2<f32>(a.x * b.x - a.y * b.y, a.y * b.x + a.x * b.y);
+  let c = cs.x * p.attn_factor;
+  let s = cs.y * p.attn_factor;
+  let x1 = f32(qkv[j]);
+  let x2 = f32(qkv[j + p.half]);
+  let y1 = act((x1 * c - x2 * s) * 1.0);
+  let y2 = act((x2 * c + x1 * s) * 1.0);
+  return vec2<act>(y1, y2);
+}
+
+// Cache elements e and e + 1 (e even) of k / v, already act-rounded, stored as rope_kv_write
+// stores them (KV_F16: one u32 of two halves, here a component of the vec2<u32> of 4 halves).
+fn store_k(e: u32, a: act, b: act) {
+#if KV_F16
+  k[e / 4u][(e / 2u) % 2u] = pack2x16float(vec2<f32>(f32(a), f32(b)));
+#else
+  k[e / 4u][e % 4u] = a;
+  k[e / 4u][e % 4u + 1u] = b;
+#endif
+}
+
+fn store_v(e: u32, a: act, b: act) {
+#if KV_F16
+  v[e / 4u][(e / 2u) % 2u] = pack2x16float(vec2<f32>(f32(a), f32(b)));
+#else
+  v[e / 4u][e % 4u] = a;
+  v[e / 4u][e % 4u + 1u] = b;
+#endif
+}
 #endif
 
 override WG: u32 = 256;
@@ -100,10 +177,43 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let j0 = c * p.chunk;
   let n = min(p.chunk, p.n_ctx - j0);
 
+#if ROPE_KV
+  let pos = p.n_ctx - 1u;
+  let hd = 2u * p.half;
+  // This workgroup's G query heads, rotated: thread = (head hh, pair index i).
+  for (var t = lid; t < G * p.half; t += WG) {
+    let hh = t / p.half;
+    let i = t % p.half;
+    let y = rotated(p.q_off4 * 4u + (g * G + hh) * hd + i, i, pos);
+    let e = hh * hd + i;
+    qs[e / 4u][e % 4u] = f32(y.x) * p.scale;
+    qs[(e + p.half) / 4u][(e + p.half) % 4u] = f32(y.y) * p.scale;
+  }
+  if (j0 + n == p.n_ctx) {
+    // The chunk holding pos: kv head g's rotated k and its v into cache row pos, element
+    // pairs (2 i2, 2 i2 + 1) and their + half partners per thread (whole u32s of an f16 cache).
+    let krow = (p.k_off4 + pos * p.k_stride4) * 4u + g * hd;
+    let vrow = (p.v_off4 + pos * p.v_stride4) * 4u + g * hd;
+    for (var i2 = lid; i2 < p.half / 2u; i2 += WG) {
+      let i = 2u * i2;
+      let r0 = rotated(p.k_new + g * hd + i, i, pos);
+      let r1 = rotated(p.k_new + g * hd + i + 1u, i + 1u, pos);
+      store_k(krow + i, r0.x, r1.x);
+      store_k(krow + i + p.half, r0.y, r1.y);
+    }
+    for (var j2 = lid; j2 < p.half; j2 += WG) {
+      let j = 2u * j2;
+      store_v(vrow + j, qkv[p.v_new + g * hd + j], qkv[p.v_new + g * hd + j + 1u]);
+    }
+  }
+  storageBarrier();
+  workgroupBarrier();
+#else
   for (var i = lid; i < G * d4; i += WG) {
     qs[i] = vec4<f32>(q[p.q_off4 + (g * G) * d4 + i]) * p.scale;
   }
   workgroupBarrier();
+#endif
 
   // Phase 1: scores.
   for (var kk = lid; kk < n; kk += WG) {

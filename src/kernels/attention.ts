@@ -35,6 +35,7 @@ import { defineKernel, dispatch, grid, type Ctx } from '../gpu/kernel.js';
 import { Tensor } from '../gpu/tensor.js';
 import type { Gpu } from '../gpu/device.js';
 import { KernelError } from '../errors.js';
+import type { RopeTable } from './rope.js';
 import prefillSource from '../../shaders/attention_prefill.wgsl?raw';
 import decodeSource from '../../shaders/attention_decode.wgsl?raw';
 import combineSource from '../../shaders/attention_combine.wgsl?raw';
@@ -116,6 +117,48 @@ export const attentionDecodeSingleKernel = defineKernel({
   uniforms: attentionDecodeKernel.uniforms,
   specialize: (kn: { dtype: Act; kvF16: boolean; gmax: number; d4: number; ch: number }) => ({
     defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16, SINGLE: true },
+    overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
+  }),
+});
+
+type DecodeKnobs = { dtype: Act; kvF16: boolean; gmax: number; d4: number; ch: number };
+
+/** Uniforms of the ROPE_KV variants: the plain ones, then the rotation's and where k, v of the new token sit. */
+const decodeRopeUniforms = { ...attentionDecodeKernel.uniforms, lo_size: 'u32', half: 'u32', k_new: 'u32', v_new: 'u32', attn_factor: 'f32' } as const;
+
+/** attention_decode with ROPE_KV: RoPE of the token's q and k and its cache append folded in (split-K pass 1). */
+export const attentionDecodeRopeKernel = defineKernel({
+  name: 'attention_decode_rope',
+  source: decodeSource,
+  bindings: [
+    { name: 'qkv', access: 'read' },
+    { name: 'k', access: 'write' },
+    { name: 'v', access: 'write' },
+    { name: 'part_o', access: 'write' },
+    { name: 'part_ml', access: 'write' },
+    { name: 'tab', access: 'read' },
+  ],
+  uniforms: decodeRopeUniforms,
+  specialize: (kn: DecodeKnobs) => ({
+    defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16, ROPE_KV: true },
+    overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
+  }),
+});
+
+/** attention_decode with SINGLE and ROPE_KV: a short context's whole decode attention, RoPE and cache append in one dispatch. */
+export const attentionDecodeSingleRopeKernel = defineKernel({
+  name: 'attention_decode_single_rope',
+  source: decodeSource,
+  bindings: [
+    { name: 'qkv', access: 'read' },
+    { name: 'k', access: 'write' },
+    { name: 'v', access: 'write' },
+    { name: 'out', access: 'write' },
+    { name: 'tab', access: 'read' },
+  ],
+  uniforms: decodeRopeUniforms,
+  specialize: (kn: DecodeKnobs) => ({
+    defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16, SINGLE: true, ROPE_KV: true },
     overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
   }),
 });
@@ -383,10 +426,22 @@ export function destroyDecodeScratch(s: DecodeScratch): void {
 }
 
 /**
+ * RoPE and the cache append folded into `decodeAttention`: q is then the token's packed,
+ * un-rotated row [q | k | v] (q at `qOffset`), the token sits at position nCtx - 1, and the
+ * kernel rotates its q and k heads with `table` (1D, no llama-4 query scale) and writes k and v
+ * into cache row nCtx - 1: bit-identical to `ropeKvWrite` then `decodeAttention` without it.
+ */
+export interface DecodeRope {
+  table: RopeTable;
+  attnFactor?: number;
+}
+
+/**
  * One query token over cache rows [0, nCtx): q [heads, d] (optionally at element `qOffset`, e.g.
  * inside a fused qkv row), out [heads, d]. Two dispatches: split-K chunks, then combine; one
  * (`attentionDecodeSingleKernel`) when a single chunk holds every key: by default when
- * nCtx <= DECODE_SINGLE_MAX and its scores fit in workgroup memory.
+ * nCtx <= DECODE_SINGLE_MAX and its scores fit in workgroup memory. With `rope` (`DecodeRope`),
+ * the token's RoPE and cache append happen inside the same dispatches.
  */
 export function decodeAttention(
   ctx: Ctx,
@@ -394,7 +449,7 @@ export function decodeAttention(
   q: Tensor,
   cache: KvCache,
   scratch: DecodeScratch,
-  a: { nCtx: number; heads: number; scale?: number; qOffset?: number; chunk?: number },
+  a: { nCtx: number; heads: number; scale?: number; qOffset?: number; chunk?: number; rope?: DecodeRope },
 ): void {
   const name = 'attention_decode';
   const dtype = actDtype(name, out, q);
@@ -431,24 +486,53 @@ export function decodeAttention(
     v_stride4: rowStride4, v_off4: 0, chunk, tph, scale: a.scale ?? 1 / Math.sqrt(d),
   };
   const knobs = { dtype, kvF16, gmax: G, d4, ch };
-  if (nChunks === 1) {
+  if (a.rope) {
+    const kNew = qv.off4 * 4 + a.heads * d;
+    const rope = checkDecodeRope(name, a.rope, q, cache, kNew, a.nCtx - 1);
+    const ropeUniforms = { ...uniforms, ...rope.uniforms, k_new: kNew, v_new: kNew + cache.kvHeads * d };
+    if (nChunks === 1) {
+      dispatch(ctx.gpu, ctx.pass, attentionDecodeSingleRopeKernel, knobs, {
+        buffers: [q.buffer, cache.k.buffer, cache.v.buffer, out.buffer, rope.table],
+        uniforms: ropeUniforms,
+        workgroups: [1, cache.kvHeads],
+      });
+      return;
+    }
+    dispatch(ctx.gpu, ctx.pass, attentionDecodeRopeKernel, knobs, {
+      buffers: [q.buffer, cache.k.buffer, cache.v.buffer, scratch.partO.buffer, scratch.partMl.buffer, rope.table],
+      uniforms: ropeUniforms,
+      workgroups: [nChunks, cache.kvHeads],
+    });
+  } else if (nChunks === 1) {
     dispatch(ctx.gpu, ctx.pass, attentionDecodeSingleKernel, knobs, {
       buffers: [q.buffer, cache.k.buffer, cache.v.buffer, out.buffer],
       uniforms,
       workgroups: [1, cache.kvHeads],
     });
     return;
+  } else {
+    dispatch(ctx.gpu, ctx.pass, attentionDecodeKernel, knobs, {
+      buffers: [q.buffer, cache.k.buffer, cache.v.buffer, scratch.partO.buffer, scratch.partMl.buffer],
+      uniforms,
+      workgroups: [nChunks, cache.kvHeads],
+    });
   }
-  dispatch(ctx.gpu, ctx.pass, attentionDecodeKernel, knobs, {
-    buffers: [q.buffer, cache.k.buffer, cache.v.buffer, scratch.partO.buffer, scratch.partMl.buffer],
-    uniforms,
-    workgroups: [nChunks, cache.kvHeads],
-  });
   dispatch(ctx.gpu, ctx.pass, attentionCombineKernel, { dtype }, {
     buffers: [scratch.partO.buffer, scratch.partMl.buffer, out.buffer],
     uniforms: { n_chunks: nChunks, n_heads: a.heads, d4, out_off4: 0 },
     workgroups: [a.heads],
   });
+}
+
+/** Checks a `DecodeRope` against the packed row and the cache; its buffer and uniforms. */
+function checkDecodeRope(name: string, r: DecodeRope, qkv: Tensor, cache: KvCache, kNew: number, pos: number) {
+  const t = r.table;
+  const d = cache.headDim;
+  if (t.kind !== '1d') throw new KernelError(name, 'RoPE in decode attention needs a 1D rope table (buildRopeTable)');
+  if (t.headDim !== d) throw new KernelError(name, `rope table head_dim ${t.headDim} != cache head_dim ${d}`);
+  if (pos >= t.maxPos) throw new KernelError(name, `position ${pos} outside the rope table (${t.maxPos})`);
+  if (qkv.numel < kNew + 2 * cache.kvHeads * d) throw new KernelError(name, `packed row [${qkv.shape}] shorter than q, k and v (${kNew + 2 * cache.kvHeads * d})`);
+  return { table: t.tensor.buffer, uniforms: { lo_size: t.loSize, half: d / 2, attn_factor: r.attnFactor ?? 1 } };
 }
 
 /**

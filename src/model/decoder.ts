@@ -4,7 +4,8 @@
  * lm_head. The query width is heads x head_dim and may differ from the hidden size. Prefill runs
  * in chunks of at most `maxChunk` tokens; decode is the same path with one token, where the q4
  * linears switch to their matrix-vector kernel and, for q4 weights, norm + q/k/v and
- * norm + gate/up+SiLU run as one dispatch each (q, k, v packed in one row; see `layers`). Activations are allocated once.
+ * norm + gate/up+SiLU run as one dispatch each (q, k, v packed in one row), with RoPE and the
+ * KV-cache append inside the attention dispatch (see `layers`). Activations are allocated once.
  */
 import type { TextConfig } from '../config.js';
 import type { Gpu } from '../gpu/device.js';
@@ -13,7 +14,6 @@ import { Tensor, writeBuffer } from '../gpu/tensor.js';
 import { rmsnorm } from '../kernels/rmsnorm.js';
 import { embed, type EmbeddingTable } from '../kernels/embedding.js';
 import { buildRopeTable, ropeInPlace, type RopeTable } from '../kernels/rope.js';
-import { ropeKvWrite } from '../kernels/rope-kv-write.js';
 import { ropeInvFreq, yarnAttentionFactor, yarnInvFreq } from '../kernels/rope-freqs.js';
 import { causalAttention, createDecodeScratch, decodeAttention, destroyDecodeScratch, kvWrite, type DecodeScratch } from '../kernels/attention.js';
 import {
@@ -195,18 +195,20 @@ export class Decoder {
       const kv = cache.layers[i]!;
       if (T === 1 && this.fuseDecode && canFuseQkv(l.q, l.k, l.v)) {
         // Decode, q4: one dispatch for the input norm and q, k, v into the packed row
-        // [q | k | v]; rope + kv_write (one dispatch) and attention read it through offsets.
+        // [q | k | v], which attention reads through offsets.
         const qkv = a.qkv.view([1, qDim + 2 * kvDim]);
         linearQkv(ctx, l.q, l.k, l.v, x, qkv, { weight: l.inputNorm, eps: c.normEps });
+        const nCtx = pos0 + 1;
         if (r.llama4Beta === 0) {
-          // RoPE on the q and k heads and the k, v cache append: one dispatch.
-          ropeKvWrite(ctx, qkv, this.rope, kv, { qHeads: c.numHeads, pos: pos0, attnFactor: r.attnFactor });
+          // RoPE on the q and k heads and the k, v cache append inside the attention dispatch
+          // (bit-identical to rope_kv_write then attention).
+          decodeAttention(ctx, attn, qkv, kv, this.scratch, { nCtx, heads: c.numHeads, qOffset: 0, rope: { table: this.rope, attnFactor: r.attnFactor } });
         } else {
           ropeInPlace(ctx, qkv, this.rope, ropeQ);
           ropeInPlace(ctx, qkv, this.rope, { ...ropeK, offset: qDim });
           kvWrite(ctx, kv, qkv, qkv, { tokens: 1, pos0, kView: { offset: qDim }, vView: { offset: qDim + kvDim } });
+          decodeAttention(ctx, attn, qkv, kv, this.scratch, { nCtx, heads: c.numHeads, qOffset: 0 });
         }
-        decodeAttention(ctx, attn, qkv, kv, this.scratch, { nCtx: pos0 + 1, heads: c.numHeads, qOffset: 0 });
       } else {
         rmsnorm(ctx, x, l.inputNorm, h, c.normEps);
         linear(ctx, l.q, h, q, T);

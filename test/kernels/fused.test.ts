@@ -373,6 +373,56 @@ describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async
       f.model.destroy();
     }
   });
+
+  it('q4 past 256 keys (split-K attention with RoPE and the cache append folded in): decodes like the unfused kernels; 5 dispatches per layer up to 256 keys, 6 beyond', async () => {
+    const f = await loadFixtureModel(gpu, 'pixtral-tiny-a-q4', { maxContext: 512, maxChunk: 64 });
+    try {
+      const m = f.model;
+      const layers = m.config.text.numLayers;
+      const count = (pos: number) => {
+        const before = gpu.ledger.dispatches;
+        const enc = gpu.device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        m.decoder.layers({ gpu, pass }, 1, pos, m.cache);
+        pass.end(); // recorded, never submitted
+        return (gpu.ledger.dispatches - before) / layers;
+      };
+      expect([count(10), count(255), count(256), count(400)]).toEqual([5, 5, 6, 6]);
+      const t = m.config.tokens;
+      // A 300-token text prompt: every decode step attends over more than 256 keys.
+      const ids = [t.bos, t.inst, ...Array.from({ length: 296 }, (_, i) => 20 + ((i * 37) % 900)), t.instEnd];
+      const decode = async (fuse: boolean) => {
+        m.decoder.fuseDecode = fuse;
+        await m.prefill({ ids, images: [] }, { returnLogits: true });
+        const out: Float32Array[] = [];
+        let last = await m.readLogits();
+        for (let s = 0; s < 3; s++) {
+          m.append(argmax(last));
+          last = await m.readLogits();
+          out.push(last);
+        }
+        return out;
+      };
+      const fused = await decode(true);
+      const plain = await decode(false);
+      m.decoder.fuseDecode = true;
+      fused.forEach((l, s) => {
+        const p = plain[s]!;
+        expect(argmax(l)).toBe(argmax(p));
+        if (gpu.adapterInfo.architecture === 'swiftshader') {
+          expect(Array.from(l), `step ${s}`).toEqual(Array.from(p));
+          return;
+        }
+        // As above: lavapipe may contract the folded norm's multiply (a few f32 ulps).
+        const rms = Math.sqrt(p.reduce((a, v) => a + v * v, 0) / p.length);
+        l.forEach((v, i) => {
+          if (!(Math.abs(v - p[i]!) <= 1e-5 * rms)) expect.fail(`step ${s} logit ${i}: fused ${v} vs unfused ${p[i]} (RMS ${rms})`);
+        });
+      });
+    } finally {
+      f.model.destroy();
+    }
+  });
 });
 
 /**
