@@ -31,7 +31,7 @@
  * Views (`rowStride`, `offset`, in elements) let q, k, v be parts of a fused qkv activation; they
  * must be multiples of 4 (the shaders read vec4), as must head_dim (<= 128).
  */
-import { defineKernel, dispatch, grid, type Ctx } from '../gpu/kernel.js';
+import { defineKernel, dispatch, grid, type Ctx, type UniformType } from '../gpu/kernel.js';
 import { Tensor } from '../gpu/tensor.js';
 import type { Gpu } from '../gpu/device.js';
 import { KernelError } from '../errors.js';
@@ -84,84 +84,45 @@ export const attentionPrefillKernel = defineKernel({
   }),
 });
 
-export const attentionDecodeKernel = defineKernel({
-  name: 'attention_decode',
-  source: decodeSource,
-  bindings: [
-    { name: 'q', access: 'read' },
-    { name: 'k', access: 'read' },
-    { name: 'v', access: 'read' },
-    { name: 'part_o', access: 'write' },
-    { name: 'part_ml', access: 'write' },
-  ],
-  uniforms: {
-    n_ctx: 'u32', n_heads: 'u32', n_kv: 'u32', q_off4: 'u32', k_stride4: 'u32', k_off4: 'u32',
-    v_stride4: 'u32', v_off4: 'u32', chunk: 'u32', tph: 'u32', scale: 'f32',
-  },
-  specialize: (kn: { dtype: Act; kvF16: boolean; gmax: number; d4: number; ch: number }) => ({
-    defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16 },
-    overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
-  }),
-});
-
-/** attention_decode with SINGLE: one chunk per kv head, the combine done in the same dispatch. */
-export const attentionDecodeSingleKernel = defineKernel({
-  name: 'attention_decode_single',
-  source: decodeSource,
-  bindings: [
-    { name: 'q', access: 'read' },
-    { name: 'k', access: 'read' },
-    { name: 'v', access: 'read' },
-    { name: 'out', access: 'write' },
-  ],
-  uniforms: attentionDecodeKernel.uniforms,
-  specialize: (kn: { dtype: Act; kvF16: boolean; gmax: number; d4: number; ch: number }) => ({
-    defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16, SINGLE: true },
-    overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
-  }),
-});
-
 type DecodeKnobs = { dtype: Act; kvF16: boolean; gmax: number; d4: number; ch: number };
 
-/** Uniforms of the ROPE_KV variants: the plain ones, then the rotation's and where k, v of the new token sit. */
-const decodeRopeUniforms = { ...attentionDecodeKernel.uniforms, lo_size: 'u32', half: 'u32', k_new: 'u32', v_new: 'u32', attn_factor: 'f32' } as const;
+const decodeUniforms = {
+  n_ctx: 'u32', n_heads: 'u32', n_kv: 'u32', q_off4: 'u32', k_stride4: 'u32', k_off4: 'u32',
+  v_stride4: 'u32', v_off4: 'u32', chunk: 'u32', tph: 'u32', scale: 'f32',
+} as const;
+/** ROPE_KV: the plain uniforms, then the rotation's and where the new token's k and v sit in its row. */
+const decodeRopeUniforms = { ...decodeUniforms, lo_size: 'u32', half: 'u32', k_new: 'u32', v_new: 'u32', attn_factor: 'f32' } as const;
 
-/** attention_decode with ROPE_KV: RoPE of the token's q and k and its cache append folded in (split-K pass 1). */
-export const attentionDecodeRopeKernel = defineKernel({
-  name: 'attention_decode_rope',
-  source: decodeSource,
-  bindings: [
-    { name: 'qkv', access: 'read' },
-    { name: 'k', access: 'write' },
-    { name: 'v', access: 'write' },
-    { name: 'part_o', access: 'write' },
-    { name: 'part_ml', access: 'write' },
-    { name: 'tab', access: 'read' },
-  ],
-  uniforms: decodeRopeUniforms,
-  specialize: (kn: DecodeKnobs) => ({
-    defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16, ROPE_KV: true },
-    overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
-  }),
-});
+/**
+ * attention_decode.wgsl in one of its forms: split-K pass 1 (part_o, part_ml out) or SINGLE (one
+ * chunk per kv head, the combine done in the same dispatch), each plain (q in, cache read) or
+ * ROPE_KV (the token's packed un-rotated row in, its RoPE and cache append folded in: the cache
+ * is written, the RoPE table read).
+ */
+function decodeKernel<U extends Record<string, UniformType>>(name: string, uniforms: U, o: { single: boolean; rope: boolean }) {
+  const cache = o.rope ? 'write' : 'read';
+  return defineKernel({
+    name,
+    source: decodeSource,
+    bindings: [
+      { name: o.rope ? 'qkv' : 'q', access: 'read' },
+      { name: 'k', access: cache },
+      { name: 'v', access: cache },
+      ...(o.single ? [{ name: 'out', access: 'write' as const }] : [{ name: 'part_o', access: 'write' as const }, { name: 'part_ml', access: 'write' as const }]),
+      ...(o.rope ? [{ name: 'tab', access: 'read' as const }] : []),
+    ],
+    uniforms,
+    specialize: (kn: DecodeKnobs) => ({
+      defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16, SINGLE: o.single, ROPE_KV: o.rope },
+      overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
+    }),
+  });
+}
 
-/** attention_decode with SINGLE and ROPE_KV: a short context's whole decode attention, RoPE and cache append in one dispatch. */
-export const attentionDecodeSingleRopeKernel = defineKernel({
-  name: 'attention_decode_single_rope',
-  source: decodeSource,
-  bindings: [
-    { name: 'qkv', access: 'read' },
-    { name: 'k', access: 'write' },
-    { name: 'v', access: 'write' },
-    { name: 'out', access: 'write' },
-    { name: 'tab', access: 'read' },
-  ],
-  uniforms: decodeRopeUniforms,
-  specialize: (kn: DecodeKnobs) => ({
-    defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16, SINGLE: true, ROPE_KV: true },
-    overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
-  }),
-});
+export const attentionDecodeKernel = decodeKernel('attention_decode', decodeUniforms, { single: false, rope: false });
+export const attentionDecodeSingleKernel = decodeKernel('attention_decode_single', decodeUniforms, { single: true, rope: false });
+export const attentionDecodeRopeKernel = decodeKernel('attention_decode_rope', decodeRopeUniforms, { single: false, rope: true });
+export const attentionDecodeSingleRopeKernel = decodeKernel('attention_decode_single_rope', decodeRopeUniforms, { single: true, rope: true });
 
 export const attentionCombineKernel = defineKernel({
   name: 'attention_combine',

@@ -61,6 +61,27 @@ function safetensors(path: string) {
   return parseSafetensors(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
 }
 
+/**
+ * One golden case through the Node model's `generate`: its ids and preprocessed images in, 8
+ * greedy tokens exactly and every prompt logit within the case's strict tolerance.
+ */
+async function checkCase(model: Awaited<ReturnType<typeof loadPixtral>>, dir: string, what: string): Promise<void> {
+  const c = JSON.parse(readFileSync(resolve(dir, 'case.json'), 'utf8')) as {
+    input_ids: number[]; greedy_tokens: number[]; images?: { pixel_values: string }[]; tolerances: Record<string, { atol_strict: number; rtol_strict: number }>;
+  };
+  const inputs = safetensors(resolve(dir, 'inputs.safetensors'));
+  const exp = safetensors(resolve(dir, 'expected.safetensors'));
+  const images = (c.images ?? []).map((im) => {
+    const px = inputs[im.pixel_values]!;
+    const [, height, width] = px.shape as [number, number, number];
+    return { pixels: px.data as Float32Array, height, width };
+  });
+  const r = await model.generate({ inputIds: c.input_ids, images, maxNewTokens: 8, temperature: 0, returnLogits: true });
+  expect(r.tokenIds).toEqual(c.greedy_tokens);
+  const t = c.tolerances.logits!;
+  expectClose(r.logits!, exp.logits!.data, { atol: t.atol_strict, rtol: t.rtol_strict }, `${what} logits`);
+}
+
 describe('Node loadPixtral({ url, mmproj }) on kq GGUFs', () => {
   const both = ['text_only', 'one_image_wide'] as const;
   const runs = [
@@ -84,23 +105,7 @@ describe('Node loadPixtral({ url, mmproj }) on kq GGUFs', () => {
         if (where === 'http, cached') expect(ranges).toEqual(['bytes=0-0', 'bytes=0-0']);
         if (where === 'http, offline') expect(ranges).toEqual([]);
         expect(model.info.fromCache).toBe(where !== 'http' && where !== 'path' ? true : false);
-        for (const name of cases) {
-          const dir = resolve(kq, `goldens/${variant}/cases/${name}`);
-          const c = JSON.parse(readFileSync(resolve(dir, 'case.json'), 'utf8')) as {
-            input_ids: number[]; greedy_tokens: number[]; images?: { pixel_values: string }[]; tolerances: Record<string, { atol_strict: number; rtol_strict: number }>;
-          };
-          const inputs = safetensors(resolve(dir, 'inputs.safetensors'));
-          const exp = safetensors(resolve(dir, 'expected.safetensors'));
-          const images = (c.images ?? []).map((im) => {
-            const px = inputs[im.pixel_values]!;
-            const [, height, width] = px.shape as [number, number, number];
-            return { pixels: px.data as Float32Array, height, width };
-          });
-          const r = await model.generate({ inputIds: c.input_ids, images, maxNewTokens: 8, temperature: 0, returnLogits: true });
-          expect(r.tokenIds).toEqual(c.greedy_tokens);
-          const t = c.tolerances.logits!;
-          expectClose(r.logits!, exp.logits!.data, { atol: t.atol_strict, rtol: t.rtol_strict }, `${variant} ${name} logits`);
-        }
+        for (const name of cases) await checkCase(model, resolve(kq, `goldens/${variant}/cases/${name}`), `${variant} ${name}`);
       } finally {
         await model.dispose();
       }
@@ -117,23 +122,7 @@ describe('Node loadPixtral({ url, mmproj }) on the mistral3 GGUF pair (llama.cpp
     });
     try {
       expect(model.info.dtype).toBe('gguf');
-      for (const name of ['text_only', 'one_image_wide', 'two_images']) {
-        const at = resolve(cases, name);
-        const c = JSON.parse(readFileSync(resolve(at, 'case.json'), 'utf8')) as {
-          input_ids: number[]; greedy_tokens: number[]; images?: { pixel_values: string }[]; tolerances: Record<string, { atol_strict: number; rtol_strict: number }>;
-        };
-        const inputs = safetensors(resolve(at, 'inputs.safetensors'));
-        const exp = safetensors(resolve(at, 'expected.safetensors'));
-        const images = (c.images ?? []).map((im) => {
-          const px = inputs[im.pixel_values]!;
-          const [, height, width] = px.shape as [number, number, number];
-          return { pixels: px.data as Float32Array, height, width };
-        });
-        const r = await model.generate({ inputIds: c.input_ids, images, maxNewTokens: 8, temperature: 0, returnLogits: true });
-        expect(r.tokenIds).toEqual(c.greedy_tokens);
-        const t = c.tolerances.logits!;
-        expectClose(r.logits!, exp.logits!.data, { atol: t.atol_strict, rtol: t.rtol_strict }, `mistral3 gguf ${name} logits`);
-      }
+      for (const name of ['text_only', 'one_image_wide', 'two_images']) await checkCase(model, resolve(cases, name), `mistral3 gguf ${name}`);
     } finally {
       await model.dispose();
     }
