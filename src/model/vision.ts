@@ -194,7 +194,7 @@ export class VisionEncoder {
    * Encodes and submits: resident weights in one submission (`encode`, then `tail` in the same
    * pass); host-memory weights as the embedding, then per layer i the upload of its bytes into
    * slot i % 2 and one submission of the layer, the last one with `tail`. `tail` records what
-   * consumes the output (the projector). Resolves once the work is submitted, not done.
+   * consumes the output (the projector). Returns once the work is submitted, not done.
    */
   run(images: readonly EncoderImage[], tail: (ctx: Ctx, e: Encoded) => void = () => {}): Encoded {
     const submit = (label: string, f: (ctx: Ctx) => void) => {
