@@ -19,7 +19,7 @@ import { resolveImage, type ResolvedImage } from '../src/node/inputs.js';
 import { DEFAULT_DPI } from '../src/node/pdf.js';
 import { glob } from './glob.js';
 import { BatchBar, loadProgressPrinter } from './progress.js';
-import { checkGgufArgs, numberFlag as num, parseCommandArgs, UsageError } from './usage.js';
+import { checkGgufArgs, numberFlag as num, parseCommandArgs, UsageError, visionWeightsFlag } from './usage.js';
 
 export const ASK_HELP = `Usage: pixtral-webgpu ask <model> [--image FILE[:pages]]... [options] "question"
        pixtral-webgpu ask <model> --each 'GLOB' [--per-page] [--out FILE [--resume]] [options] "question"
@@ -43,6 +43,7 @@ Options:
   --seed N               sampling seed (same seed, same answer)
   --longest-edge N       downscale images to at most N pixels per side (fewer image tokens)
   --context N            KV-cache length to allocate (default: the model's, capped by the adapter)
+  --vision-weights W     host: vision layers in host memory, uploaded per image (less GPU memory); gpu (default)
   --dpi N                PDF render resolution (default ${DEFAULT_DPI})
   --adapter A            WebGPU adapter: software, an index, or part of its name
                          (default: $PIXTRAL_WEBGPU_ADAPTER, else the first)
@@ -63,6 +64,7 @@ export interface AskArgs {
   json: boolean;
   chat: ChatOptions;
   context?: number;
+  visionWeights?: 'gpu' | 'host';
   dpi?: number;
   adapter?: string;
   quiet: boolean;
@@ -85,6 +87,7 @@ export function parseAskArgs(argv: string[]): AskArgs | null {
     seed: { type: 'string' },
     'longest-edge': { type: 'string' },
     context: { type: 'string' },
+    'vision-weights': { type: 'string' },
     dpi: { type: 'string' },
     adapter: { type: 'string' },
     quiet: { type: 'boolean' },
@@ -122,6 +125,7 @@ export function parseAskArgs(argv: string[]): AskArgs | null {
     context: num('--context', v.context, (n) => int(n) && n >= 1, 'a positive integer'),
     dpi: num('--dpi', v.dpi, (n) => n > 0 && n <= 1200, 'a number in (0, 1200]'),
     adapter: v.adapter,
+    visionWeights: visionWeightsFlag(v['vision-weights']),
     quiet: v.quiet ?? false,
   };
 }
@@ -135,7 +139,7 @@ function errorJson(e: unknown): { code: string; name: string; message: string } 
 async function load(a: AskArgs): Promise<NodePixtralModel> {
   const progress = a.quiet ? null : loadProgressPrinter();
   try {
-    return await loadPixtral({ url: a.model, mmproj: a.mmproj, maxContext: a.context, adapter: a.adapter, pdfDpi: a.dpi, onProgress: progress?.onProgress });
+    return await loadPixtral({ url: a.model, mmproj: a.mmproj, maxContext: a.context, visionWeights: a.visionWeights, adapter: a.adapter, pdfDpi: a.dpi, onProgress: progress?.onProgress });
   } finally {
     progress?.end();
   }

@@ -9,7 +9,7 @@ import { basename, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { createChatServer } from './serve/server.js';
 import { loadServedModel } from './serve/model.js';
-import { checkGgufArgs, parseCommandArgs, UsageError } from './usage.js';
+import { checkGgufArgs, parseCommandArgs, UsageError, visionWeightsFlag } from './usage.js';
 
 export const SERVE_HELP = `Usage: pixtral-webgpu serve <model> [options]
 
@@ -26,6 +26,7 @@ Options:
   --allow-remote-images     fetch http(s) image_url parts (default: only data: URLs)
   --model-id NAME           the name in /v1/models and responses (default: the model's name)
   --max-context N           KV-cache length to allocate
+  --vision-weights W        host: vision layers in host memory, uploaded per image (less GPU memory); gpu (default)
   --max-body-mb N           largest request body (default 32)
   --queue N                 requests that may wait while one runs (default 16; more get 429)
   --grace-seconds N         on SIGINT/SIGTERM, time in-flight work gets before it is aborted (default 30)
@@ -46,6 +47,7 @@ export interface ServeArgs {
   allowRemoteImages: boolean;
   modelId?: string;
   maxContext?: number;
+  visionWeights?: 'gpu' | 'host';
   maxBodyBytes: number;
   maxQueue: number;
   graceMs: number;
@@ -70,6 +72,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     'allow-remote-images': { type: 'boolean' },
     'model-id': { type: 'string' },
     'max-context': { type: 'string' },
+    'vision-weights': { type: 'string' },
     'max-body-mb': { type: 'string' },
     queue: { type: 'string' },
     'grace-seconds': { type: 'string' },
@@ -96,6 +99,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     allowRemoteImages: v['allow-remote-images'] ?? false,
     modelId: v['model-id'],
     maxContext: v['max-context'] === undefined ? undefined : int('--max-context', v['max-context'], 1, 0),
+    visionWeights: visionWeightsFlag(v['vision-weights']),
     maxBodyBytes: Math.round(maxBodyMb * 2 ** 20),
     maxQueue: int('--queue', v.queue, 0, 16),
     graceMs: grace * 1000,

@@ -36,6 +36,12 @@ export function numberFlag(flag: string, v: string | undefined, check: (n: numbe
   return n;
 }
 
+/** `--vision-weights host|gpu` (the `visionWeights` load option): undefined when absent. */
+export function visionWeightsFlag(v: string | undefined): 'gpu' | 'host' | undefined {
+  if (v === undefined || v === 'gpu' || v === 'host') return v;
+  throw new UsageError(`--vision-weights must be host or gpu (got "${v}")`);
+}
+
 /** A flag that must be a positive integer (`--max-tokens`, `--context`, ...). */
 export const positiveIntFlag = (flag: string, v: string | undefined): number | undefined =>
   numberFlag(flag, v, (n) => Number.isInteger(n) && n >= 1, 'a positive integer');

@@ -17,6 +17,9 @@
  *    count of recording one decode step's layers, / layers);
  *  - ttftMs (start of the turn -> first token on the CPU: image encode + prefill + first step),
  *    imageEncodeMs, prefillTokensPerSecond; peakGpuBytes: every GPU buffer alive at the peak;
+ *  - pixtral-12b runs twice: with `visionWeights: 'host'` (the vision layers in host memory,
+ *    streamed through two GPU slots: the figures at the top level, `visionWeights: 'host'`) and
+ *    resident (`visionOnGpu`: its peakGpuBytes, imageEncodeMs, ttftMs and extrapolated peak);
  *  - prefillGflops (2 x decoder linear weights x layers x prompt tokens / prefill time: the
  *    linears only, attention and lm_head left out) and prefillFractionOfMatmulPeak, of the dense
  *    matmul peak measured in the same run (`matmulPeakGflops`, bench/sections/matmul.ts).
@@ -33,6 +36,8 @@ import { Tensor } from '../../src/gpu/tensor.js';
 import { PIXTRAL_12B_2409, type ModelConfig } from '../../src/config.js';
 import { RandomWeights } from '../../src/model/random-weights.js';
 import { VisionLanguageModel, type VlmOptions } from '../../src/model/vlm.js';
+import { placeOnHost } from '../../src/gpu/host-buffer.js';
+import { isVisionLayerLabel } from '../../src/model/vision-slots.js';
 import { KvCache } from '../../src/model/kv-cache.js';
 import { expectedTensors } from '../../src/weights/tensor-set.js';
 import { Sampler } from '../../src/kernels/sampling.js';
@@ -52,7 +57,7 @@ import { matmulPeak } from './matmul.js';
 const MIN_TOKENS = 64;
 /** Decoder and vision layers run on software adapters (minutes per full model there). */
 const LAYERS_SOFTWARE = 1;
-const VISION_LAYERS_SOFTWARE = 1;
+const VISION_LAYERS_SOFTWARE = 2; // both slots of the host mode, filled and used
 /** Longest image edge on software adapters: 1024x1024 -> 64x64 (4x4 patches, 20 tokens). */
 const LONGEST_EDGE_SOFTWARE = 64;
 const QUESTION_TOKENS = 16;
@@ -179,7 +184,7 @@ async function timedTurn(t: DecodeTarget, turn: PreparedTurn, copy: number, peak
   };
 }
 
-async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line: string) => void) {
+async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line: string) => void, visionWeights: 'gpu' | 'host') {
   const soft = gpu.isSoftware;
   const layersRun = soft ? LAYERS_SOFTWARE : PIXTRAL_12B_2409.text.numLayers;
   const visionLayersRun = soft ? VISION_LAYERS_SOFTWARE : PIXTRAL_12B_2409.vision.numLayers;
@@ -192,7 +197,9 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
   const vlmOptions: VlmOptions = { maxContext: 8192, kvCache: 'f16' };
   gpu.ledger.resetPeak();
   const weights = new RandomWeights(gpu, cfg, { decoder: 'q4' });
-  const model = new VisionLanguageModel(gpu, cfg, weights, vlmOptions);
+  // Random weights are made when the model asks for them: the model is built under the placement.
+  const build = async () => new VisionLanguageModel(gpu, cfg, weights, vlmOptions);
+  const model = await (visionWeights === 'host' ? placeOnHost(gpu, isVisionLayerLabel, build) : build());
   const sampler = new Sampler(gpu, cfg.text.vocabSize);
   const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
   const target: DecodeTarget = { gpu, model, sampler, penalty };
@@ -200,7 +207,7 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
     const tc = performance.now();
     const pipelines = await compileModelPipelines(gpu, model, sampler);
     const compileMs = performance.now() - tc;
-    log(`pixtral-12b: ${layersRun} layers, ${(weights.bytes / 1e9).toFixed(2)} GB of random weights; ${pipelines} pipelines compiled in ${compileMs.toFixed(0)} ms`);
+    log(`pixtral-12b (vision weights on ${visionWeights}): ${layersRun} layers, ${(weights.bytes / 1e9).toFixed(2)} GB of random weights on the GPU; ${pipelines} pipelines compiled in ${compileMs.toFixed(0)} ms`);
     const longestEdge = soft ? LONGEST_EDGE_SOFTWARE : 1024;
     const size = sizeForImage(1024, 1024, { longestEdge, tokenPx: model.tokenPixels });
     const pixels = { pixels: new Float32Array(3 * size.height * size.width).fill(0.1), height: size.height, width: size.width };
@@ -214,6 +221,7 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
     const real = PIXTRAL_12B_2409.text.numLayers;
     const perLayerMs = g.layersMs / layersRun;
     const out: Record<string, unknown> = {
+      visionWeights,
       layersRun,
       visionLayersRun,
       image: soft ? `1024x1024 at longestEdge ${longestEdge} (software adapter): ${size.width}x${size.height}` : '1024x1024',
@@ -238,9 +246,11 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
       const bytes = e2e.weightBytesPerToken + (real - layersRun) * layerBytes;
       const addedDecoderWeights = (real - layersRun) * layerBytes;
       const addedKv = KvCache.bytes(PIXTRAL_12B_2409.text, model.limits.maxContext, 'f16') - KvCache.bytes(cfg.text, model.limits.maxContext, 'f16');
-      const addedVision = (PIXTRAL_12B_2409.vision.numLayers - visionLayersRun) * visionLayerBytes();
+      // Host mode holds min(2, layers) vision layers on the GPU (its slots) whatever the count.
+      const onGpu = (n: number) => (visionWeights === 'host' ? Math.min(2, n) : n);
+      const addedVision = (onGpu(PIXTRAL_12B_2409.vision.numLayers) - onGpu(visionLayersRun)) * visionLayerBytes();
       out.extrapolated40Layers = {
-        note: `extrapolated from ${layersRun} decoder and ${visionLayersRun} vision layers: + ${real - layersRun} x the measured GPU time and bytes of one decoder layer, + the weights of the missing vision layers`,
+        note: `extrapolated from ${layersRun} decoder and ${visionLayersRun} vision layers: + ${real - layersRun} x the measured GPU time and bytes of one decoder layer, + the weights of the missing vision layers on the GPU (${visionWeights === 'host' ? 'none: vision weights on the host, 2 slots measured' : 'resident'})`,
         decodeTokensPerSecond: 1000 / ms,
         fractionOfBandwidthLimit: bytes / (copy * 1e6) / ms,
         gpuOnlyDecodeTokensPerSecond: 1000 / (gpuMs + (real - layersRun) * perLayerMs),
@@ -343,7 +353,23 @@ export async function run(gpu: Gpu, log: (line: string) => void = () => {}): Pro
     log('tiny-screens done');
   }
   if (want('pixtral-12b')) {
-    e2e['pixtral-12b'] = await pixtral12b(gpu, copy, peak.matmulPeakGflops, log);
+    // Vision weights on the host (what fits 9 GB), then resident for comparison.
+    const host = await pixtral12b(gpu, copy, peak.matmulPeakGflops, log, 'host');
+    const resident = await pixtral12b(gpu, copy, peak.matmulPeakGflops, log, 'gpu');
+    const ex = (r: Record<string, unknown>) => r.extrapolated40Layers as { peakGpuBytes: number } | undefined;
+    e2e['pixtral-12b'] = {
+      ...host,
+      visionOnGpu: {
+        note: "the same run with the vision layers resident (visionWeights: 'gpu')",
+        peakGpuBytes: resident.peakGpuBytes,
+        imageEncodeMs: resident.imageEncodeMs,
+        ttftMs: resident.ttftMs,
+        decodeTokensPerSecond: resident.decodeTokensPerSecond,
+        extrapolated40LayersPeakGpuBytes: ex(resident)?.peakGpuBytes,
+      },
+      // Host memory the 24 vision layers take in host mode, re-uploaded for every image encoded.
+      visionHostBytes40Layers: PIXTRAL_12B_2409.vision.numLayers * visionLayerBytes(),
+    };
     log('pixtral-12b done');
   }
   return { e2e };

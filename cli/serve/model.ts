@@ -10,7 +10,7 @@ import { engineFromModel } from '../../src/openai/local.js';
 import type { ChatEngine } from '../../src/openai/types.js';
 import type { ServeArgs } from '../serve.js';
 
-export async function loadServedModel(args: Pick<ServeArgs, 'model' | 'mmproj' | 'maxContext' | 'adapter' | 'allowRemoteImages'>): Promise<ChatEngine> {
-  const model = await loadPixtral({ url: args.model, mmproj: args.mmproj, maxContext: args.maxContext, adapter: args.adapter });
+export async function loadServedModel(args: Pick<ServeArgs, 'model' | 'mmproj' | 'maxContext' | 'visionWeights' | 'adapter' | 'allowRemoteImages'>): Promise<ChatEngine> {
+  const model = await loadPixtral({ url: args.model, mmproj: args.mmproj, maxContext: args.maxContext, visionWeights: args.visionWeights, adapter: args.adapter });
   return engineFromModel(model, { allowRemoteImages: args.allowRemoteImages, imageFromBytes: (bytes) => bytes });
 }

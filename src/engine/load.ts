@@ -15,7 +15,7 @@ import type { Sampler } from '../kernels/sampling.js';
 import { compileModelPipelines, warmModel } from '../model/pipelines.js';
 import { checkSpecialIds, loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
 import type { Grammars } from '../grammar/constraint.js';
-import { createModelParts, modelInfo } from './model-parts.js';
+import { createModelParts, modelInfo, placeVisionWeights } from './model-parts.js';
 import { isGgufLoad, loadGgufModel } from '../gguf/load.js';
 import { convertedGgufQuantized, isConvertedGguf, uploadConvertedGguf } from '../gguf/converted.js';
 import type { OpenedModel } from '../weights/source.js';
@@ -63,10 +63,12 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
     if (gguf) {
       // Upload progress in bytes, as uploadModel reports it for the other dtypes.
       const tracker = new ProgressTracker({ totalBytes: m.tensors.reduce((a, t) => a + segmentBytes(t.data), 0), shardCount: m.shards.length, onProgress: opts.onProgress });
-      weights = map = await uploadConvertedGguf(files.files, gpu, { signal: opts.signal, onBytes: (n) => tracker.add('upload', -1, n) });
+      const g = gpu;
+      weights = map = await placeVisionWeights(g, opts, () => uploadConvertedGguf(files.files, g, { signal: opts.signal, onBytes: (n) => tracker.add('upload', -1, n) }));
       tracker.phase('upload'); // the last, unthrottled: every byte uploaded
     } else {
-      const uploaded = await uploadModel(files.files, gpu, { signal: opts.signal, onProgress: opts.onProgress });
+      const g = gpu;
+      const uploaded = await placeVisionWeights(g, opts, () => uploadModel(files.files, g, { signal: opts.signal, onProgress: opts.onProgress }));
       weights = uploaded;
       map = new UploadedWeights(gpu, uploaded);
     }

@@ -4,6 +4,8 @@
  * per-request buffers, and the `ModelInfo` callers see.
  */
 import type { Gpu } from '../gpu/device.js';
+import { placeOnHost } from '../gpu/host-buffer.js';
+import { isVisionLayerLabel } from '../model/vision-slots.js';
 import { Tensor } from '../gpu/tensor.js';
 import { Sampler } from '../kernels/sampling.js';
 import { VisionLanguageModel, type ModelWeightMap } from '../model/vlm.js';
@@ -36,6 +38,14 @@ export function createModelParts(
   return { model, sampler, penalty, grammars, allowed };
 }
 
+/**
+ * Runs a weights upload with the vision transformer's layers in host memory when the load
+ * options ask for it (`visionWeights: 'host'`), on the GPU otherwise.
+ */
+export function placeVisionWeights<T>(gpu: Gpu, opts: Pick<LoadOptions, 'visionWeights'>, upload: () => Promise<T>): Promise<T> {
+  return opts.visionWeights === 'host' ? placeOnHost(gpu, isVisionLayerLabel, upload) : upload();
+}
+
 /** What callers are told about a loaded model. */
 export function modelInfo(
   gpu: Gpu,
@@ -50,6 +60,7 @@ export function modelInfo(
     maxContext: model.limits.maxContext,
     kvCache,
     maxPatches: model.limits.maxPatches,
+    visionWeights: model.vision.slots ? 'host' : 'gpu',
     tokenPixels: model.tokenPixels,
     adapter: {
       vendor: gpu.adapterInfo.vendor,

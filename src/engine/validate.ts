@@ -141,6 +141,9 @@ export function validateLoadOptions(o: unknown): asserts o is LoadRequest {
   };
   intAtLeast('maxContext', 2);
   intAtLeast('maxPatches', 1);
+  if (o.visionWeights !== undefined && o.visionWeights !== 'gpu' && o.visionWeights !== 'host') {
+    throw new FormatError(`visionWeights must be "gpu" or "host" (got ${describe(o.visionWeights)})`);
+  }
   if (o.kvCache !== undefined && o.kvCache !== 'f16' && o.kvCache !== 'f32') {
     throw new FormatError(`kvCache must be "f16" or "f32" (got ${describe(o.kvCache)})`);
   }

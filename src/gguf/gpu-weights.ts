@@ -8,6 +8,7 @@
 import { FormatError, throwIfAborted } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { createBuffer, splitRows, Tensor, writeBuffer } from '../gpu/tensor.js';
+import { isHostBuffer } from '../gpu/host-buffer.js';
 import type { EmbeddingTable } from '../kernels/embedding.js';
 import { destroyGgufWeight, uploadGgufWeight, type GgufWeight } from '../kernels/gguf.js';
 import type { MatWeight } from '../kernels/matmul.js';
@@ -55,11 +56,13 @@ export class GgufWeights implements WeightMap {
     return w;
   }
 
+  /** GPU bytes held (tensors placed in host memory left out). */
   get byteLength(): number {
     let n = 0;
+    const gpuBytes = (b: GPUBuffer) => (isHostBuffer(b) ? 0 : b.size);
     for (const s of this.stored.values()) {
-      if (s.kind === 'dense') for (const p of s.parts) n += p.buffer.size;
-      else for (const p of s.w.parts) n += p.data.size;
+      if (s.kind === 'dense') for (const p of s.parts) n += gpuBytes(p.buffer);
+      else for (const p of s.w.parts) n += gpuBytes(p.data);
     }
     return n;
   }

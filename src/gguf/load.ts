@@ -14,7 +14,7 @@ import { checkSpecialIds, type Tokenizer } from '../text/tokenizer.js';
 import { containProgress, ProgressTracker } from '../weights/progress.js';
 import { idbGgufCache } from '../weights/gguf-store.js';
 import type { LoadedModel } from '../engine/load.js';
-import { createModelParts, modelInfo } from '../engine/model-parts.js';
+import { createModelParts, modelInfo, placeVisionWeights } from '../engine/model-parts.js';
 import type { LoadOptions } from '../engine/types.js';
 import { openGgufPair } from './cache.js';
 import { GgufWeights } from './gpu-weights.js';
@@ -66,10 +66,11 @@ export async function loadGgufModel(opts: LoadOptions): Promise<LoadedModel> {
       totalBytes: gm.tensors.reduce((a, t) => a + t.info.byteLength, 0), shardCount: 2, onProgress: containProgress(opts.onProgress),
     });
     gpu = await Gpu.create(opts.gpu);
-    const weights = await GgufWeights.upload(gpu, gm, pair.sources, {
+    const g = gpu;
+    const weights = await placeVisionWeights(g, opts, () => GgufWeights.upload(g, gm, pair.sources, {
       signal: opts.signal,
       onTensor: (t, bytes) => progress.add('upload', t.file === 'text' ? 0 : 1, bytes),
-    });
+    }));
     const quantized = gm.tensors.some((t) => t.file === 'text' && t.info.typeName !== 'F32' && t.info.typeName !== 'F16');
     const kvCache = opts.kvCache ?? (quantized ? 'f16' : 'f32');
     const parts = createModelParts(gpu, config, weights, tokenizer, { ...opts, kvCache });

@@ -5,6 +5,7 @@
  */
 import { LimitError, OutOfMemoryError } from '../errors.js';
 import type { Gpu } from './device.js';
+import { hostBufferFor, isHostBuffer } from './host-buffer.js';
 
 /** Element types a buffer can hold. `q4` tensors are two buffers; see `src/quant/q4.ts`. */
 export type DType = 'f32' | 'f16' | 'u32' | 'i32';
@@ -35,6 +36,9 @@ export function createBuffer(gpu: Gpu, bytes: number, label: string, usage = sto
   if (size > gpu.limits.maxBufferSize) {
     throw new LimitError(`${label}: ${size} bytes exceed the adapter's maxBufferSize ${gpu.limits.maxBufferSize}`);
   }
+  // A weight placed in host memory (see host-buffer.ts): typed as a GPUBuffer for the loaders.
+  const host = hostBufferFor(gpu, label, size);
+  if (host) return host as unknown as GPUBuffer;
   gpu.noteAllocation(label, size);
   try {
     return gpu.ledger.track(gpu.device.createBuffer({ label, size, usage }));
@@ -107,7 +111,9 @@ export class Tensor {
 /** queue.writeBuffer needs a multiple of 4 bytes; pads odd-length f16 data. */
 export function writeBuffer(gpu: Gpu, buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
   const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
-  if (bytes.byteLength % 4 === 0) {
+  if (isHostBuffer(buffer)) {
+    buffer.bytes.set(bytes, offset);
+  } else if (bytes.byteLength % 4 === 0) {
     gpu.device.queue.writeBuffer(buffer, offset, bytes);
   } else {
     const padded = new Uint8Array(align4(bytes.byteLength));

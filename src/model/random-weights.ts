@@ -3,11 +3,15 @@
  * linears, embedding and lm_head in q4 (or dense), the vision encoder and projector dense f16.
  * For benchmarks at real shapes (Pixtral-12B is 24 GB of checkpoint that never reaches CI) and
  * for checking what an adapter can hold; the numbers it produces are timings, not answers.
+ * A tensor placed in host memory (`placeOnHost`, the `visionWeights: 'host'` mode) is filled on
+ * the CPU instead, with the same distribution.
  */
 import type { ModelConfig } from '../config.js';
 import type { Gpu } from '../gpu/device.js';
 import { record } from '../gpu/kernel.js';
 import { createBuffer, splitRows, Tensor } from '../gpu/tensor.js';
+import { isHostBuffer, type HostBuffer } from '../gpu/host-buffer.js';
+import { f32ToF16Bits } from '../util/f16.js';
 import { FormatError } from '../errors.js';
 import { fillRandom } from '../kernels/fill.js';
 import type { EmbeddingTable } from '../kernels/embedding.js';
@@ -33,7 +37,7 @@ export class RandomWeights implements WeightMap {
   private readonly specs: Map<string, ExpectedTensor>;
   private readonly made = new Map<string, { dtype: 'q4' | 'f16' | 'f32'; parts: Part[] }>();
   private seed: number;
-  /** Bytes allocated so far. */
+  /** GPU bytes allocated so far (host-placed tensors left out). */
   bytes = 0;
 
   constructor(
@@ -110,12 +114,17 @@ export class RandomWeights implements WeightMap {
     const parts: Part[] = splitRows(rows, rowBytes, limit, 2).map((p) => {
       const data = createBuffer(this.gpu, p.rows * rowBytes, `${s.name}[${p.rowStart}]`);
       const scales = dtype === 'q4' ? createBuffer(this.gpu, (p.rows * cols * 2) / Q4_GROUP, `${s.name}.scales[${p.rowStart}]`) : undefined;
-      this.bytes += data.size + (scales?.size ?? 0);
+      if (!isHostBuffer(data)) this.bytes += data.size + (scales?.size ?? 0);
       return { rowStart: p.rowStart, rows: p.rows, data, scales };
     });
     // Scales keep activations O(1): weights ~ U(-1, 1) / sqrt(fan-in) in effect.
     const amp = 1 / Math.sqrt(cols);
-    record(this.gpu, 'random-weights', (ctx) => {
+    const host = parts.filter((p) => isHostBuffer(p.data));
+    for (const p of host) {
+      if (dtype === 'q4') throw new FormatError(`random weights: ${s.name} is q4, which host placement does not fill`);
+      fillHostRandom(p.data as unknown as HostBuffer, p.rows * cols, dtype, this.seed++, s.role === 'norm' ? 1 : amp);
+    }
+    if (host.length < parts.length) record(this.gpu, 'random-weights', (ctx) => {
       for (const p of parts) {
         const seed = this.seed++;
         if (dtype === 'q4') {
@@ -131,5 +140,25 @@ export class RandomWeights implements WeightMap {
     const t = { dtype, parts };
     this.made.set(s.name, t);
     return t;
+  }
+}
+
+/** Fills `n` f16/f32 values of a host-placed buffer with U(-amp, amp) from a seeded xorshift32. */
+function fillHostRandom(buf: HostBuffer, n: number, dtype: 'f16' | 'f32', seed: number, amp: number): void {
+  let x = (seed * 0x9e3779b1) >>> 0 || 1;
+  const next = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return (x / 2 ** 32) * 2 - 1;
+  };
+  const b = buf.bytes;
+  if (dtype === 'f32') {
+    const v = new Float32Array(b.buffer, b.byteOffset, n);
+    for (let i = 0; i < n; i++) v[i] = next() * amp;
+  } else {
+    const v = new Uint16Array(b.buffer, b.byteOffset, n);
+    for (let i = 0; i < n; i++) v[i] = f32ToF16Bits(next() * amp);
   }
 }

@@ -6,6 +6,10 @@
  * runs over row chunks whose [rows, I] intermediates live in the q/k/v buffers (dead by then),
  * and the im2col patch rows in the attention-output buffer (dead until the first attention), so
  * a 4096-patch budget takes 6 x [P, D] f32 (101 MB for Pixtral) instead of 315 MB.
+ *
+ * Layer weights either live on the GPU (resident: `encode` records the whole encoder into one
+ * pass, the caller submits it) or in host memory (`visionWeights: 'host'`, src/gpu/host-buffer.ts):
+ * then `run` streams them through two GPU layer slots (`vision-slots.ts`), one submit per layer.
  */
 import type { VisionConfig } from '../config.js';
 import type { Gpu } from '../gpu/device.js';
@@ -21,6 +25,7 @@ import { matmul, rowAlignment } from '../kernels/matmul.js';
 import { linear, type Linear } from './linear.js';
 import { loadLinear, path, type WeightMap } from './weights.js';
 import { gridOf, patchify, type EncoderImage, type Grid } from './patchify.js';
+import { layersOnHost, VisionLayerSlots } from './vision-slots.js';
 
 export interface VisionLayerWeights {
   attentionNorm: Tensor; // [D]
@@ -97,8 +102,17 @@ function denseOf(l: Linear) {
   return l.weight.w;
 }
 
+/** What `encode` and `run` give back: the output view [patches, D] and the images' grids. */
+export interface Encoded {
+  out: Tensor;
+  grids: Grid[];
+  patches: number;
+}
+
 export class VisionEncoder {
   private readonly acts: VisionActivations;
+  /** The layer slots when the layer weights are in host memory, else null (resident). */
+  readonly slots: VisionLayerSlots | null;
   /** Patch rows per MLP chunk (P when the MLP runs whole). */
   readonly mlpRows: number;
   private readonly rope: RopeTable;
@@ -143,6 +157,12 @@ export class VisionEncoder {
     };
     this.hostPatches = new Float32Array(P * rowLen);
     this.rope = buildVisionRopeTable(gpu, c.headDim, c.ropeTheta, c.imageSize / c.patchSize);
+    this.slots = layersOnHost(weights.layers) ? new VisionLayerSlots(gpu, weights.layers) : null;
+  }
+
+  /** Layer i's weights as recorded now: resident, or the slot it streams through. */
+  private layerWeights(i: number): VisionLayerWeights {
+    return this.slots ? this.slots.slots[i % this.slots.slots.length]! : this.weights.layers[i]!;
   }
 
   /** Token grids of the images, checked against the encoder's limits. */
@@ -159,10 +179,51 @@ export class VisionEncoder {
     return grids;
   }
 
-  /** Records the whole encoder; the output view [patches, D] is valid once the pass is submitted. */
-  encode(ctx: Ctx, images: readonly EncoderImage[]): { out: Tensor; grids: Grid[]; patches: number } {
+  /**
+   * Records the whole encoder; the output view [patches, D] is valid once the pass is submitted.
+   * With host-memory weights the layers are recorded against their slots unfilled: only for
+   * planning pipelines (`src/model/pipelines.ts`); `run` encodes for real.
+   */
+  encode(ctx: Ctx, images: readonly EncoderImage[]): Encoded {
     const e = this.embed(ctx, images);
     this.transformer(ctx, e.patches);
+    return e;
+  }
+
+  /**
+   * Encodes and submits: resident weights in one submission (`encode`, then `tail` in the same
+   * pass); host-memory weights as the embedding, then per layer i the upload of its bytes into
+   * slot i % 2 and one submission of the layer, the last one with `tail`. `tail` records what
+   * consumes the output (the projector). Returns once the work is submitted, not done.
+   */
+  run(images: readonly EncoderImage[], tail: (ctx: Ctx, e: Encoded) => void = () => {}): Encoded {
+    const submit = (label: string, f: (ctx: Ctx) => void) => {
+      const enc = this.gpu.device.createCommandEncoder({ label });
+      const pass = enc.beginComputePass({ label });
+      f({ gpu: this.gpu, pass });
+      pass.end();
+      this.gpu.submit([enc.finish()]);
+    };
+    const slots = this.slots;
+    if (!slots) {
+      let e!: Encoded;
+      submit('vision', (ctx) => {
+        e = this.encode(ctx, images);
+        tail(ctx, e);
+      });
+      return e;
+    }
+    let e!: Encoded;
+    submit('vision.embed', (ctx) => (e = this.embed(ctx, images)));
+    const n = slots.layerCount;
+    for (let i = 0; i < n; i++) {
+      const l = slots.fill(i);
+      submit(`vision.layer${i}`, (ctx) => {
+        this.layer(ctx, l, e.patches);
+        if (i === n - 1) tail(ctx, e);
+      });
+    }
+    if (!n) submit('vision.tail', (ctx) => tail(ctx, e));
     return e;
   }
 
@@ -188,6 +249,11 @@ export class VisionEncoder {
 
   /** Records the transformer layers over the first `P` rows of the residual stream. */
   transformer(ctx: Ctx, P: number): void {
+    for (let i = 0; i < this.weights.layers.length; i++) this.layer(ctx, this.layerWeights(i), P);
+  }
+
+  /** Records one transformer layer with weights `l` over the first `P` rows. */
+  private layer(ctx: Ctx, l: VisionLayerWeights, P: number): void {
     const c = this.config;
     const a = this.acts;
     const D = c.hiddenSize;
@@ -196,49 +262,48 @@ export class VisionEncoder {
     const x = v(a.x, D);
     const h = v(a.h, D);
     const heads = { tokens: P, heads: c.numHeads };
-    for (const l of this.weights.layers) {
-      rmsnorm(ctx, x, l.attentionNorm, h, c.normEps);
-      linear(ctx, l.q, h, v(a.q, D), P);
-      linear(ctx, l.k, h, v(a.k, D), P);
-      linear(ctx, l.v, h, v(a.v, D), P);
-      visionRopeInPlace(ctx, v(a.q, D), this.rope, a.coords, heads);
-      visionRopeInPlace(ctx, v(a.k, D), this.rope, a.coords, heads);
-      blockDiagonalAttention(ctx, v(a.attn, D), v(a.q, D), v(a.k, D), v(a.v, D), a.segments, {
-        tokens: P,
-        heads: c.numHeads,
-        kvHeads: c.numHeads,
-        headDim: c.headDim,
-        keyRows: P,
-      });
-      linear(ctx, l.o, v(a.attn, D), h, P);
-      addInPlace(ctx, x, h);
-      rmsnorm(ctx, x, l.ffnNorm, h, c.normEps);
-      if (this.mlpRows >= P) {
-        linear(ctx, l.gate, h, v(a.gate, I), P);
-        linear(ctx, l.up, h, v(a.up, I), P);
-        siluMul(ctx, v(a.gate, I), v(a.up, I), v(a.act, I));
-        linear(ctx, l.down, v(a.act, I), h, P);
-      } else {
-        // Row chunks: each reads its rows of h and writes its MLP output back over them (rows
-        // are independent here, and later chunks read only later rows). Every output row is
-        // computed exactly as in one pass: the matmul's sums do not depend on M or the window.
-        for (let r0 = 0; r0 < P; r0 += this.mlpRows) {
-          const n = Math.min(this.mlpRows, P - r0);
-          const gate = a.gate.view([n, I]);
-          const up = a.up.view([n, I]);
-          const act = a.act.view([n, I]);
-          matmul(ctx, h, denseOf(l.gate), gate, { M: n, xRowOffset: r0, bias: l.gate.bias });
-          matmul(ctx, h, denseOf(l.up), up, { M: n, xRowOffset: r0, bias: l.up.bias });
-          siluMul(ctx, gate, up, act);
-          matmul(ctx, act, denseOf(l.down), h, { M: n, yRowOffset: r0, bias: l.down.bias });
-        }
+    rmsnorm(ctx, x, l.attentionNorm, h, c.normEps);
+    linear(ctx, l.q, h, v(a.q, D), P);
+    linear(ctx, l.k, h, v(a.k, D), P);
+    linear(ctx, l.v, h, v(a.v, D), P);
+    visionRopeInPlace(ctx, v(a.q, D), this.rope, a.coords, heads);
+    visionRopeInPlace(ctx, v(a.k, D), this.rope, a.coords, heads);
+    blockDiagonalAttention(ctx, v(a.attn, D), v(a.q, D), v(a.k, D), v(a.v, D), a.segments, {
+      tokens: P,
+      heads: c.numHeads,
+      kvHeads: c.numHeads,
+      headDim: c.headDim,
+      keyRows: P,
+    });
+    linear(ctx, l.o, v(a.attn, D), h, P);
+    addInPlace(ctx, x, h);
+    rmsnorm(ctx, x, l.ffnNorm, h, c.normEps);
+    if (this.mlpRows >= P) {
+      linear(ctx, l.gate, h, v(a.gate, I), P);
+      linear(ctx, l.up, h, v(a.up, I), P);
+      siluMul(ctx, v(a.gate, I), v(a.up, I), v(a.act, I));
+      linear(ctx, l.down, v(a.act, I), h, P);
+    } else {
+      // Row chunks: each reads its rows of h and writes its MLP output back over them (rows
+      // are independent here, and later chunks read only later rows). Every output row is
+      // computed exactly as in one pass: the matmul's sums do not depend on M or the window.
+      for (let r0 = 0; r0 < P; r0 += this.mlpRows) {
+        const n = Math.min(this.mlpRows, P - r0);
+        const gate = a.gate.view([n, I]);
+        const up = a.up.view([n, I]);
+        const act = a.act.view([n, I]);
+        matmul(ctx, h, denseOf(l.gate), gate, { M: n, xRowOffset: r0, bias: l.gate.bias });
+        matmul(ctx, h, denseOf(l.up), up, { M: n, xRowOffset: r0, bias: l.up.bias });
+        siluMul(ctx, gate, up, act);
+        matmul(ctx, act, denseOf(l.down), h, { M: n, yRowOffset: r0, bias: l.down.bias });
       }
-      addInPlace(ctx, x, h);
     }
+    addInPlace(ctx, x, h);
   }
 
   destroy(): void {
     for (const t of owned(this.acts)) t.destroy();
     this.rope.tensor.destroy();
+    this.slots?.destroy();
   }
 }

@@ -168,13 +168,7 @@ export class VisionLanguageModel {
         featureRow.set(im, row);
         row += im.rows * im.cols;
       }
-      const enc = this.gpu.device.createCommandEncoder({ label: 'vision' });
-      const pass = enc.beginComputePass({ label: 'vision' });
-      const ctx = { gpu: this.gpu, pass };
-      const v = this.vision.encode(ctx, groups[k]!.map((im) => im.image));
-      this.projector.project(ctx, v.out, v.patches, v.grids);
-      pass.end();
-      this.gpu.submit([enc.finish()]);
+      this.vision.run(groups[k]!.map((im) => im.image), (ctx, v) => this.projector.project(ctx, v.out, v.patches, v.grids));
       await this.gpu.sync();
       current = k;
       imageEncodeMs += performance.now() - t;

@@ -15,6 +15,7 @@
 import { AbortError, FormatError, LimitError, throwIfAborted } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { createBuffer, splitRows, writeBuffer, type RowPart } from '../gpu/tensor.js';
+import { isHostBuffer } from '../gpu/host-buffer.js';
 import { segmentBytes, type Segment, type StoredDType, type TensorEntry } from './manifest.js';
 import { ProgressTracker, type ProgressCallback } from './progress.js';
 import type { ModelFiles } from './store.js';
@@ -52,10 +53,10 @@ export class GpuWeights {
     return this.tensors.has(name);
   }
 
-  /** GPU bytes held (data + scales). */
+  /** GPU bytes held (data + scales; tensors placed in host memory left out). */
   get byteLength(): number {
     let n = 0;
-    for (const t of this.tensors.values()) for (const p of t.parts) n += p.dataBytes + p.scalesBytes;
+    for (const t of this.tensors.values()) for (const p of t.parts) if (!isHostBuffer(p.data)) n += p.dataBytes + p.scalesBytes;
     return n;
   }
 

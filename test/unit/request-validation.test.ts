@@ -117,4 +117,11 @@ describe('load options', () => {
     fails(() => validateLoadOptions({ url: '/m/', kvCache: 'q8' }), FormatError, /kvCache must be "f16" or "f32" \(got string "q8"\)/);
     expect(() => validateLoadOptions({ url: '/m/', maxContext: 512, kvCache: 'f16', maxPatches: 256 })).not.toThrow();
   });
+
+  it('refuses a visionWeights other than "gpu" or "host", naming the option', () => {
+    fails(() => validateLoadOptions({ url: '/m/', visionWeights: 'x' }), FormatError, /visionWeights must be "gpu" or "host" \(got string "x"\)/);
+    fails(() => validateLoadOptions({ url: '/m/', visionWeights: true }), FormatError, /visionWeights must be "gpu" or "host" \(got boolean true\)/);
+    expect(() => validateLoadOptions({ url: '/m/', visionWeights: 'host' })).not.toThrow();
+    expect(() => validateLoadOptions({ url: '/m/', visionWeights: 'gpu' })).not.toThrow();
+  });
 });

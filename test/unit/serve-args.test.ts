@@ -18,6 +18,8 @@ describe('parseServeArgs', () => {
     )!;
     expect(a).toMatchObject({ host: '0.0.0.0', port: 0, apiKey: 'k', cors: '*', allowRemoteImages: true, modelId: 'pix', maxContext: 4096, maxBodyBytes: 2 ** 19, maxQueue: 0, graceMs: 2500, adapter: 'software' });
     expect(parseServeArgs(['m'], { [API_KEY_ENV]: 'from-env' })!.apiKey).toBe('from-env');
+    expect(parseServeArgs(['m', '--vision-weights', 'host'], {})!.visionWeights).toBe('host');
+    expect(parseServeArgs(['m', '--vision-weights', 'gpu'], {})!.visionWeights).toBe('gpu');
   });
 
   it('refuses bad usage with a message naming the flag', () => {
@@ -27,5 +29,6 @@ describe('parseServeArgs', () => {
     expect(() => parseServeArgs(['m', '--queue', '-1'], {})).toThrow(/--queue/);
     expect(() => parseServeArgs(['m', '--max-body-mb', '0'], {})).toThrow(/--max-body-mb/);
     expect(() => parseServeArgs(['m', '--bogus'], {})).toThrow(/bogus/);
+    expect(() => parseServeArgs(['m', '--vision-weights', 'cpu'], {})).toThrow(/--vision-weights must be host or gpu \(got "cpu"\)/);
   });
 });
