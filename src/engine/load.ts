@@ -6,13 +6,13 @@ import { Gpu } from '../gpu/device.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { FormatError } from '../errors.js';
 import { loadModelFiles } from '../weights/fetch.js';
-import { containProgress, ProgressTracker } from '../weights/progress.js';
+import { ProgressTracker } from '../weights/progress.js';
 import { uploadModel, type GpuWeights } from '../weights/upload.js';
 import { segmentBytes } from '../weights/manifest.js';
 import { UploadedWeights } from '../model/gpu-weights.js';
 import type { ModelWeightMap, VisionLanguageModel } from '../model/vlm.js';
 import type { Sampler } from '../kernels/sampling.js';
-import { compileModelPipelines, warmModel } from '../model/pipelines.js';
+import { prepareModel } from './prepare.js';
 import { checkSpecialIds, loadTokenizer, type Tokenizer } from '../text/tokenizer.js';
 import type { Grammars } from '../grammar/constraint.js';
 import { createModelParts, modelInfo, placeVisionWeights } from './model-parts.js';
@@ -76,15 +76,7 @@ export async function loadModel(opts: LoadOptions): Promise<LoadedModel> {
     const parts = createModelParts(gpu, m.config, map, tokenizer, { ...opts, kvCache });
     const { model, sampler } = parts;
     // Every pipeline now, in parallel, so the first answer does not pay for compilation.
-    const bytes = weights.byteLength;
-    // The same contained callback the downloader uses: one that throws stops its events, not the load.
-    const progress = containProgress(opts.onProgress);
-    const event = (phase: 'compile' | 'done', done: number, total: number) =>
-      progress?.({ phase, loadedBytes: bytes, totalBytes: bytes, shardIndex: -1, shardCount: m.shards.length, bytesPerSecond: 0, pipelinesCompiled: done, pipelinesTotal: total });
-    const pipelines = await compileModelPipelines(gpu, model, sampler, (done, total) => event('compile', done, total));
-    await warmModel(gpu, model, sampler);
-    event('done', pipelines, pipelines);
-    await gpu.sync();
+    await prepareModel(gpu, model, sampler, { bytes: weights.byteLength, shardCount: m.shards.length, onProgress: opts.onProgress });
     const info = modelInfo(gpu, model, kvCache, { name: m.name, dtype: m.dtype, weightBytes: weights.byteLength, fromCache: files.fromCache });
     return { gpu, weights, tokenizer, ...parts, info, files };
   } catch (e) {

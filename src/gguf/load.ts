@@ -12,6 +12,7 @@ import { FormatError } from '../errors.js';
 import { Gpu } from '../gpu/device.js';
 import { checkSpecialIds, type Tokenizer } from '../text/tokenizer.js';
 import { containProgress, ProgressTracker } from '../weights/progress.js';
+import { prepareModel } from '../engine/prepare.js';
 import { idbGgufCache } from '../weights/gguf-store.js';
 import type { LoadedModel } from '../engine/load.js';
 import { createModelParts, modelInfo, placeVisionWeights } from '../engine/model-parts.js';
@@ -74,8 +75,8 @@ export async function loadGgufModel(opts: LoadOptions): Promise<LoadedModel> {
     const quantized = gm.tensors.some((t) => t.file === 'text' && t.info.typeName !== 'F32' && t.info.typeName !== 'F16');
     const kvCache = opts.kvCache ?? (quantized ? 'f16' : 'f32');
     const parts = createModelParts(gpu, config, weights, tokenizer, { ...opts, kvCache });
-    await gpu.sync();
-    progress.phase('done');
+    // Every pipeline now, as for converted models: the first answer does not pay for compilation.
+    await prepareModel(gpu, parts.model, parts.sampler, { bytes: weights.byteLength, shardCount: 2, onProgress: opts.onProgress });
     const name = pair.headers.text.metadata.get('general.name');
     const info = modelInfo(gpu, parts.model, kvCache, {
       name: typeof name === 'string' ? name : opts.url, dtype: 'gguf', weightBytes: weights.byteLength, fromCache: pair.fromCache,

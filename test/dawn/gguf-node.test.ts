@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPixtral } from '../../src/node/model.js';
+import type { LoadProgress } from '../../src/weights/progress.js';
 import { expectClose } from '../helpers/close.js';
 import { parseSafetensors } from '../helpers/safetensors.js';
 import { repoFixturesDir, sharedDir } from '../fixture-server.js';
@@ -111,6 +112,26 @@ describe('Node loadPixtral({ url, mmproj }) on kq GGUFs', () => {
       }
     });
   }
+});
+
+describe('Node loadPixtral({ url, mmproj }): the load phases', () => {
+  it('compiles every pipeline during load, as for converted models (compile events, then done with all compiled)', async () => {
+    const events: LoadProgress[] = [];
+    const model = await loadPixtral({
+      url: resolve(kq, 'pixtral-kq-tiny-text-q4_k_m.gguf'), mmproj: resolve(kq, 'pixtral-kq-tiny-mmproj-f16.gguf'), maxContext: 64,
+      onProgress: (p) => events.push(p),
+    });
+    try {
+      const compile = events.filter((e) => e.phase === 'compile');
+      expect(compile.length).toBeGreaterThan(0);
+      const done = events.at(-1)!;
+      expect(done.phase).toBe('done');
+      expect(done.pipelinesTotal).toBeGreaterThan(10);
+      expect(done.pipelinesCompiled).toBe(done.pipelinesTotal);
+    } finally {
+      await model.dispose();
+    }
+  });
 });
 
 describe('Node loadPixtral({ url, mmproj }) on the mistral3 GGUF pair (llama.cpp arch mistral3, merger mmproj)', () => {
