@@ -3,9 +3,9 @@
  * token's packed q|k|v row (the fused q/k/v projection's output), rotates the q and k heads in
  * place and writes the rotated k and the v at cache row `pos`, in one dispatch instead of three
  * (rope, kv_write k, kv_write v). Bit-identical to `ropeInPlace` over the q and k heads followed
- * by `kvWrite`. 1D RoPE without the llama-4 query scale. The decoder now folds this step into the
- * attention dispatch (`decodeAttention`'s `rope` option); this kernel stays as the reference that
- * fusion is tested against (attention-rope-kv.test.ts).
+ * by `kvWrite`. 1D RoPE without the llama-4 query scale. On GPUs the decoder folds this step into
+ * the attention dispatch instead (`decodeAttention`'s `rope` option, `Decoder.ropeInAttention`),
+ * which is tested bit for bit against this kernel (attention-rope-kv.test.ts).
  */
 import { defineKernel, dispatch, grid, type Ctx } from '../gpu/kernel.js';
 import type { Tensor } from '../gpu/tensor.js';

@@ -13,6 +13,7 @@ import type { Ctx } from '../gpu/kernel.js';
 import { Tensor, writeBuffer } from '../gpu/tensor.js';
 import { rmsnorm } from '../kernels/rmsnorm.js';
 import { embed, type EmbeddingTable } from '../kernels/embedding.js';
+import { ropeKvWrite } from '../kernels/rope-kv-write.js';
 import { buildRopeTable, ropeInPlace, type RopeTable } from '../kernels/rope.js';
 import { ropeInvFreq, yarnAttentionFactor, yarnInvFreq } from '../kernels/rope-freqs.js';
 import { causalAttention, createDecodeScratch, decodeAttention, destroyDecodeScratch, kvWrite, type DecodeScratch } from '../kernels/attention.js';
@@ -119,6 +120,14 @@ export class Decoder {
    * the weights allow (`decodeFusions`). On by default; tests turn it off to compare with the unfused kernels.
    */
   fuseDecode = true;
+  /**
+   * With `fuseDecode`: RoPE and the KV-cache append run inside the decode attention dispatch
+   * (5 dispatches per q4 layer, 6 past 256 keys) instead of in a dispatch of their own before it.
+   * On by default on GPUs, where a dispatch and its barrier cost more than the few rotations each
+   * attention workgroup adds; off on CPU adapters, where SwiftShader measured the folded layer
+   * slower (tiny-screens end to end 77-81 vs 88-90 tokens/s, 2026-11-28). Bit-identical either way.
+   */
+  ropeInAttention: boolean;
 
   constructor(
     private readonly gpu: Gpu,
@@ -149,6 +158,7 @@ export class Decoder {
     };
     this.ropeArgs = decoderRope(c);
     this.rope = buildRopeTable(gpu, this.ropeArgs.invFreq, maxContext);
+    this.ropeInAttention = !gpu.isSoftware;
     this.scratch = createDecodeScratch(gpu, maxContext, c.numHeads, c.headDim);
   }
 
@@ -199,10 +209,14 @@ export class Decoder {
         const qkv = a.qkv.view([1, qDim + 2 * kvDim]);
         linearQkv(ctx, l.q, l.k, l.v, x, qkv, { weight: l.inputNorm, eps: c.normEps });
         const nCtx = pos0 + 1;
-        if (r.llama4Beta === 0) {
+        if (r.llama4Beta === 0 && this.ropeInAttention) {
           // RoPE on the q and k heads and the k, v cache append inside the attention dispatch
           // (bit-identical to rope_kv_write then attention).
           decodeAttention(ctx, attn, qkv, kv, this.scratch, { nCtx, heads: c.numHeads, qOffset: 0, rope: { table: this.rope, attnFactor: r.attnFactor } });
+        } else if (r.llama4Beta === 0) {
+          // RoPE on the q and k heads and the k, v cache append: one dispatch, then attention.
+          ropeKvWrite(ctx, qkv, this.rope, kv, { qHeads: c.numHeads, pos: pos0, attnFactor: r.attnFactor });
+          decodeAttention(ctx, attn, qkv, kv, this.scratch, { nCtx, heads: c.numHeads, qOffset: 0 });
         } else {
           ropeInPlace(ctx, qkv, this.rope, ropeQ);
           ropeInPlace(ctx, qkv, this.rope, { ...ropeK, offset: qDim });

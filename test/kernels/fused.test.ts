@@ -378,6 +378,19 @@ describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async
     const f = await loadFixtureModel(gpu, 'pixtral-tiny-a-q4', { maxContext: 512, maxChunk: 64 });
     try {
       const m = f.model;
+      // The default by adapter class (folded on GPUs, a dispatch of its own on CPU adapters).
+      expect(m.decoder.ropeInAttention).toBe(!gpu.isSoftware);
+      m.decoder.ropeInAttention = false;
+      const countUnfolded = [10, 255, 256, 400].map((pos) => {
+        const before = gpu.ledger.dispatches;
+        const enc = gpu.device.createCommandEncoder();
+        const pass = enc.beginComputePass();
+        m.decoder.layers({ gpu, pass }, 1, pos, m.cache);
+        pass.end();
+        return (gpu.ledger.dispatches - before) / m.config.text.numLayers;
+      });
+      expect(countUnfolded).toEqual([6, 6, 7, 7]);
+      m.decoder.ropeInAttention = true;
       const layers = m.config.text.numLayers;
       const count = (pos: number) => {
         const before = gpu.ledger.dispatches;
