@@ -304,6 +304,37 @@ describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async
   const { loadFixtureModel } = await import('../golden/load.js');
   const { argmax, casePrompt, loadCase } = await import('../golden/cases.js');
 
+  /**
+   * Logits of the fused decode against the unfused kernels', step by step. f32 everywhere and the
+   * same sums in the same order: exactly equal on SwiftShader. Other compilers may contract the
+   * folded RMSNorm's last multiply into the matvec's next add (an FMA; lavapipe does), which the
+   * unfused kernel, reading a stored value, cannot: there the logits agree to 1e-5 of their RMS
+   * (observed ~1e-7: a few f32 ulps carried through the layers; a wrong norm weight or scale
+   * changes them by O(RMS)).
+   */
+  const expectSameLogits = (fused: Float32Array[], plain: Float32Array[]) =>
+    fused.forEach((l, s) => {
+      const p = plain[s]!;
+      if (gpu.adapterInfo.architecture === 'swiftshader') {
+        expect(Array.from(l), `step ${s}`).toEqual(Array.from(p));
+        return;
+      }
+      const rms = Math.sqrt(p.reduce((a, v) => a + v * v, 0) / p.length);
+      l.forEach((v, i) => {
+        if (!(Math.abs(v - p[i]!) <= 1e-5 * rms)) expect.fail(`step ${s} logit ${i}: fused ${v} vs unfused ${p[i]} (RMS ${rms})`);
+      });
+    });
+
+  /** Dispatches one decode step's layers record at position `pos`, per layer (recorded, never submitted). */
+  const layerDispatches = (m: import('../../src/model/vlm.js').VisionLanguageModel, pos: number) => {
+    const before = gpu.ledger.dispatches;
+    const enc = gpu.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    m.decoder.layers({ gpu, pass }, 1, pos, m.cache);
+    pass.end();
+    return (gpu.ledger.dispatches - before) / m.config.text.numLayers;
+  };
+
   // q4: both fusions; f32 (dense): gate/up only (q/k/v stay three matvecs).
   it.each([
     ['pixtral-tiny-a-q4', { qkv: true, gateUp: true }],
@@ -334,23 +365,9 @@ describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async
       const fused = await decode(true);
       const plain = await decode(false);
       m.decoder.fuseDecode = true;
-      // f32 everywhere and the same sums in the same order: exactly equal on SwiftShader. Other
-      // compilers may contract the folded RMSNorm's last multiply into the matvec's next add (an
-      // FMA; lavapipe does), which the unfused kernel, reading a stored value, cannot: there the logits
-      // agree to 1e-5 of their RMS (observed ~1e-7: a few f32 ulps carried through the layers;
-      // a wrong norm weight or scale changes them by O(RMS)), and the greedy tokens are equal.
+      // Greedy tokens equal; logits as `expectSameLogits` says.
       expect(fused.ids).toEqual(plain.ids);
-      fused.logits.forEach((l, s) => {
-        const p = plain.logits[s]!;
-        if (gpu.adapterInfo.architecture === 'swiftshader') {
-          expect(Array.from(l), `step ${s}`).toEqual(Array.from(p));
-          return;
-        }
-        const rms = Math.sqrt(p.reduce((a, v) => a + v * v, 0) / p.length);
-        l.forEach((v, i) => {
-          if (!(Math.abs(v - p[i]!) <= 1e-5 * rms)) expect.fail(`step ${s} logit ${i}: fused ${v} vs unfused ${p[i]} (RMS ${rms})`);
-        });
-      });
+      expectSameLogits(fused.logits, plain.logits);
       // Against a prefill of prompt + generated tokens (the tiled q4_matmul, other summation
       // order): logits agree to f32 rounding through the layers. Bound: 1e-4 of the logits' RMS
       // per element (observed ~1e-6, printed); a wrong k/v/q offset or rope head count in the
@@ -380,27 +397,11 @@ describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async
       const m = f.model;
       // The default by adapter class (folded on GPUs, a dispatch of its own on CPU adapters).
       expect(m.decoder.ropeInAttention).toBe(!gpu.isSoftware);
+      const counts = () => [10, 255, 256, 400].map((pos) => layerDispatches(m, pos));
       m.decoder.ropeInAttention = false;
-      const countUnfolded = [10, 255, 256, 400].map((pos) => {
-        const before = gpu.ledger.dispatches;
-        const enc = gpu.device.createCommandEncoder();
-        const pass = enc.beginComputePass();
-        m.decoder.layers({ gpu, pass }, 1, pos, m.cache);
-        pass.end();
-        return (gpu.ledger.dispatches - before) / m.config.text.numLayers;
-      });
-      expect(countUnfolded).toEqual([6, 6, 7, 7]);
+      expect(counts()).toEqual([6, 6, 7, 7]);
       m.decoder.ropeInAttention = true;
-      const layers = m.config.text.numLayers;
-      const count = (pos: number) => {
-        const before = gpu.ledger.dispatches;
-        const enc = gpu.device.createCommandEncoder();
-        const pass = enc.beginComputePass();
-        m.decoder.layers({ gpu, pass }, 1, pos, m.cache);
-        pass.end(); // recorded, never submitted
-        return (gpu.ledger.dispatches - before) / layers;
-      };
-      expect([count(10), count(255), count(256), count(400)]).toEqual([5, 5, 6, 6]);
+      expect(counts()).toEqual([5, 5, 6, 6]);
       const t = m.config.tokens;
       // A 300-token text prompt: every decode step attends over more than 256 keys.
       const ids = [t.bos, t.inst, ...Array.from({ length: 296 }, (_, i) => 20 + ((i * 37) % 900)), t.instEnd];
@@ -419,19 +420,8 @@ describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async
       const fused = await decode(true);
       const plain = await decode(false);
       m.decoder.fuseDecode = true;
-      fused.forEach((l, s) => {
-        const p = plain[s]!;
-        expect(argmax(l)).toBe(argmax(p));
-        if (gpu.adapterInfo.architecture === 'swiftshader') {
-          expect(Array.from(l), `step ${s}`).toEqual(Array.from(p));
-          return;
-        }
-        // As above: lavapipe may contract the folded norm's multiply (a few f32 ulps).
-        const rms = Math.sqrt(p.reduce((a, v) => a + v * v, 0) / p.length);
-        l.forEach((v, i) => {
-          if (!(Math.abs(v - p[i]!) <= 1e-5 * rms)) expect.fail(`step ${s} logit ${i}: fused ${v} vs unfused ${p[i]} (RMS ${rms})`);
-        });
-      });
+      expect(fused.map(argmax)).toEqual(plain.map(argmax));
+      expectSameLogits(fused, plain);
     } finally {
       f.model.destroy();
     }
