@@ -20,6 +20,24 @@ async function fixtureFile(path: string): Promise<File> {
   return new File([bytes], path.split('/').pop()!, { type: 'application/octet-stream' });
 }
 
+/**
+ * The kq Q4_K_M goldens through a loaded model's `generate`: greedy tokens exactly, prompt logits
+ * at the case's own strict tolerance (1e-4): the same blocks and the same f32 forward as the URL path.
+ */
+async function expectKqQ4KMGoldens(model: Awaited<ReturnType<typeof loadPixtral>>): Promise<void> {
+  for (const name of ['text_only', 'one_image_wide']) {
+    const c = await loadCase('gguf/kq/goldens/q4_k_m', name);
+    const images = (c.json.images ?? []).map((im) => {
+      const px = c.inputs[im.pixel_values]!;
+      const [, height, width] = px.shape as [number, number, number];
+      return { pixels: px.data as Float32Array, height, width };
+    });
+    const r = await model.generate({ inputIds: c.json.input_ids, images, maxNewTokens: 8, temperature: 0, returnLogits: true });
+    expect(r.tokenIds, name).toEqual(c.json.greedy_tokens);
+    expectClose(r.logits!, c.expected.logits!.data, tol(c, 'logits', true), `${name} logits`);
+  }
+}
+
 describe('loadPixtral with File objects', () => {
   it('kq q4_k_m text + f16 mmproj as Files: greedy tokens and prompt logits of the goldens; nothing cached', async () => {
     const before = (await listCachedModels()).length;
@@ -29,18 +47,7 @@ describe('loadPixtral with File objects', () => {
     try {
       expect(model.info.dtype).toBe('gguf');
       expect(model.info.name).toBe('pixtral-kq-tiny');
-      for (const name of ['text_only', 'one_image_wide']) {
-        const c = await loadCase('gguf/kq/goldens/q4_k_m', name);
-        const images = (c.json.images ?? []).map((im) => {
-          const px = c.inputs[im.pixel_values]!;
-          const [, height, width] = px.shape as [number, number, number];
-          return { pixels: px.data as Float32Array, height, width };
-        });
-        const r = await model.generate({ inputIds: c.json.input_ids, images, maxNewTokens: 8, temperature: 0, returnLogits: true });
-        expect(r.tokenIds, name).toEqual(c.json.greedy_tokens);
-        // The case's own strict tolerance (1e-4 on logits): the same f32 forward as the URL path.
-        expectClose(r.logits!, c.expected.logits!.data, tol(c, 'logits', true), `${name} logits`);
-      }
+      await expectKqQ4KMGoldens(model);
     } finally {
       await model.dispose();
     }
@@ -90,18 +97,7 @@ describe('loadPixtral with File objects', () => {
     try {
       expect(model.info.dtype).toBe('gguf');
       expect(model.info.fromCache).toBe(false);
-      for (const name of ['text_only', 'one_image_wide']) {
-        const c = await loadCase('gguf/kq/goldens/q4_k_m', name);
-        const images = (c.json.images ?? []).map((im) => {
-          const px = c.inputs[im.pixel_values]!;
-          const [, height, width] = px.shape as [number, number, number];
-          return { pixels: px.data as Float32Array, height, width };
-        });
-        const r = await model.generate({ inputIds: c.json.input_ids, images, maxNewTokens: 8, temperature: 0, returnLogits: true });
-        expect(r.tokenIds, name).toEqual(c.json.greedy_tokens);
-        // The case's strict tolerance, as for the pair itself: the same blocks, the same kernels.
-        expectClose(r.logits!, c.expected.logits!.data, tol(c, 'logits', true), `${name} logits`);
-      }
+      await expectKqQ4KMGoldens(model);
     } finally {
       await model.dispose();
     }
