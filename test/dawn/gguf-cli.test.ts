@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sharedDir } from '../fixture-server.js';
-import { BIN, dawnEnv, SAMPLES } from './node/samples.js';
+import { BIN, dawnEnv, runCli, SAMPLES } from './node/samples.js';
 
 const SCREENS = join(sharedDir, 'fixtures/gguf/screens');
 const ref = JSON.parse(readFileSync(join(SCREENS, 'ref_answers_dequant.json'), 'utf8')) as {
@@ -21,19 +21,7 @@ const ref = JSON.parse(readFileSync(join(SCREENS, 'ref_answers_dequant.json'), '
 const questions = JSON.parse(readFileSync(join(SAMPLES, 'questions.json'), 'utf8')) as { image: string; question: string; question_type: string }[];
 const [TEXT, MMPROJ] = ref.pairs['q4_0:f16']!.files.map((f) => join(SCREENS, f)) as [string, string];
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function run(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: dawnEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d));
-    p.stderr.on('data', (d: Buffer) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[]) => runCli(args);
 
 describe('pixtral-webgpu CLI with a GGUF pair (child process, Dawn)', () => {
   it('ask model.gguf --mmproj mmproj.gguf answers like the float64 reference (text and --json)', async () => {

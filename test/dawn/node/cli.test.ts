@@ -8,27 +8,14 @@
  * exits 1; `info` prints the manifest and the adapter. Each model-running process compiles
  * the pipelines anew (slow on lavapipe), so the cases share processes where they can.
  */
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { copyFile, mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BIN, COLOR, COLOR_QUESTION, dawnEnv, MODEL_Q4, SAMPLES, twoPagePdf } from './samples.js';
+import { COLOR, COLOR_QUESTION, MODEL_Q4, runCli, SAMPLES, twoPagePdf } from './samples.js';
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function run(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, ...args], { cwd, env: dawnEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d));
-    p.stderr.on('data', (d: Buffer) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[], cwd: string, env: Record<string, string> = {}) => runCli(args, { cwd, env });
 
 const lines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 

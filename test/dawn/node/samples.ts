@@ -4,6 +4,7 @@
  * engine reproduces), and a two-page PDF made of two of them (JPEG pages at the images' size,
  * so at 72 dpi each page renders at the screenshot's own size).
  */
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { pdfFromJpegs } from '../../e2e/pdf-writer.js';
@@ -33,4 +34,24 @@ export async function twoPagePdf(): Promise<Uint8Array> {
 /** The Dawn adapter for child processes: lavapipe unless the caller set an ICD. */
 export function dawnEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...process.env, VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? '/usr/share/vulkan/icd.d/lvp_icd.json', ...extra };
+}
+
+/** What a finished CLI run printed, and its exit code. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI (`bin/pixtral-webgpu.js`) as a child process on Dawn and collects its output. */
+export function runCli(args: string[], o: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: o.cwd, env: dawnEnv(o.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d));
+    p.stderr.on('data', (d: Buffer) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
