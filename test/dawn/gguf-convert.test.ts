@@ -6,7 +6,6 @@
  * Q4_0 pair it answers sample questions as the pair and the float64 reference do. The manifest
  * records each tensor's GGUF block dtype (no re-quantisation).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,22 +16,14 @@ import type { Manifest } from '../../src/weights/manifest.js';
 import type { LoadProgress } from '../../src/weights/progress.js';
 import { parseSafetensors } from '../helpers/safetensors.js';
 import { sharedDir } from '../fixture-server.js';
-import { BIN, dawnEnv, SAMPLES } from './node/samples.js';
+import { runCli, SAMPLES, type CliRun } from './node/samples.js';
 
 const KQ = resolve(sharedDir, 'fixtures/gguf/kq');
 const SCREENS = resolve(sharedDir, 'fixtures/gguf/screens');
 let dir: string;
 
-function convert(text: string, mmproj: string, out: string, extra: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((ok, fail) => {
-    const p = spawn(process.execPath, [BIN, 'convert', text, '--mmproj', mmproj, out, '--json', '--quiet', ...extra], { env: dawnEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d));
-    p.stderr.on('data', (d: Buffer) => (stderr += d));
-    p.on('error', fail);
-    p.on('close', (code) => ok({ code, stdout, stderr }));
-  });
+function convert(text: string, mmproj: string, out: string, extra: string[] = []): Promise<CliRun> {
+  return runCli(['convert', text, '--mmproj', mmproj, out, '--json', '--quiet', ...extra]);
 }
 
 function safetensors(path: string) {
