@@ -2,10 +2,11 @@
 // held in a ggml block format as stored in the GGUF (prefill: M tokens at once). The format is
 // one define (W_Q4_K, ...; gguf_blocks.wgsl, appended to this file, reads the blocks).
 // Bindings:
-//   0 wq [rows * rowBytes / 4] u32 (rowBytes = K / QK * BB, padded to 4), read
+//   0 wq [(rowBase + rows) * rowBytes / 4] u32 (rowBytes = K / QK * BB, padded to 4), read: the
+//     part's rows start at row rowBase (a buffer shared by adjacent weights, gguf_matvec.wgsl)
 //   1 x  [M, K/4] vec4<act> (X [M, K] row-major), read
 //   2 y  [M, ldy] act, read_write (columns yCol .. yCol + rows written)
-//   3 params { M, K, rows, ldy, yCol }
+//   3 params { M, K, rows, ldy, yCol, rowBase }
 // Tiling (as q4_matmul.wgsl): a 256-thread workgroup computes a 64 x 64 tile of Y, stepping over
 // K 32 at a time: each thread loads one octet of X and one octet of W (dequantised once to f32,
 // s * q - m), stored k-major in workgroup memory (16 KiB), and accumulates a 4 x 4 block with
@@ -20,7 +21,7 @@ alias act = f32;
 alias act4 = vec4<f32>;
 #endif
 
-struct Params { M: u32, K: u32, rows: u32, ldy: u32, yCol: u32 }
+struct Params { M: u32, K: u32, rows: u32, ldy: u32, yCol: u32, rowBase: u32 }
 
 @group(0) @binding(0) var<storage, read> wq: array<u32>;
 @group(0) @binding(1) var<storage, read> x: array<act4>;
@@ -43,7 +44,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let lr = lid / 4u;
   let lq = lid % 4u;
   let xRow = min(m0 + lr, p.M - 1u);
-  let wBase = min(n0 + lr, p.rows - 1u) * rowBytesOf(p.K);
+  let wBase = (min(n0 + lr, p.rows - 1u) + p.rowBase) * rowBytesOf(p.K);
   let slot = lr / 4u;
   let lane = lr % 4u;
 

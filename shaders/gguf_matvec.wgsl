@@ -5,14 +5,20 @@ enable subgroups;
 // held in a ggml block format as stored in the GGUF (decode, batch 1). The format is one define
 // (W_Q4_K, ...; gguf_blocks.wgsl, appended to this file, reads the blocks).
 // Bindings:
-//   0 wq [rows * rowBytes / 4] u32 (rowBytes = K / QK * BB, padded to 4), read; WQ4 (Q4_K, rows
-//     of 144-byte blocks): the same bytes as [rows * rowBytes / 16] vec4<u32>
+//   0 wq [rowBase + rows rows of rowBytes bytes] u32 (rowBytes = K / QK * BB; the buffer padded
+//     to 4), read; the part's rows start at row rowBase (a buffer shared by adjacent weights:
+//     q | k | v, gate | up); WQ4 (Q4_K, rows of 144-byte blocks): the same bytes as vec4<u32>
 //   1 x  [K / 4] vec4<act>, read
 //   2 y  [>= yOffset + rows] act, read_write (only this part's rows are written)
-//   3 params { K, rows, yOffset }
-// RESIDUAL: y[yOffset + r] = y[yOffset + r] + act((W x)[r]): the residual add of the o- and
-//   down-projections as the epilogue (the same two roundings as this kernel into a scratch row
-//   followed by add.wgsl, so bit-identical to that pair; q4_matvec.wgsl's RESIDUAL likewise).
+//   NORM: 3 nw [K] the norm weight: f32, or with NORM_F16 f16 pairs packed in u32 [K / 2]
+//   last: params { K, rows, yOffset, rowBase } | GATE_UP: + upRow; NORM: + eps (f32)
+// Variants (at most one of RESIDUAL, GATE_UP; NORM with either but RESIDUAL):
+//   plain:    y[yOffset + r] = (W x)[r].
+//   RESIDUAL: y[yOffset + r] = y[yOffset + r] + act((W x)[r]) (the o- and down-projections).
+//   GATE_UP:  the gate's rows at rowBase, the up's (same type and shape) at rowBase + upRow of the
+//             same buffer: y[yOffset + r] = silu((W_gate x)[r]) * (W_up x)[r].
+//   NORM:     x is the residual stream, the RMSNorm before the projection folded in.
+//   (matvec_common.wgsl, appended to this file, has the x reads, the reduction and the epilogue.)
 // Work split (as q4_matvec.wgsl): a thread owns 4 consecutive rows (one vec4 accumulator, each
 // x load reused for 4 rows); TPR threads share a block of 4 rows, a workgroup of WG threads holds
 // 4 * WG / TPR rows. TPR = 1 (CPU adapters: a thread streams whole rows, no reduction) or a power
@@ -42,7 +48,15 @@ alias act = f32;
 alias act4 = vec4<f32>;
 #endif
 
-struct Params { K: u32, rows: u32, yOffset: u32 }
+#if GATE_UP && NORM
+struct Params { K: u32, rows: u32, yOffset: u32, rowBase: u32, upRow: u32, eps: f32 }
+#elif GATE_UP
+struct Params { K: u32, rows: u32, yOffset: u32, rowBase: u32, upRow: u32 }
+#elif NORM
+struct Params { K: u32, rows: u32, yOffset: u32, rowBase: u32, eps: f32 }
+#else
+struct Params { K: u32, rows: u32, yOffset: u32, rowBase: u32 }
+#endif
 
 #if WQ4
 @group(0) @binding(0) var<storage, read> wq: array<vec4<u32>>;
@@ -51,14 +65,20 @@ struct Params { K: u32, rows: u32, yOffset: u32 }
 #endif
 @group(0) @binding(1) var<storage, read> x: array<act4>;
 @group(0) @binding(2) var<storage, read_write> y: array<act>;
+#if NORM && NORM_F16
+@group(0) @binding(3) var<storage, read> nw: array<u32>;
+#elif NORM
+@group(0) @binding(3) var<storage, read> nw: array<f32>;
+#endif
+#if NORM
+@group(0) @binding(4) var<uniform> p: Params;
+#else
 @group(0) @binding(3) var<uniform> p: Params;
+#endif
 
 override WG: u32 = 128;
 override TPR: u32 = 32;
 override INTCVT: bool = false;
-
-// One vec4 (4 rows) per thread; the SUBGROUPS path uses only the first WG / subgroup_size.
-var<workgroup> partial: array<vec4<f32>, WG>;
 
 #if W_Q4_K || W_Q6_K
 // Per-byte small integers as floats, exactly. `lanes` holds lane b's value v_b in place, v_b 256^b
@@ -113,14 +133,14 @@ fn rowsDot(b: vec4<u32>, t: u32) -> vec4<f32> {
     for (var c = t % split; c < 8u; c += split) {
       // Chunk c: elements 64 (c / 2) + 16 (c % 2) + 0..15 (low nibbles) and + 32 (high).
       let xo = blk * 64u + (c >> 1u) * 16u + (c & 1u) * 4u;
-      let xl0 = vec4<f32>(x[xo]);
-      let xl1 = vec4<f32>(x[xo + 1u]);
-      let xl2 = vec4<f32>(x[xo + 2u]);
-      let xl3 = vec4<f32>(x[xo + 3u]);
-      let xh0 = vec4<f32>(x[xo + 8u]);
-      let xh1 = vec4<f32>(x[xo + 9u]);
-      let xh2 = vec4<f32>(x[xo + 10u]);
-      let xh3 = vec4<f32>(x[xo + 11u]);
+      let xl0 = xAt(xo);
+      let xl1 = xAt(xo + 1u);
+      let xl2 = xAt(xo + 2u);
+      let xl3 = xAt(xo + 3u);
+      let xh0 = xAt(xo + 8u);
+      let xh1 = xAt(xo + 9u);
+      let xh2 = xAt(xo + 10u);
+      let xh3 = xAt(xo + 11u);
       let sl = dot((xl0 + xl1) + (xl2 + xl3), vec4<f32>(1.0));
       let sh = dot((xh0 + xh1) + (xh2 + xh3), vec4<f32>(1.0));
       let a0 = xl0 * xs;
@@ -191,10 +211,10 @@ fn rowsDot(b: vec4<u32>, t: u32) -> vec4<f32> {
       for (var j = 0u; j < 4u; j++) {
         // Elements 128 n + 32 k + 16 g + 4 j + 0..3 of quarter k.
         let xo = blk * 64u + 32u * n + 4u * g + j;
-        let v0 = vec4<f32>(x[xo]);
-        let v1 = vec4<f32>(x[xo + 8u]);
-        let v2 = vec4<f32>(x[xo + 16u]);
-        let v3 = vec4<f32>(x[xo + 24u]);
+        let v0 = xAt(xo);
+        let v1 = xAt(xo + 8u);
+        let v2 = xAt(xo + 16u);
+        let v3 = xAt(xo + 24u);
         let one = vec4<f32>(1.0);
         sx += vec4<f32>(dot(v0, one), dot(v1, one), dot(v2, one), dot(v3, one));
         let a0 = v0 * xs;
@@ -232,14 +252,14 @@ fn rowsDot(b: vec4<u32>, t: u32) -> vec4<f32> {
   var acc = vec4<f32>(0.0);
   for (var g = t; g < p.K / 32u; g += TPR) {
     let xo = 8u * g;
-    let x0 = vec4<f32>(x[xo]);
-    let x1 = vec4<f32>(x[xo + 1u]);
-    let x2 = vec4<f32>(x[xo + 2u]);
-    let x3 = vec4<f32>(x[xo + 3u]);
-    let x4 = vec4<f32>(x[xo + 4u]);
-    let x5 = vec4<f32>(x[xo + 5u]);
-    let x6 = vec4<f32>(x[xo + 6u]);
-    let x7 = vec4<f32>(x[xo + 7u]);
+    let x0 = xAt(xo);
+    let x1 = xAt(xo + 1u);
+    let x2 = xAt(xo + 2u);
+    let x3 = xAt(xo + 3u);
+    let x4 = xAt(xo + 4u);
+    let x5 = xAt(xo + 5u);
+    let x6 = xAt(xo + 6u);
+    let x7 = xAt(xo + 7u);
     let xs = dot((x0 + x1) + (x2 + x3) + ((x4 + x5) + (x6 + x7)), vec4<f32>(1.0));
     acc += vec4<f32>(groupDot(b.x, g, x0, x1, x2, x3, x4, x5, x6, x7, xs), groupDot(b.y, g, x0, x1, x2, x3, x4, x5, x6, x7, xs),
                      groupDot(b.z, g, x0, x1, x2, x3, x4, x5, x6, x7, xs), groupDot(b.w, g, x0, x1, x2, x3, x4, x5, x6, x7, xs));
@@ -248,15 +268,6 @@ fn rowsDot(b: vec4<u32>, t: u32) -> vec4<f32> {
 }
 #endif
 
-// Writes row i's value (RESIDUAL: adds it to what y holds, as add.wgsl would).
-fn store(i: u32, v: act) {
-#if RESIDUAL
-  y[i] = y[i] + v;
-#else
-  y[i] = v;
-#endif
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32
@@ -264,34 +275,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         , @builtin(subgroup_invocation_id) sgLane: u32, @builtin(subgroup_size) sgSize: u32
 #endif
         ) {
+#if !SUBGROUPS
+  let sgLane = 0u;
+  let sgSize = 1u;
+#endif
+#if NORM
+  normInv = normScale(lid);
+#endif
   let block = lid / TPR;
   let t = lid % TPR;
   let wg = wid.x + wid.y * nwg.x;
   let row = (wg * (WG / TPR) + block) * 4u;
   let last = max(p.rows, 1u) - 1u;
   let rb = rowBytesOf(p.K);
-  let acc = rowsDot(vec4<u32>(min(row, last), min(row + 1u, last), min(row + 2u, last), min(row + 3u, last)) * rb, t);
+  let b = (vec4<u32>(min(row, last), min(row + 1u, last), min(row + 2u, last), min(row + 3u, last)) + p.rowBase) * rb;
+  let acc = rowsDot(b, t);
+#if GATE_UP
+  let acc1 = rowsDot(b + p.upRow * rb, t);
+#else
+  let acc1 = vec4<f32>(0.0);
+#endif
   if (TPR == 1u) {
     for (var j = 0u; j < 4u; j++) {
-      if (row + j < p.rows) { store(p.yOffset + row + j, act(acc[j])); }
+      if (row + j < p.rows) { store(p.yOffset + row + j, outVal(acc[j], acc1[j])); }
     }
     return;
   }
-#if SUBGROUPS
-  let part = subgroupAdd(acc);
-  if (sgLane == 0u) { partial[lid / sgSize] = part; }
-  workgroupBarrier();
-  let count = TPR / sgSize;
+  let sum = blockSum(acc, lid, block, t, sgLane, sgSize);
+#if GATE_UP
+  let sum1 = blockSum(acc1, lid, block, t, sgLane, sgSize);
 #else
-  partial[lid] = acc;
-  workgroupBarrier();
-  let count = TPR;
+  let sum1 = 0.0;
 #endif
-  // Thread t < 4 of the block sums the block's partials of row row + t.
+  // Thread t < 4 of the block finishes row row + t.
   if (t < 4u && row + t < p.rows) {
-    var sum = 0.0;
-    let first = block * count;
-    for (var i = 0u; i < count; i++) { sum += partial[first + i][t]; }
-    store(p.yOffset + row + t, act(sum));
+    store(p.yOffset + row + t, outVal(sum, sum1));
   }
 }

@@ -4,17 +4,20 @@
  * stored format. F32/F16 tensors become the engine's dense f32/f16 tensors (norms, biases, the
  * F16 vision tower and projector: the same bytes); block-quantised matrices stay in their ggml
  * blocks (`GgufWeight`, read by src/kernels/gguf.ts), as does a quantised embedding table.
+ * A decoder layer's q, k, v (and its gate, up) projections of one block type are stored back to
+ * back in one buffer (`packGgufWeights`), so that one decode dispatch reads them as one weight.
  */
 import { FormatError, throwIfAborted } from '../errors.js';
 import type { Gpu } from '../gpu/device.js';
 import { createBuffer, splitRows, Tensor, writeBuffer } from '../gpu/tensor.js';
 import { isHostBuffer } from '../gpu/host-buffer.js';
 import type { EmbeddingTable } from '../kernels/embedding.js';
-import { destroyGgufWeight, uploadGgufWeight, type GgufWeight } from '../kernels/gguf.js';
+import { destroyGgufWeight, packGgufWeights, uploadGgufWeight, type GgufWeight } from '../kernels/gguf.js';
 import type { MatWeight } from '../kernels/matmul.js';
 import type { LinearWeight } from '../model/linear.js';
 import type { WeightMap } from '../model/weights.js';
 import { supportedType } from './dequant.js';
+import { blockShape, GGML_TYPE, SUPPORTED_TYPES, type SupportedType } from './types.js';
 import type { GgufModel, GgufTensorSource } from './mapping.js';
 import type { ByteSource } from './source.js';
 import { engineRowOrder, tensorsInSpans } from './tensor-data.js';
@@ -43,10 +46,13 @@ export class GgufWeights implements WeightMap {
     const stored = new Map<string, Stored>();
     const w = new GgufWeights(gpu, stored);
     try {
+      const packed = packProjections(gpu, model.tensors, stored);
       for await (const { t, bytes: raw } of tensorsInSpans(sources, model.tensors, { signal: opts.signal })) {
         throwIfAborted(opts.signal);
         const bytes = engineRowOrder(t, raw);
-        stored.set(t.name, store(gpu, t, bytes));
+        const slot = packed.get(t.name);
+        if (slot) slot.write(bytes);
+        else stored.set(t.name, store(gpu, t, bytes));
         opts.onTensor?.(t, bytes.byteLength);
       }
     } catch (e) {
@@ -56,14 +62,15 @@ export class GgufWeights implements WeightMap {
     return w;
   }
 
-  /** GPU bytes held (tensors placed in host memory left out). */
+  /** GPU bytes held (tensors placed in host memory left out; a packed buffer counted once). */
   get byteLength(): number {
-    let n = 0;
-    const gpuBytes = (b: GPUBuffer) => (isHostBuffer(b) ? 0 : b.size);
+    const buffers = new Set<GPUBuffer>();
     for (const s of this.stored.values()) {
-      if (s.kind === 'dense') for (const p of s.parts) n += gpuBytes(p.buffer);
-      else for (const p of s.w.parts) n += gpuBytes(p.data);
+      if (s.kind === 'dense') for (const p of s.parts) buffers.add(p.buffer);
+      else for (const p of s.w.parts) buffers.add(p.data);
     }
+    let n = 0;
+    for (const b of buffers) n += isHostBuffer(b) ? 0 : b.size;
     return n;
   }
 
@@ -113,6 +120,58 @@ export class GgufWeights implements WeightMap {
     }
     this.stored.clear();
   }
+}
+
+/** A decoder layer's projections that may share one buffer, in the order they are stored in it. */
+const PACKABLE: { pattern: RegExp; members: string[] }[] = [
+  { pattern: /^(language_model\..+)\.self_attn\.(q|k|v)_proj\.weight$/, members: ['q', 'k', 'v'] },
+  { pattern: /^(language_model\..+)\.mlp\.(gate|up)_proj\.weight$/, members: ['gate', 'up'] },
+];
+
+/**
+ * Plans and allocates the packed buffers: per layer, each run of adjacent members (q, k, v; gate,
+ * up) of one block type and width becomes one buffer (Q4_K_M's Q6_K v stays alone, q|k share one).
+ * Their weights go into `stored` at once; the map returned says where each member's bytes go.
+ */
+function packProjections(gpu: Gpu, tensors: readonly GgufTensorSource[], stored: Map<string, Stored>): Map<string, { write(bytes: Uint8Array): void }> {
+  const blockType = (t: GgufTensorSource): SupportedType | null => {
+    const name = SUPPORTED_TYPES.find((n) => GGML_TYPE[n] === t.info.type);
+    // A width that is not whole blocks is left to `store` to refuse.
+    const cols = t.shape[1] ?? 0;
+    return name && name !== 'F32' && name !== 'F16' && t.shape.length === 2 && cols % 32 === 0 && cols % blockShape(t.info.type)!.elems === 0 ? name : null;
+  };
+  const families = new Map<string, (GgufTensorSource | undefined)[]>();
+  for (const t of tensors) {
+    for (const { pattern, members } of PACKABLE) {
+      const m = pattern.exec(t.name);
+      if (!m) continue;
+      const key = `${m[1]}|${members.join('')}`;
+      const slots = families.get(key) ?? new Array<GgufTensorSource | undefined>(members.length).fill(undefined);
+      slots[members.indexOf(m[2]!)] = t;
+      families.set(key, slots);
+    }
+  }
+  const out = new Map<string, { write(bytes: Uint8Array): void }>();
+  for (const slots of families.values()) {
+    let i = 0;
+    while (i < slots.length) {
+      const first = slots[i];
+      const type = first ? blockType(first) : null;
+      let j = i + 1;
+      while (j < slots.length && type && slots[j] && blockType(slots[j]!) === type && slots[j]!.shape[1] === first!.shape[1]) j++;
+      const run = slots.slice(i, j) as GgufTensorSource[];
+      i = j;
+      if (run.length < 2 || !type) continue;
+      const label = run.map((t) => t.name).join('|');
+      const pack = packGgufWeights(gpu, type, first!.shape[1]!, run.map((t) => ({ rows: t.shape[0]!, label: t.name })), label);
+      if (!pack) continue;
+      run.forEach((t, k) => {
+        stored.set(t.name, { kind: 'gguf', shape: t.shape, w: pack.weights[k]! });
+        out.set(t.name, { write: (bytes) => pack.write(k, bytes) });
+      });
+    }
+  }
+  return out;
 }
 
 function store(gpu: Gpu, t: GgufTensorSource, bytes: Uint8Array): Stored {

@@ -132,7 +132,7 @@ function bindingBytes(b: BufferArg): number {
 export function embed(ctx: Ctx, table: EmbeddingTable, ids: Tensor, out: Tensor, T = ids.numel): void {
   if (table.dtype === 'gguf') {
     if (!table.blockType) throw new KernelError('embedding_gguf', 'a gguf table needs its blockType');
-    const parts = table.parts.map((p) => ({ rowStart: p.rowStart, rows: p.rows, data: p.data instanceof GPUBuffer ? p.data : p.data.buffer }));
+    const parts = table.parts.map((p) => ({ rowStart: p.rowStart, rows: p.rows, data: p.data instanceof GPUBuffer ? p.data : p.data.buffer, dataRow: 0 }));
     ggufEmbed(ctx, { type: table.blockType, rows: table.rows, cols: table.cols, parts, label: 'embedding' }, ids, out, T);
     return;
   }

@@ -14,9 +14,13 @@ import { defineKernel, dispatch, grid, type Ctx } from '../gpu/kernel.js';
 import type { Gpu } from '../gpu/device.js';
 import { createBuffer, splitRows, writeBuffer, type Tensor } from '../gpu/tensor.js';
 import { KernelError } from '../errors.js';
+import { checkNormInput, normKnob, type FoldedNorm, type NormWeightKnob } from './folded-norm.js';
 import { Q4_GROUP, q4Supported, type Q4Matrix } from '../quant/q4.js';
-import matvecSource from '../../shaders/q4_matvec.wgsl?raw';
+import q4MatvecSource from '../../shaders/q4_matvec.wgsl?raw';
+import matvecCommonSource from '../../shaders/matvec_common.wgsl?raw';
 import matmulSource from '../../shaders/q4_matmul.wgsl?raw';
+
+const matvecSource = `${q4MatvecSource}\n${matvecCommonSource}`;
 
 /** One row range of a q4 weight in its own pair of buffers. */
 export interface Q4Part {
@@ -162,7 +166,7 @@ export const q4MatVecKernel = defineKernel({
 type MatVecKnobs = { dtype: Act; wg: number; tpr: number; subgroups: boolean; pairs: boolean; intcvt: boolean };
 
 /** The dtype of a folded RMSNorm's weight (NORM variants), or none. */
-type NormKnob = { normWeight: 'none' | 'f32' | 'f16' };
+type NormKnob = { normWeight: NormWeightKnob };
 
 /** Defines and overrides of the matvec shader; `fusion` picks the GATE_UP / QKV variant. */
 function matvecSpec(k: MatVecKnobs & Partial<NormKnob>, fusion: 'none' | 'gateUp' | 'qkv') {
@@ -233,26 +237,6 @@ export const q4NormQkvKernel = defineKernel({
   uniforms: { ...qkvUniforms, eps: 'f32' },
   specialize: (k: MatVecKnobs & NormKnob) => matvecSpec(k, 'qkv'),
 });
-
-/**
- * An RMSNorm folded into a fused matvec: the kernel reads the residual stream x and uses
- * rmsnorm(x) * weight (rmsnorm.wgsl's sums and rounding, so bit-identical to running it first).
- */
-export interface FoldedNorm {
-  /** [K] f32 or f16. */
-  weight: Tensor;
-  eps: number;
-}
-
-function normKnob(name: string, norm: FoldedNorm | undefined, K: number): NormKnob['normWeight'] {
-  if (!norm) return 'none';
-  const w = norm.weight;
-  if (w.numel !== K || (w.dtype !== 'f32' && w.dtype !== 'f16')) {
-    throw new KernelError(name, `norm weight ${w.label} [${w.shape}] ${w.dtype} must be [${K}] f32/f16`);
-  }
-  if (!(norm.eps >= 0)) throw new KernelError(name, `norm eps ${norm.eps}`);
-  return w.dtype;
-}
 
 export const q4MatMulKernel = defineKernel({
   name: 'q4_matmul',
@@ -380,11 +364,6 @@ export function q4MatVecGateUp(
   } else {
     dispatch(ctx.gpu, ctx.pass, q4GateUpKernel, { dtype, ...config }, { buffers, uniforms, workgroups });
   }
-}
-
-/** A folded norm reads x whole: it must be exactly [K] of its own buffer, not the output's. */
-function checkNormInput(name: string, x: Tensor, y: Tensor): void {
-  if (x.buffer === y.buffer) throw new KernelError(name, `norm: x ${x.label} and y ${y.label} must be different buffers`);
 }
 
 /**

@@ -2,10 +2,11 @@
  * The Mistral decoder: token embedding -> N layers of [RMSNorm -> GQA attention with 1D RoPE
  * over the KV cache -> residual -> RMSNorm -> SiLU-gated MLP -> residual] -> final RMSNorm ->
  * lm_head. The query width is heads x head_dim and may differ from the hidden size. Prefill runs
- * in chunks of at most `maxChunk` tokens; decode is the same path with one token, where the q4
- * linears switch to their matrix-vector kernel and, for q4 weights, norm + q/k/v and
- * norm + gate/up+SiLU run as one dispatch each (q, k, v packed in one row), with RoPE and the
- * KV-cache append inside the attention dispatch (see `layers`). Activations are allocated once.
+ * in chunks of at most `maxChunk` tokens; decode is the same path with one token, where the
+ * linears switch to their matrix-vector kernel and, for q4 and GGUF block weights, norm + q/k/v
+ * and norm + gate/up+SiLU run as one dispatch each (q, k, v packed in one row; GGUF: one per run
+ * of q/k/v stored back to back), with RoPE and the KV-cache append inside the attention dispatch
+ * on GPUs (see `layers`). Activations are allocated once.
  */
 import type { TextConfig } from '../config.js';
 import type { Gpu } from '../gpu/device.js';
@@ -116,7 +117,7 @@ export class Decoder {
   private allLogits: Tensor | null = null; // [C, V], allocated when first asked for
   /**
    * Decode (T = 1) fusions: q/k/v in one dispatch, gate/up + SiLU in one, each with the RMSNorm
-   * before it folded in (q4), the residual adds in the o- and down-projections' epilogues, where
+   * before it folded in (q4, GGUF blocks), the residual adds in the o- and down-projections' epilogues, where
    * the weights allow (`decodeFusions`). On by default; tests turn it off to compare with the unfused kernels.
    */
   fuseDecode = true;
@@ -204,8 +205,9 @@ export class Decoder {
     this.weights.layers.forEach((l, i) => {
       const kv = cache.layers[i]!;
       if (T === 1 && this.fuseDecode && canFuseQkv(l.q, l.k, l.v)) {
-        // Decode, q4: one dispatch for the input norm and q, k, v into the packed row
-        // [q | k | v], which attention reads through offsets.
+        // Decode, q4 or GGUF blocks: one dispatch for the input norm and q, k, v (GGUF: one per
+        // run of them stored back to back) into the packed row [q | k | v], which attention
+        // reads through offsets.
         const qkv = a.qkv.view([1, qDim + 2 * kvDim]);
         linearQkv(ctx, l.q, l.k, l.v, x, qkv, { weight: l.inputNorm, eps: c.normEps });
         const nCtx = pos0 + 1;
@@ -237,7 +239,7 @@ export class Decoder {
       // x += o(attn); decode, q4: one dispatch, the add is the matvec's epilogue.
       linearAddInto(ctx, l.o, attn, x, T, h, this.fuseDecode);
       if (T === 1 && this.fuseDecode && canFoldNormGateUp(l.gate, l.up)) {
-        // Decode, q4: the post-attention norm, gate, up and SiLU in one dispatch.
+        // Decode, q4 or GGUF blocks: the post-attention norm, gate, up and SiLU in one dispatch.
         linearNormGateUpSilu(ctx, l.gate, l.up, { weight: l.postNorm, eps: c.normEps }, x, a.act.view([1, I]));
       } else {
         rmsnorm(ctx, x, l.postNorm, h, c.normEps);
@@ -251,7 +253,7 @@ export class Decoder {
   /** Which decode fusions the weights of layer 0 allow (all layers are stored alike). */
   decodeFusions(): { qkv: boolean; gateUp: boolean } {
     const l = this.weights.layers[0];
-    return { qkv: !!l && canFuseQkv(l.q, l.k, l.v), gateUp: !!l && canFuseGateUp(l.gate, l.up) };
+    return { qkv: !!l && canFuseQkv(l.q, l.k, l.v), gateUp: !!l && (canFuseGateUp(l.gate, l.up) || canFoldNormGateUp(l.gate, l.up)) };
   }
 
   /**

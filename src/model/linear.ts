@@ -1,22 +1,23 @@
 /**
  * A linear layer `y = x W^T (+ b)` whatever its storage: dense f32/f16 (vision encoder,
  * projector, f32/f16 decoders), 4-bit q4g32 (quantised decoders) or a ggml block format as a
- * GGUF stores it (`gguf`: Q4_K, Q6_K, ...; src/kernels/gguf.ts; of the decode fusions only the
- * residual epilogue so far). Picks the kernel by the
+ * GGUF stores it (`gguf`: Q4_K, Q6_K, ...; src/kernels/gguf.ts). Picks the kernel by the
  * storage and the number of rows: a matrix-vector kernel for one row (decode) and the tiled
  * matrix-matrix kernel otherwise (prefill, vision). Decode (one row) fusions: `linearGateUpSilu`
  * (gate, up and SiLU product in one dispatch) and `linearQkv` (q, k, v in one dispatch into one
  * packed row) and `linearAddInto` (a projection with the residual add as its epilogue), each
- * falling back to the unfused kernels when the weights do not allow it; for q4 weights the
- * RMSNorm feeding q/k/v, gate/up or lm_head folds into that dispatch too (`linearQkv` with a
- * norm, `linearNormGateUpSilu`, `linearNormed`).
+ * falling back to the unfused kernels when the weights do not allow it; for q4 and GGUF block
+ * weights the RMSNorm feeding q/k/v, gate/up or lm_head folds into that dispatch too (`linearQkv`
+ * with a norm, `linearNormGateUpSilu`, `linearNormed`). GGUF weights fuse where the loader stored
+ * them back to back in one buffer (q|k|v, gate|up of one block type: `packGgufWeights`).
  */
 import type { Ctx } from '../gpu/kernel.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { matmul, type MatWeight } from '../kernels/matmul.js';
 import { matvec, matvecGateUp, matvecGateUpSupported, matvecSupported } from '../kernels/matvec.js';
-import { q4MatMul, q4MatVec, q4MatVecGateUp, q4MatVecMulti, type FoldedNorm, type Q4Weight } from '../kernels/q4.js';
-import { ggufMatMul, ggufMatVec, ggufRowBytes, type GgufWeight } from '../kernels/gguf.js';
+import { q4MatMul, q4MatVec, q4MatVecGateUp, q4MatVecMulti, type Q4Weight } from '../kernels/q4.js';
+import type { FoldedNorm } from '../kernels/folded-norm.js';
+import { ggufAdjacent, ggufMatMul, ggufMatVec, ggufMatVecGateUp, ggufMatVecMulti, ggufRowBytes, type GgufWeight } from '../kernels/gguf.js';
 import { biasAddInPlace } from '../kernels/bias-add.js';
 import { siluMul } from '../kernels/silu-mul.js';
 import { addInPlace } from '../kernels/add.js';
@@ -96,6 +97,16 @@ function fusableQ4(ls: readonly Linear[]): Q4Weight[] | null {
   return ws;
 }
 
+/** The GGUF block weights of these linears if all are (one part each, the same input width, no bias); else null. */
+function fusableGguf(ls: readonly Linear[]): GgufWeight[] | null {
+  const ws: GgufWeight[] = [];
+  for (const l of ls) {
+    if (l.weight.kind !== 'gguf' || l.weight.w.parts.length !== 1 || l.bias || l.inFeatures !== ls[0]!.inFeatures) return null;
+    ws.push(l.weight.w);
+  }
+  return ws;
+}
+
 /**
  * out [M, I] = silu(x gate^T) * (x up^T) for x [M, D] (the first half of a gated MLP).
  * M = 1 with gate and up both q4 in one part each, or both dense of one dtype in one part each
@@ -144,19 +155,25 @@ export function canFuseGateUp(gate: Linear, up: Linear): boolean {
  * to rmsnorm then `linearGateUpSilu`. Needs `canFoldNormGateUp(gate, up)`.
  */
 export function linearNormGateUpSilu(ctx: Ctx, gate: Linear, up: Linear, norm: FoldedNorm, x: Tensor, out: Tensor): void {
-  const ws = canFoldNormGateUp(gate, up) ? fusableQ4([gate, up]) : null;
-  if (!ws) throw new KernelError('linear_norm_gate_up', `${gate.name}, ${up.name} cannot take a folded norm (see canFoldNormGateUp)`);
-  q4MatVecGateUp(ctx, ws[0]!, ws[1]!, x.view([gate.inFeatures]), out.view([gate.outFeatures]), { norm });
+  if (!canFoldNormGateUp(gate, up)) throw new KernelError('linear_norm_gate_up', `${gate.name}, ${up.name} cannot take a folded norm (see canFoldNormGateUp)`);
+  const xv = x.view([gate.inFeatures]);
+  const yv = out.view([gate.outFeatures]);
+  const q4 = fusableQ4([gate, up]);
+  if (q4) q4MatVecGateUp(ctx, q4[0]!, q4[1]!, xv, yv, { norm });
+  else ggufMatVecGateUp(ctx, gate.weight.w as GgufWeight, up.weight.w as GgufWeight, xv, yv, { norm });
 }
 
 /**
  * y [1, out] = n W^T with n = rmsnorm(x) * norm.weight for one row x [1, in] (decode: the final
- * norm and lm_head). A q4 weight without bias: one dispatch per row part, the norm folded in;
+ * norm and lm_head). A q4 or GGUF block weight without bias: one dispatch per row part, the norm folded in;
  * otherwise rmsnorm into `scratch` ([1, in]) and `linear`. Bit-identical either way.
  */
 export function linearNormed(ctx: Ctx, l: Linear, norm: FoldedNorm, x: Tensor, y: Tensor, scratch: Tensor, fuse = true): void {
-  if (fuse && l.weight.kind === 'q4' && !l.bias) {
-    q4MatVec(ctx, l.weight.w, x.view([l.inFeatures]), y.view([l.outFeatures]), { norm });
+  if (fuse && l.weight.kind !== 'dense' && !l.bias) {
+    const xv = x.view([l.inFeatures]);
+    const yv = y.view([l.outFeatures]);
+    if (l.weight.kind === 'q4') q4MatVec(ctx, l.weight.w, xv, yv, { norm });
+    else ggufMatVec(ctx, l.weight.w, xv, yv, { norm });
     return;
   }
   const h = scratch.view([1, l.inFeatures]);
@@ -164,25 +181,40 @@ export function linearNormed(ctx: Ctx, l: Linear, norm: FoldedNorm, x: Tensor, y
   linear(ctx, l, h, y, 1);
 }
 
-/** Whether `linearNormGateUpSilu` takes these: gate and up fusable and both q4. */
+/**
+ * Whether `linearNormGateUpSilu` takes these: gate and up fusable and both q4, or both GGUF block
+ * weights stored back to back in one buffer (same type and shape).
+ */
 export function canFoldNormGateUp(gate: Linear, up: Linear): boolean {
-  return canFuseGateUp(gate, up) && gate.weight.kind === 'q4';
-}
-
-/** Whether `linearQkv` runs q, k, v as one dispatch (q4 in one part each, no bias). */
-export function canFuseQkv(q: Linear, k: Linear, v: Linear): boolean {
-  return fusableQ4([q, k, v]) !== null;
+  if (canFuseGateUp(gate, up)) return gate.weight.kind === 'q4';
+  const g = fusableGguf([gate, up]);
+  return !!g && gate.outFeatures === up.outFeatures && ggufAdjacent(g[0]!, g[1]!);
 }
 
 /**
- * The q, k, v projections of one row x [1, D] in one dispatch, into one packed row
+ * Whether `linearQkv` takes q, k, v: q4 in one part each (one dispatch), or GGUF block weights
+ * in one part each (one dispatch per run stored back to back: 1 when q|k|v share a type, 2 when
+ * v's differs as in Q4_K_M), no bias.
+ */
+export function canFuseQkv(q: Linear, k: Linear, v: Linear): boolean {
+  return fusableQ4([q, k, v]) !== null || fusableGguf([q, k, v]) !== null;
+}
+
+/**
+ * The q, k, v projections of one row x [1, D] in one dispatch (GGUF: one per run of weights
+ * stored back to back), into one packed row
  * y [1, Nq + Nk + Nv] = [x q^T | x k^T | x v^T] (decode). Needs `canFuseQkv(q, k, v)`. With
  * `norm`, x is the residual stream and the projections read rmsnorm(x) * norm.weight (the
  * attention's input norm folded in, bit-identical to running rmsnorm first).
  */
 export function linearQkv(ctx: Ctx, q: Linear, k: Linear, v: Linear, x: Tensor, y: Tensor, norm?: FoldedNorm): void {
-  const ws = fusableQ4([q, k, v]);
-  if (!ws) throw new KernelError('linear_qkv', `${q.name}, ${k.name}, ${v.name} cannot be fused (see canFuseQkv)`);
   const width = q.outFeatures + k.outFeatures + v.outFeatures;
-  q4MatVecMulti(ctx, ws, x.view([q.inFeatures]), y.view([width]), [0, q.outFeatures, q.outFeatures + k.outFeatures], { norm });
+  const offsets = [0, q.outFeatures, q.outFeatures + k.outFeatures];
+  const xv = x.view([q.inFeatures]);
+  const yv = y.view([width]);
+  const q4 = fusableQ4([q, k, v]);
+  const gguf = q4 ? null : fusableGguf([q, k, v]);
+  if (q4) q4MatVecMulti(ctx, q4, xv, yv, offsets, { norm });
+  else if (gguf) ggufMatVecMulti(ctx, gguf, xv, yv, offsets, { norm });
+  else throw new KernelError('linear_qkv', `${q.name}, ${k.name}, ${v.name} cannot be fused (see canFuseQkv)`);
 }
