@@ -371,6 +371,9 @@ export function q4MatVecGateUp(
  * K, one row part each) in one dispatch (decode, batch 1): e.g. the q, k, v projections into one
  * [q | k | v] buffer. x: [>= K] f32 or f16; y: the same dtype, [>= yOffsets[i] + W_i.rows].
  * Each output equals q4MatVec's exactly. Fewer than 3 weights: the missing ones are empty.
+ * The kernel binds 8 storage buffers (9 with a norm); an adapter that allows fewer per shader
+ * stage (WebGPU's default is 8) gets one q4MatVec dispatch per weight with the same split
+ * instead: the same outputs, bit for bit.
  */
 export function q4MatVecMulti(
   ctx: Ctx,
@@ -393,6 +396,10 @@ export function q4MatVecMulti(
   if (x.numel < K) throw new KernelError(name, `x [${x.shape}] shorter than K=${K}`);
   const parts = ws.map((w) => onlyPart(name, w));
   const config = fusedConfig(ctx, name, opts.config, ws.reduce((a, w) => a + w.rows, 0));
+  if (8 + (opts.norm ? 1 : 0) > ctx.gpu.limits.maxStorageBuffersPerShaderStage) {
+    ws.forEach((w, i) => q4MatVec(ctx, w, x, y, { yOffset: yOffsets[i], config, norm: opts.norm }));
+    return;
+  }
   const rowsPerWg = (4 * config.wg) / config.tpr;
   // Absent weights: 0 rows and 0 workgroups; their bindings repeat weight 0 (never read).
   const rows = [0, 1, 2].map((i) => ws[i]?.rows ?? 0);

@@ -625,6 +625,33 @@ describe('q4 matvec with the RMSNorm folded in (norm + q/k/v, norm + gate/up, no
     });
   }
 
+  it('an adapter binding at most 8 storage buffers per stage: norm + q/k/v as one dispatch per weight, the same bits', async () => {
+    // The same device seen through WebGPU's default limit (the fused kernel binds 9 with a norm).
+    const limits: Record<string, number> = {};
+    for (const k in gpu.limits) limits[k] = (gpu.limits as unknown as Record<string, number>)[k]!;
+    const low: Gpu = Object.create(gpu, { limits: { value: { ...limits, maxStorageBuffersPerShaderStage: 8 } } });
+    const K = 160;
+    const ws = [7, 33, 20].map((N, i) => uploadQ4(gpu, quantized(N, K, 40 + i), `w${i}`));
+    const { xv, wv } = inputs(K, 3, 'f32', 'f32');
+    const x = upload(gpu, xv, 'f32', 'x');
+    const w = upload(gpu, wv, 'f32', 'norm.w');
+    const run = async (g: Gpu) => {
+      const y = upload(gpu, new Float32Array(64).fill(1234), 'f32', 'y');
+      const before = gpu.ledger.dispatches;
+      record(g, 'qkv', (ctx) => q4MatVecMulti(ctx, ws, x, y, [0, 7, 40], { norm: { weight: w, eps } }));
+      const n = gpu.ledger.dispatches - before;
+      const out = await readF32(y);
+      y.destroy();
+      return { n, out };
+    };
+    const fused = await run(gpu);
+    const split = await run(low);
+    expect([fused.n, split.n]).toEqual([1, 3]);
+    expect(Array.from(split.out)).toEqual(Array.from(fused.out));
+    ws.forEach(destroyQ4);
+    for (const t of [x, w]) t.destroy();
+  });
+
   it('rejects a norm weight of the wrong length, x aliasing y, and a norm with the residual epilogue', async () => {
     const K = 96;
     const w = uploadQ4(gpu, quantized(8, K, 5), 'w');
