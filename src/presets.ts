@@ -207,33 +207,55 @@ export function activationBytes(c: ModelConfig, o: ActivationOptions = {}): numb
   return 4 * (vision + projector + decoder);
 }
 
+/** `memoryAt` options: the activation sizes, and where the vision layers' weights live. */
+export interface MemoryOptions extends ActivationOptions {
+  /**
+   * `loadPixtral`'s `visionWeights`: 'host' keeps the vision layers in host memory and two layer
+   * slots on the GPU (the patch conv and ln_pre stay resident). Default 'gpu'.
+   */
+  visionWeights?: 'gpu' | 'host';
+}
+
+/** f16 vision encoder bytes held on the GPU: all of it, or with 'host' the non-layer part + two layer slots. */
+export function visionGpuBytes(v: VisionConfig, where: 'gpu' | 'host' = 'gpu'): number {
+  const all = visionWeights(v);
+  if (where === 'gpu') return 2 * all;
+  const layer = v.numLayers ? (all - visionWeights({ ...v, numLayers: 0 })) / v.numLayers : 0;
+  return 2 * (all - (v.numLayers - Math.min(2, v.numLayers)) * layer);
+}
+
 export interface MemoryEstimate {
   weights: WeightBytes;
+  /** Vision encoder bytes on the GPU (`weights.vision`, or two layer slots with visionWeights 'host'). */
+  visionGpu: number;
   kvF32: number;
   kvF16: number;
   activations: number;
-  /** weights + f32 KV (as allocated today) + activations. */
+  /** GPU-held weights + f32 KV (as allocated today) + activations. */
   total: number;
-  /** weights + f16 KV + activations. */
+  /** GPU-held weights + f16 KV + activations. */
   totalF16Kv: number;
 }
 
 /** GPU memory for a context of `ctx` tokens. */
-export function memoryAt(c: ModelConfig, ctx: number, o: ActivationOptions = {}): MemoryEstimate {
+export function memoryAt(c: ModelConfig, ctx: number, o: MemoryOptions = {}): MemoryEstimate {
   const weights = weightBytes(c);
+  const visionGpu = visionGpuBytes(c.vision, o.visionWeights);
+  const onGpu = weights.total - weights.vision + visionGpu;
   const kvF32 = kvCacheBytes(c, ctx, 'f32');
   const kvF16 = kvCacheBytes(c, ctx, 'f16');
   const activations = activationBytes(c, o);
-  return { weights, kvF32, kvF16, activations, total: weights.total + kvF32 + activations, totalF16Kv: weights.total + kvF16 + activations };
+  return { weights, visionGpu, kvF32, kvF16, activations, total: onGpu + kvF32 + activations, totalF16Kv: onGpu + kvF16 + activations };
 }
 
 /**
  * Whether the model fits an adapter budget (bytes of GPU memory the app may use, e.g. a
  * measured or user-given figure: WebGPU does not report total VRAM) at `ctx` tokens with the
- * KV cache as allocated today (f32), or f16 when asked.
+ * KV cache as allocated today (f32), or f16 when asked; `o.visionWeights` 'host' counts two
+ * vision layer slots instead of the whole encoder.
  */
-export function fits(c: ModelConfig, adapterBytes: number, ctx = 4096, kv: 'f32' | 'f16' = 'f32'): boolean {
-  const m = memoryAt(c, ctx);
+export function fits(c: ModelConfig, adapterBytes: number, ctx = 4096, kv: 'f32' | 'f16' = 'f32', o: MemoryOptions = {}): boolean {
+  const m = memoryAt(c, ctx, o);
   return (kv === 'f32' ? m.total : m.totalF16Kv) <= adapterBytes;
 }
 

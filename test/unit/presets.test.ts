@@ -87,4 +87,19 @@ describe('presets', () => {
     expect(fits(MISTRAL_SMALL_3_1_24B, 8e9)).toBe(false);
     expect(fits(MINISTRAL_3_3B, 8e9)).toBe(true);
   });
+
+  it("visionWeights 'host': two vision layer slots on the GPU instead of the whole encoder", () => {
+    const v = PIXTRAL_12B_2409.vision;
+    const D = v.hiddenSize;
+    // One Pixtral-ViT layer: q, k, v, o [D, D], gate, up, down [D, I], two norms, in f16.
+    const layer = 2 * (4 * D * D + 3 * D * v.intermediateSize + 2 * D);
+    const gpu = memoryAt(PIXTRAL_12B_2409, 8192);
+    const host = memoryAt(PIXTRAL_12B_2409, 8192, { visionWeights: 'host' });
+    expect(gpu.visionGpu).toBe(gpu.weights.vision);
+    expect(gpu.visionGpu - host.visionGpu).toBe((v.numLayers - 2) * layer);
+    expect(gpu.totalF16Kv - host.totalF16Kv).toBe((v.numLayers - 2) * layer);
+    console.log(`Pixtral-12B q4 at 8k, f16 KV: ${(gpu.totalF16Kv / 1e9).toFixed(2)} GB, vision on the host ${(host.totalF16Kv / 1e9).toFixed(2)} GB`);
+    expect(fits(PIXTRAL_12B_2409, host.totalF16Kv, 8192, 'f16', { visionWeights: 'host' })).toBe(true);
+    expect(fits(PIXTRAL_12B_2409, host.totalF16Kv, 8192, 'f16')).toBe(false);
+  });
 });
