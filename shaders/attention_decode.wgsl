@@ -17,19 +17,24 @@
 //   3 part_o f32 [n_chunks, n_heads, head_dim] as vec4 (read_write)
 //   4 part_ml f32 [n_chunks, n_heads] vec2 (m, l) (read_write)
 //   5 params
-//   SINGLE (one chunk holds every key, n_chunks = 1: short contexts): the combine is done here;
-//   bindings 3 out act [n_heads, head_dim] as vec4 (read_write), 4 params.
+//   SINGLE (one workgroup per kv head, no combine dispatch): the workgroup walks the chunks
+//          [c * chunk, ...) for c = 0 .. ceil(n_ctx / chunk) - 1 in turn, each as above, and
+//          merges them as it goes (M = max(M, m_c), O and L rescaled by exp(M_old - M) and the
+//          chunk's by exp(m_c - M): attention_combine.wgsl's merge, online); one chunk (short
+//          contexts) is taken as is, the same operations as the combine of one chunk, so the
+//          same bits; bindings 3 out act [n_heads, head_dim] as vec4 (read_write), 4 params.
 //   ROPE_KV (the decode step's RoPE and KV-cache append folded in; no llama-4 query scale):
 //          binding 0 is the token's packed, un-rotated row [q | k | v] as act (scalar), k and v
 //          are read_write, and the 1D RoPE table (rope.wgsl's, (cos, sin) pairs) comes after the
 //          outputs (SINGLE: 4; else 5). The token sits at pos = n_ctx - 1. Every workgroup
 //          rotates its G query heads itself, with rope_kv_write.wgsl's arithmetic (same table
-//          lookups, angle addition, act rounding); the workgroup whose chunk holds pos (the last)
-//          also rotates kv head g's k and writes it and v into cache row pos, as rope_kv_write
+//          lookups, angle addition, act rounding); the workgroup whose chunk holds pos (the last;
+//          with SINGLE the only one) also rotates kv head g's k and writes it and v into cache row pos, as rope_kv_write
 //          stores them, then reads the row back like any other (storageBarrier): no other
 //          workgroup reads row pos, so the result is bit-identical to rope_kv_write then this
 //          kernel without ROPE_KV.
-// Dispatch: (n_chunks, n_kv) with n_chunks = ceil(n_ctx / chunk), chunk <= CH (an override).
+// Dispatch: (n_chunks, n_kv) with n_chunks = ceil(n_ctx / chunk), chunk <= CH (an override);
+// SINGLE: (1, n_kv).
 #if F16
 alias act = f16;
 #else
@@ -170,12 +175,18 @@ var<workgroup> lg: array<f32, GMAX>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let c = wid.x;
   let g = wid.y;
   let G = GMAX; // = n_heads / n_kv, checked by the wrapper
   let d4 = D4;
-  let j0 = c * p.chunk;
-  let n = min(p.chunk, p.n_ctx - j0);
+#if SINGLE
+  // Every chunk in turn; the running max, sum and output per head (threads lid < d4 hold O).
+  let chunks = (p.n_ctx + p.chunk - 1u) / p.chunk;
+  var M: array<f32, MAX_G>;
+  var L: array<f32, MAX_G>;
+  var O: array<vec4<f32>, MAX_G>;
+#else
+  let chunks = 1u;
+#endif
 
 #if ROPE_KV
   let pos = p.n_ctx - 1u;
@@ -189,7 +200,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     qs[e / 4u][e % 4u] = f32(y.x) * p.scale;
     qs[(e + p.half) / 4u][(e + p.half) % 4u] = f32(y.y) * p.scale;
   }
-  if (j0 + n == p.n_ctx) {
+#if SINGLE
+  {
+#else
+  if ((wid.x + 1u) * p.chunk >= p.n_ctx) {
+#endif
     // The chunk holding pos: kv head g's rotated k and its v into cache row pos, element
     // pairs (2 i2, 2 i2 + 1) and their + half partners per thread (whole u32s of an f16 cache).
     let krow = (p.k_off4 + pos * p.k_stride4) * 4u + g * hd;
@@ -215,108 +230,137 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   workgroupBarrier();
 #endif
 
-  // Phase 1: scores.
-  for (var kk = lid; kk < n; kk += WG) {
-    var acc: array<f32, MAX_G>;
-    for (var hh = 0u; hh < G; hh++) {
-      acc[hh] = 0.0;
-    }
-    let kb = p.k_off4 + (j0 + kk) * p.k_stride4 + g * d4;
-    for (var e = 0u; e < d4; e++) {
-      let kv = load_k(kb + e);
-      for (var hh = 0u; hh < G; hh++) {
-        acc[hh] += dot(qs[hh * d4 + e], kv);
-      }
-    }
-    for (var hh = 0u; hh < G; hh++) {
-      sc[hh * CH + kk] = acc[hh];
-    }
-  }
-  workgroupBarrier();
-
-  // Phase 2: per-head max, then exp and sum. Threads [hg * tph, (hg + 1) * tph) serve head hg.
-  let hg = lid / p.tph;
-  let r = lid % p.tph;
-  let mine = hg < G;
-  var mx = -3.0e38;
-  if (mine) {
-    for (var kk = r; kk < n; kk += p.tph) {
-      mx = max(mx, sc[hg * CH + kk]);
-    }
-  }
-  red[lid] = mx;
-  for (var st = p.tph / 2u; st > 0u; st >>= 1u) {
-    workgroupBarrier();
-    if (mine && r < st) {
-      red[lid] = max(red[lid], red[lid + st]);
-    }
-  }
-  workgroupBarrier();
-  var sm = 0.0;
-  if (mine) {
-    let m = red[hg * p.tph];
-    for (var kk = r; kk < n; kk += p.tph) {
-      let e = exp(sc[hg * CH + kk] - m);
-      sc[hg * CH + kk] = e;
-      sm += e;
-    }
-    if (r == 0u) {
-      mg[hg] = m;
-    }
-  }
-  workgroupBarrier();
-  red[lid] = sm;
-  for (var st = p.tph / 2u; st > 0u; st >>= 1u) {
-    workgroupBarrier();
-    if (mine && r < st) {
-      red[lid] = red[lid] + red[lid + st];
-    }
-  }
-  workgroupBarrier();
-  if (mine && r == 0u) {
-    lg[hg] = red[lid];
-  }
-  workgroupBarrier();
-
-  // Phase 3: unnormalised output. Thread = (key group kg, vec4 column e): KG = WG / d4 groups
-  // split the chunk's keys, each V row is read once for all G heads, then the groups are summed.
-  let e = lid % d4;
-  let kg = lid / d4;
-  let KG = WG / d4;
-  var acc: array<vec4<f32>, MAX_G>;
-  for (var h2 = 0u; h2 < G; h2++) {
-    acc[h2] = vec4<f32>(0.0);
-  }
-  if (kg < KG) {
-    let vb = p.v_off4 + j0 * p.v_stride4 + g * d4 + e;
-    for (var kk = kg; kk < n; kk += KG) {
-      let vv = load_v(vb + kk * p.v_stride4);
-      for (var h2 = 0u; h2 < G; h2++) {
-        acc[h2] += sc[h2 * CH + kk] * vv;
-      }
-    }
-  }
-  for (var h2 = 0u; h2 < G; h2++) {
-    workgroupBarrier();
-    pw[lid] = acc[h2];
-    workgroupBarrier();
-    if (lid < d4) {
-      var o = pw[lid];
-      for (var r = 1u; r < KG; r++) {
-        o += pw[r * d4 + lid];
-      }
-      let qh = g * G + h2;
+  for (var it = 0u; it < chunks; it++) {
 #if SINGLE
-      // The only chunk: finish as attention_combine.wgsl does for one chunk (its weight
-      // exp(m - m) = 1, so the same operations and the same bits): out = o / l.
-      let l = lg[h2];
-      out[qh * d4 + lid] = vec4<act>(o * select(0.0, 1.0 / l, l > 0.0));
+    let c = it;
 #else
-      part_o[(c * p.n_heads + qh) * d4 + lid] = o;
-      if (lid == 0u) {
-        part_ml[c * p.n_heads + qh] = vec2<f32>(mg[h2], lg[h2]);
-      }
+    let c = wid.x;
 #endif
+    let j0 = c * p.chunk;
+    let n = min(p.chunk, p.n_ctx - j0);
+
+    // Phase 1: scores.
+    for (var kk = lid; kk < n; kk += WG) {
+      var acc: array<f32, MAX_G>;
+      for (var hh = 0u; hh < G; hh++) {
+        acc[hh] = 0.0;
+      }
+      let kb = p.k_off4 + (j0 + kk) * p.k_stride4 + g * d4;
+      for (var e = 0u; e < d4; e++) {
+        let kv = load_k(kb + e);
+        for (var hh = 0u; hh < G; hh++) {
+          acc[hh] += dot(qs[hh * d4 + e], kv);
+        }
+      }
+      for (var hh = 0u; hh < G; hh++) {
+        sc[hh * CH + kk] = acc[hh];
+      }
+    }
+    workgroupBarrier();
+
+    // Phase 2: per-head max, then exp and sum. Threads [hg * tph, (hg + 1) * tph) serve head hg.
+    let hg = lid / p.tph;
+    let r = lid % p.tph;
+    let mine = hg < G;
+    var mx = -3.0e38;
+    if (mine) {
+      for (var kk = r; kk < n; kk += p.tph) {
+        mx = max(mx, sc[hg * CH + kk]);
+      }
+    }
+    red[lid] = mx;
+    for (var st = p.tph / 2u; st > 0u; st >>= 1u) {
+      workgroupBarrier();
+      if (mine && r < st) {
+        red[lid] = max(red[lid], red[lid + st]);
+      }
+    }
+    workgroupBarrier();
+    var sm = 0.0;
+    if (mine) {
+      let m = red[hg * p.tph];
+      for (var kk = r; kk < n; kk += p.tph) {
+        let e = exp(sc[hg * CH + kk] - m);
+        sc[hg * CH + kk] = e;
+        sm += e;
+      }
+      if (r == 0u) {
+        mg[hg] = m;
+      }
+    }
+    workgroupBarrier();
+    red[lid] = sm;
+    for (var st = p.tph / 2u; st > 0u; st >>= 1u) {
+      workgroupBarrier();
+      if (mine && r < st) {
+        red[lid] = red[lid] + red[lid + st];
+      }
+    }
+    workgroupBarrier();
+    if (mine && r == 0u) {
+      lg[hg] = red[lid];
+    }
+    workgroupBarrier();
+
+    // Phase 3: unnormalised output. Thread = (key group kg, vec4 column e): KG = WG / d4 groups
+    // split the chunk's keys, each V row is read once for all G heads, then the groups are summed.
+    let e = lid % d4;
+    let kg = lid / d4;
+    let KG = WG / d4;
+    var acc: array<vec4<f32>, MAX_G>;
+    for (var h2 = 0u; h2 < G; h2++) {
+      acc[h2] = vec4<f32>(0.0);
+    }
+    if (kg < KG) {
+      let vb = p.v_off4 + j0 * p.v_stride4 + g * d4 + e;
+      for (var kk = kg; kk < n; kk += KG) {
+        let vv = load_v(vb + kk * p.v_stride4);
+        for (var h2 = 0u; h2 < G; h2++) {
+          acc[h2] += sc[h2 * CH + kk] * vv;
+        }
+      }
+    }
+    for (var h2 = 0u; h2 < G; h2++) {
+      workgroupBarrier();
+      pw[lid] = acc[h2];
+      workgroupBarrier();
+      if (lid < d4) {
+        var o = pw[lid];
+        for (var r = 1u; r < KG; r++) {
+          o += pw[r * d4 + lid];
+        }
+        let qh = g * G + h2;
+#if SINGLE
+        if (it == 0u) {
+          O[h2] = o;
+          M[h2] = mg[h2];
+          L[h2] = lg[h2];
+        } else {
+          let m1 = max(M[h2], mg[h2]);
+          let a = exp(M[h2] - m1);
+          let b = exp(mg[h2] - m1);
+          O[h2] = O[h2] * a + o * b;
+          L[h2] = L[h2] * a + lg[h2] * b;
+          M[h2] = m1;
+        }
+#else
+        part_o[(c * p.n_heads + qh) * d4 + lid] = o;
+        if (lid == 0u) {
+          part_ml[c * p.n_heads + qh] = vec2<f32>(mg[h2], lg[h2]);
+        }
+#endif
+      }
     }
   }
+
+#if SINGLE
+  // Finish as attention_combine.wgsl does (for one chunk: weight exp(m - m) = 1, so the same
+  // operations and the same bits): out = O / L.
+  if (lid < d4) {
+    for (var h2 = 0u; h2 < G; h2++) {
+      let l = L[h2];
+      out[(g * G + h2) * d4 + lid] = vec4<act>(O[h2] * select(0.0, 1.0 / l, l > 0.0));
+    }
+  }
+#endif
 }

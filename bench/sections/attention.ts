@@ -1,6 +1,7 @@
 /**
- * Bench section `attention`: one decode step of attention (split-K over the KV cache + combine)
- * at Mistral Nemo's shape (32 query heads over 8 kv heads, head_dim 128) at 4k and 16k context:
+ * Bench section `attention`: one decode step of attention (split-K over the KV cache + combine on
+ * GPUs, one pass walking the chunks on CPU adapters: `decodeAttention`'s default form, the other
+ * form timed beside it as `otherFormMs`) at Mistral Nemo's shape (32 query heads over 8 kv heads, head_dim 128) at 4k and 16k context:
  * f32 activations over an f32 cache and over an f16-storage cache (halves packed in u32 pairs, any
  * adapter), and with shader-f16 f16 activations over an f16 cache. Decode attention is
  * memory-bound: it reads the K and V rows once, so the figure of merit is K+V bytes actually read
@@ -12,7 +13,7 @@ import type { Gpu } from '../../src/gpu/device.js';
 import { Tensor, writeBuffer } from '../../src/gpu/tensor.js';
 import {
   blockDiagonalAttention, createDecodeScratch, createKvCache, decodeAttention, decodeChunk, destroyDecodeScratch,
-  destroyKvCache, imageSegments,
+  destroyKvCache, imageSegments, widestDecodeChunk,
 } from '../../src/kernels/attention.js';
 import { toF16 } from '../../src/util/f16.js';
 import { randn } from '../../test/helpers/random.js';
@@ -28,9 +29,13 @@ interface DecodeRow {
   dtype: 'f32' | 'f16';
   /** Element type of the K and V cache. */
   kv: 'f32' | 'f16';
+  /** The default form here: split-K + combine (GPUs) or one pass per kv head (CPU adapters). */
+  split: boolean;
   chunk: number;
   workgroups: number;
   ms: number;
+  /** ms per step of the other form (split-K vs one pass), same inputs, timed right after. */
+  otherFormMs: number;
   kvBytes: number;
   GBps: number;
   fractionOfCopy: number;
@@ -67,15 +72,20 @@ async function decodeRow(gpu: Gpu, nCtx: number, dtype: 'f32' | 'f16', kv: 'f32'
         chunkSweep[c] = tc.ms;
       }
     }
+    const split = !isSoftware(gpu);
     const t = await timeDispatches(gpu, `attention.decode.${tag}`, (ctx) =>
       decodeAttention(ctx, out, q, cache, scratch, { nCtx, heads: HEADS }),
     );
+    const other = await timeDispatches(gpu, `attention.decode.${tag}.${split ? 'onepass' : 'split'}`, (ctx) =>
+      decodeAttention(ctx, out, q, cache, scratch, { nCtx, heads: HEADS, split: !split }),
+    );
     const kvBytes = 2 * n * (kv === 'f16' ? 2 : 4);
     const GBps = kvBytes / t.ms / 1e6;
-    const chunk = decodeChunk(nCtx, HEADS / KV_HEADS, HEAD_DIM, gpu.limits.maxComputeWorkgroupStorageSize);
+    const wgLimit = gpu.limits.maxComputeWorkgroupStorageSize;
+    const chunk = split ? decodeChunk(nCtx, HEADS / KV_HEADS, HEAD_DIM, wgLimit) : widestDecodeChunk(HEADS / KV_HEADS, HEAD_DIM, wgLimit);
     return {
-      ctx: nCtx, dtype, kv, chunk, workgroups: Math.ceil(nCtx / chunk) * KV_HEADS, ms: t.ms, kvBytes, GBps,
-      fractionOfCopy: GBps / copy, iters: t.iters, timing: t.method, chunkSweepMs: chunkSweep,
+      ctx: nCtx, dtype, kv, split, chunk, workgroups: split ? Math.ceil(nCtx / chunk) * KV_HEADS : KV_HEADS, ms: t.ms, otherFormMs: other.ms,
+      kvBytes, GBps, fractionOfCopy: GBps / copy, iters: t.iters, timing: t.method, chunkSweepMs: chunkSweep,
     };
   } finally {
     q.destroy();

@@ -26,7 +26,10 @@
  * Models: `pixtral-12b` (random weights at the real shapes; all 40 layers on GPUs, LAYERS_SOFTWARE
  * on software adapters with `layersRun` recorded and an `extrapolated40Layers` block, labelled)
  * and `tiny-screens` (the embedded model `public/models/pixtral-tiny-screens-q4`, whole, loaded
- * through the real loader; also firstAnswerMs and laterAnswerMs of `Engine.chat` on a fresh load).
+ * through the real loader; also firstAnswerMs and laterAnswerMs of `Engine.chat` on a fresh load),
+ * and `tiny-screens-gguf`: the same model as llama.cpp's Q4_0 file of it (the shared fixture
+ * `gguf/screens`, Q4_0 linears with a Q8_0 lm_head, + its F16 mmproj) through the GGUF loader: what
+ * choosing a community GGUF over the project's q4 costs end to end on the same adapter.
  * Random weights give meaningless tokens; EOS does not end these runs (`ignoreEos`).
  * `e2eModels` (the bench's `--models a,b`, `?models=` on the page) runs only the named models.
  */
@@ -62,12 +65,20 @@ const VISION_LAYERS_SOFTWARE = 2; // both slots of the host mode, filled and use
 const LONGEST_EDGE_SOFTWARE = 64;
 const QUESTION_TOKENS = 16;
 
-/** Where the embedded model is fetched from; bench/node.ts replaces it (file fetch). */
+/** Where the embedded model is fetched from (the page's server; none in Node). */
 export const tinyModelSource: { url: string | null; fetch?: typeof fetch } = {
   url: typeof location !== 'undefined' ? new URL('/models/pixtral-tiny-screens-q4/', location.href).href : null,
 };
 
-const MODELS = ['tiny-screens', 'pixtral-12b'] as const;
+/** The embedded model as llama.cpp's Q4_0 GGUF pair (the shared fixtures, served by the bench's server). */
+const tinyGgufSource: { url: string | null; mmproj?: string } = typeof location !== 'undefined'
+  ? {
+      url: new URL('/shared/fixtures/gguf/screens/pixtral-tiny-screens-text-q4_0.gguf', location.href).href,
+      mmproj: new URL('/shared/fixtures/gguf/screens/pixtral-tiny-screens-mmproj-f16.gguf', location.href).href,
+    }
+  : { url: null };
+
+const MODELS = ['tiny-screens', 'tiny-screens-gguf', 'pixtral-12b'] as const;
 
 /** Models to run (all when null); bench/node.ts sets it from --models, the page from ?models=. */
 export const e2eModels: { only: string[] | null } = {
@@ -291,10 +302,15 @@ function boxImage(): ImageData {
   return new ImageData(data, w, h);
 }
 
-async function tinyScreens(copy: number, peakGflops: number, log: (line: string) => void) {
-  const src = tinyModelSource;
+async function tinyScreens(
+  copy: number,
+  peakGflops: number,
+  log: (line: string) => void,
+  src: { url: string | null; mmproj?: string; fetch?: typeof fetch },
+  answers: boolean,
+) {
   if (!src.url) return { skipped: 'no URL for the embedded model in this runtime' };
-  const l = await loadModel({ url: src.url, fetch: src.fetch });
+  const l = await loadModel(src.mmproj ? { url: src.url, mmproj: src.mmproj } : { url: src.url, fetch: src.fetch });
   let out: Record<string, unknown>;
   try {
     const c = l.model.config;
@@ -319,7 +335,7 @@ async function tinyScreens(copy: number, peakGflops: number, log: (line: string)
     releaseModel(l);
   }
   // The first answer after a fresh load against a later one: `Engine.chat`, whole.
-  if (typeof ImageData === 'undefined') return out;
+  if (!answers || typeof ImageData === 'undefined') return out;
   const engine = new Engine();
   try {
     await engine.load({ url: src.url, fetch: src.fetch });
@@ -349,8 +365,12 @@ export async function run(gpu: Gpu, log: (line: string) => void = () => {}): Pro
   if (unknown?.length) throw new Error(`e2e: unknown model(s) ${unknown.join(', ')}; known: ${MODELS.join(', ')}`);
   const want = (m: (typeof MODELS)[number]) => !only || only.includes(m);
   if (want('tiny-screens')) {
-    e2e['tiny-screens'] = await tinyScreens(copy, peak.matmulPeakGflops, log);
+    e2e['tiny-screens'] = await tinyScreens(copy, peak.matmulPeakGflops, log, tinyModelSource, true);
     log('tiny-screens done');
+  }
+  if (want('tiny-screens-gguf')) {
+    e2e['tiny-screens-gguf'] = { format: 'GGUF Q4_0 (llama.cpp), Q8_0 lm_head', ...(await tinyScreens(copy, peak.matmulPeakGflops, log, tinyGgufSource, false)) };
+    log('tiny-screens-gguf done');
   }
   if (want('pixtral-12b')) {
     // Vision weights on the host (what fits 9 GB), then resident for comparison.

@@ -8,9 +8,11 @@
  * - `causalAttention` (same shader): T new query tokens at positions pos0..pos0+T-1 over a KV
  *   cache, query t seeing cache rows 0..pos0+t. GQA: query head h uses kv head h / (H / H_kv).
  * - `decodeAttention` (`attention_decode.wgsl` + `attention_combine.wgsl`): one query token over
- *   the cache, split-K: (chunks x kv heads) workgroups each reduce a chunk of keys for the
- *   H / H_kv query heads sharing a kv head (K and V read once), then a combine pass merges the
- *   chunks' (max, sum, output). 16k context x 8 kv heads = 512 workgroups, not 32.
+ *   the cache, split-K on GPUs: (chunks x kv heads) workgroups each reduce a chunk of keys for
+ *   the H / H_kv query heads sharing a kv head (K and V read once), then a combine pass merges
+ *   the chunks' (max, sum, output). 16k context x 8 kv heads = 512 workgroups, not 32. Short
+ *   contexts, and any context on CPU adapters: one pass, a workgroup per kv head walking the
+ *   chunks and merging them online.
  * - `kvWrite` (`kv_write.wgsl`): appends the new k or v rows to the cache at pos0 inside the
  *   compute pass (copyBufferToBuffer cannot be recorded in a pass), straight from a fused qkv row
  *   when given a row stride and offset.
@@ -350,6 +352,13 @@ export function decodeChunk(nCtx: number, G = 4, headDim = 128, limit = 16384): 
   return c;
 }
 
+/** The largest chunk up to DECODE_CH whose scores fit in workgroup memory (one-pass walks). */
+export function widestDecodeChunk(G: number, headDim: number, limit: number): number {
+  let c = DECODE_CH;
+  while (c > 32 && decodeWorkgroupBytes(G, headDim, c) > limit) c /= 2;
+  return c;
+}
+
 /** Workgroup memory of attention_decode.wgsl: qs, sc, red, pw, mg, lg. */
 function decodeWorkgroupBytes(G: number, headDim: number, ch: number): number {
   return G * headDim * 4 + G * ch * 4 + DECODE_WG * 4 + DECODE_WG * 16 + 2 * G * 4;
@@ -399,10 +408,14 @@ export interface DecodeRope {
 
 /**
  * One query token over cache rows [0, nCtx): q [heads, d] (optionally at element `qOffset`, e.g.
- * inside a fused qkv row), out [heads, d]. Two dispatches: split-K chunks, then combine; one
+ * inside a fused qkv row), out [heads, d]. With `split` (the default on GPUs): two dispatches,
+ * split-K chunks (a workgroup per chunk and kv head) then the combine; one
  * (`attentionDecodeSingleKernel`) when a single chunk holds every key: by default when
- * nCtx <= DECODE_SINGLE_MAX and its scores fit in workgroup memory. With `rope` (`DecodeRope`),
- * the token's RoPE and cache append happen inside the same dispatches.
+ * nCtx <= DECODE_SINGLE_MAX and its scores fit in workgroup memory. Without (the default on CPU
+ * adapters, `gpu.isSoftware`, where a workgroup per kv head already keeps every core busy and a
+ * dispatch costs more than more parallelism saves): always one dispatch, each kv head's
+ * workgroup walking the chunks in turn and merging them online. With `rope` (`DecodeRope`), the
+ * token's RoPE and cache append happen inside the same dispatches.
  */
 export function decodeAttention(
   ctx: Ctx,
@@ -410,7 +423,7 @@ export function decodeAttention(
   q: Tensor,
   cache: KvCache,
   scratch: DecodeScratch,
-  a: { nCtx: number; heads: number; scale?: number; qOffset?: number; chunk?: number; rope?: DecodeRope },
+  a: { nCtx: number; heads: number; scale?: number; qOffset?: number; chunk?: number; split?: boolean; rope?: DecodeRope },
 ): void {
   const name = 'attention_decode';
   const dtype = actDtype(name, out, q);
@@ -425,13 +438,15 @@ export function decodeAttention(
   view4(name, out, 1, a.heads, d);
   const wgLimit = ctx.gpu.limits.maxComputeWorkgroupStorageSize;
   const short = a.nCtx <= DECODE_SINGLE_MAX && decodeWorkgroupBytes(G, d, Math.max(32, 2 ** Math.ceil(Math.log2(a.nCtx)))) <= wgLimit;
-  const chunk = a.chunk ?? (short ? a.nCtx : decodeChunk(a.nCtx, G, d, wgLimit));
+  const split = a.split ?? !ctx.gpu.isSoftware;
+  const chunk = a.chunk ?? (short ? a.nCtx : split ? decodeChunk(a.nCtx, G, d, wgLimit) : widestDecodeChunk(G, d, wgLimit));
   if (chunk < 1 || chunk > DECODE_CH_MAX) throw new KernelError(name, `chunk ${chunk} outside [1, ${DECODE_CH_MAX}]`);
   // Chunk capacity of the pipeline: the next power of two (few pipelines, no wasted memory).
   let ch = 32;
   while (ch < chunk) ch *= 2;
   const nChunks = Math.ceil(a.nCtx / chunk);
-  if (scratch.heads !== a.heads || scratch.headDim !== d || nChunks > scratch.maxChunks) {
+  const single = !split || nChunks === 1;
+  if (!single && (scratch.heads !== a.heads || scratch.headDim !== d || nChunks > scratch.maxChunks)) {
     throw new KernelError(name, `scratch [${scratch.maxChunks}, ${scratch.heads}, ${scratch.headDim}] too small for ${nChunks} chunks x ${a.heads} x ${d}`);
   }
   const wgBytes = decodeWorkgroupBytes(G, d, ch);
@@ -451,7 +466,7 @@ export function decodeAttention(
     const kNew = qv.off4 * 4 + a.heads * d;
     const rope = checkDecodeRope(name, a.rope, q, cache, kNew, a.nCtx - 1);
     const ropeUniforms = { ...uniforms, ...rope.uniforms, k_new: kNew, v_new: kNew + cache.kvHeads * d };
-    if (nChunks === 1) {
+    if (single) {
       dispatch(ctx.gpu, ctx.pass, attentionDecodeSingleRopeKernel, knobs, {
         buffers: [q.buffer, cache.k.buffer, cache.v.buffer, out.buffer, rope.table],
         uniforms: ropeUniforms,
@@ -464,7 +479,7 @@ export function decodeAttention(
       uniforms: ropeUniforms,
       workgroups: [nChunks, cache.kvHeads],
     });
-  } else if (nChunks === 1) {
+  } else if (single) {
     dispatch(ctx.gpu, ctx.pass, attentionDecodeSingleKernel, knobs, {
       buffers: [q.buffer, cache.k.buffer, cache.v.buffer, out.buffer],
       uniforms,

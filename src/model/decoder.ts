@@ -123,7 +123,9 @@ export class Decoder {
   fuseDecode = true;
   /**
    * With `fuseDecode`: RoPE and the KV-cache append run inside the decode attention dispatch
-   * (5 dispatches per q4 layer, 6 past 256 keys) instead of in a dispatch of their own before it.
+   * (5 dispatches per q4 layer, 6 past 256 keys where attention splits its keys: GPUs) instead of
+   * in a dispatch of their own before it (6 per layer; CPU adapters keep attention one pass at
+   * any context, so 6 there throughout).
    * On by default on GPUs, where a dispatch and its barrier cost more than the few rotations each
    * attention workgroup adds; off on CPU adapters, where SwiftShader measured the folded layer
    * slower (tiny-screens end to end 77-81 vs 88-90 tokens/s, 2026-11-28). Bit-identical either way.

@@ -8,7 +8,8 @@
  * attention.test.ts). With f16 activations the caches are bit-identical and the output within a
  * 2^-6 (see the test: the compiler may skip the q round trip through f16). Shapes: awkward head
  * counts and head_dim (GQA groups 1..4, head_dim 16..128), contexts 1, 2, 255, 256, 257 and
- * past 1000 (one chunk, SINGLE; and split-K with the combine, the new row in the last chunk),
+ * past 1000 (one chunk, SINGLE; and past one chunk both split-K with the combine, the new row in
+ * the last chunk, and the one pass walking the chunks),
  * Nemo's 32 x 128 heads over 8 kv heads at 3000 keys; an activation-dtype cache and an f16 one;
  * f16 activations where the adapter has shader-f16. Also: rows other than pos untouched, the
  * attention output against float64 for one case, and a check that the variant can fail (a new
@@ -37,6 +38,8 @@ interface Case {
   KV: number;
   d: number;
   nCtx: number;
+  /** decodeAttention's `split` (past one chunk: split-K, or one pass walking the chunks). */
+  split?: boolean;
 }
 
 /** Runs the folded and the unfused step on identical random caches; returns both results. */
@@ -58,10 +61,10 @@ async function both(gpu: Gpu, c: Case, dtype: Act, storage: 'act' | 'f16', seed:
     const out = Tensor.empty(gpu, [H * d], dtype, 'out');
     const scratch = createDecodeScratch(gpu, maxCtx, H, d);
     record(gpu, folded ? 'folded' : 'unfused', (ctx) => {
-      if (folded) decodeAttention(ctx, out, qkv, cache, scratch, { nCtx, heads: H, qOffset: 0, rope: { table, attnFactor } });
+      if (folded) decodeAttention(ctx, out, qkv, cache, scratch, { nCtx, heads: H, qOffset: 0, split: c.split, rope: { table, attnFactor } });
       else {
         ropeKvWrite(ctx, qkv, table, cache, { qHeads: H, pos, attnFactor });
-        decodeAttention(ctx, out, qkv, cache, scratch, { nCtx, heads: H, qOffset: 0 });
+        decodeAttention(ctx, out, qkv, cache, scratch, { nCtx, heads: H, qOffset: 0, split: c.split });
       }
     });
     const raw = await out.read();
@@ -83,8 +86,10 @@ const CASES: Case[] = [
   { H: 4, KV: 2, d: 32, nCtx: 2 },
   { H: 3, KV: 3, d: 64, nCtx: 255 },
   { H: 8, KV: 2, d: 128, nCtx: 256 },
-  { H: 4, KV: 1, d: 32, nCtx: 257 },
-  { H: 6, KV: 2, d: 64, nCtx: 1031 },
+  { H: 4, KV: 1, d: 32, nCtx: 257, split: true },
+  { H: 4, KV: 1, d: 32, nCtx: 257, split: false },
+  { H: 6, KV: 2, d: 64, nCtx: 1031, split: true },
+  { H: 6, KV: 2, d: 64, nCtx: 1031, split: false },
 ];
 
 describe('decode attention with RoPE and the cache append folded in', async () => {
@@ -94,7 +99,7 @@ describe('decode attention with RoPE and the cache append folded in', async () =
       if (storage === 'f16' && dtype === 'f16') continue; // the 'act' case
       for (const c of CASES) {
         const what = dtype === 'f32' ? 'bit-identical to' : 'the same cache as, and the output within 2^-6 of,';
-        it(`heads ${c.H}/${c.KV} d=${c.d}, ${c.nCtx} keys, ${dtype} activations, ${storage} cache: ${what} rope_kv_write + attention`, async () => {
+        it(`heads ${c.H}/${c.KV} d=${c.d}, ${c.nCtx} keys${c.split === undefined ? '' : c.split ? ', split' : ', one pass'}, ${dtype} activations, ${storage} cache: ${what} rope_kv_write + attention`, async () => {
           const { folded, plain } = await both(gpu, c, dtype, storage, c.H * 1000 + c.d + c.nCtx);
           expect(folded.k).toEqual(plain.k);
           expect(folded.v).toEqual(plain.v);
@@ -116,11 +121,13 @@ describe('decode attention with RoPE and the cache append folded in', async () =
     }
   }
 
-  it('Nemo heads (32 x 128 over 8 kv heads) at 3000 keys, f16 cache: bit-identical', async () => {
-    const { folded, plain } = await both(gpu, { H: 32, KV: 8, d: 128, nCtx: 3000 }, 'f32', 'f16', 77, 1);
-    expect(folded.out).toEqual(plain.out);
-    expect(folded.k).toEqual(plain.k);
-    expect(folded.v).toEqual(plain.v);
+  it('Nemo heads (32 x 128 over 8 kv heads) at 3000 keys, f16 cache, split and one pass: bit-identical', async () => {
+    for (const split of [true, false]) {
+      const { folded, plain } = await both(gpu, { H: 32, KV: 8, d: 128, nCtx: 3000, split }, 'f32', 'f16', 77, 1);
+      expect(folded.out).toEqual(plain.out);
+      expect(folded.k).toEqual(plain.k);
+      expect(folded.v).toEqual(plain.v);
+    }
   });
 
   it('writes row pos only, and its output matches float64 attention over the rotated token', async () => {

@@ -48,7 +48,7 @@ function seen(x: Float32Array, dtype: Act): Float32Array {
  */
 async function runDecode(
   gpu: Gpu, dtype: Act, nCtx: number, H: number, KV: number, d: number, seed: number,
-  opts: { chunk?: number; qStd?: number; storage?: 'f16' } = {},
+  opts: { chunk?: number; qStd?: number; storage?: 'f16'; split?: boolean } = {},
 ) {
   const st = opts.storage ?? dtype;
   const kx = seen(randn(nCtx * KV * d, seed), dtype);
@@ -62,7 +62,7 @@ async function runDecode(
   const q = up(gpu, qh, [H, d], dtype, 'q');
   const out = Tensor.empty(gpu, [H, d], dtype, 'out');
   const scratch = createDecodeScratch(gpu, nCtx + 5, H, d, opts.chunk);
-  record(gpu, 'decode', (ctx) => decodeAttention(ctx, out, q, cache, scratch, { nCtx, heads: H, chunk: opts.chunk }));
+  record(gpu, 'decode', (ctx) => decodeAttention(ctx, out, q, cache, scratch, { nCtx, heads: H, chunk: opts.chunk, split: opts.split }));
   const got = await readAct(out);
   const ref = (k: Float32Array, v: Float32Array) => attentionRef(qh, k, v, 1, { heads: H, kvHeads: KV, d, scale: 1 / Math.sqrt(d), range: () => [0, nCtx] });
   const want = ref(kh, vh);
@@ -238,7 +238,10 @@ describe('causal prefill over a KV cache (kvWrite + causalAttention)', async () 
   });
 });
 
-describe('decode attention (split-K over the KV cache)', async () => {
+// Both forms past one chunk: split-K (a workgroup per chunk and kv head, then the combine; GPUs)
+// and one pass (a workgroup per kv head walking the chunks, merging online; CPU adapters). The
+// same tolerance: the same f32 softmax and sums, merged in another order.
+describe('decode attention (split-K over the KV cache, or one pass walking it)', async () => {
   for (const dtype of await activationDtypes()) {
     it.each([
       // [nCtx, heads, kvHeads, d, chunk]: one key, one partial chunk, several, uneven chunks
@@ -247,25 +250,32 @@ describe('decode attention (split-K over the KV cache)', async () => {
       [37, 3, 1, 16, 7],
       [300, 4, 2, 64, undefined],
       [1000, 6, 2, 32, 33],
-    ] as const)(`ctx %i heads %i/%i d=%i chunk %s, ${dtype}`, async (nCtx, H, KV, d, chunk) => {
+    ] as const)(`ctx %i heads %i/%i d=%i chunk %s, ${dtype}, split and one pass`, async (nCtx, H, KV, d, chunk) => {
       const gpu = await getGpu();
-      const { got, want } = await runDecode(gpu, dtype, nCtx, H, KV, d, nCtx, { chunk });
-      check(got, want, TOL[dtype], 'out');
+      for (const split of [true, false]) {
+        const { got, want } = await runDecode(gpu, dtype, nCtx, H, KV, d, nCtx, { chunk, split });
+        check(got, want, TOL[dtype], `out, split ${split}`);
+      }
     });
   }
 
-  it('large-magnitude scores (q ~ N(0, 30^2)): stable across chunks', async () => {
+  it('large-magnitude scores (q ~ N(0, 30^2)): stable across chunks, split and one pass', async () => {
     const gpu = await getGpu();
-    const { got, want } = await runDecode(gpu, 'f32', 2000, 4, 1, 64, 77, { qStd: 30 });
-    expect(got.every(Number.isFinite)).toBe(true);
-    // Scores ~ N(0, 30^2 * 64 / 64) up to ~150: absolute f32 score error ~1e-5, same as weights' relative error.
-    check(got, want, { atol: 1e-4, rtol: 1e-3 }, 'out');
+    for (const split of [true, false]) {
+      // chunk 64: 32 chunks, so the one-pass merge rescales its running sums many times.
+      const { got, want } = await runDecode(gpu, 'f32', 2000, 4, 1, 64, 77, { qStd: 30, split, chunk: 64 });
+      expect(got.every(Number.isFinite)).toBe(true);
+      // Scores ~ N(0, 30^2 * 64 / 64) up to ~150: absolute f32 score error ~1e-5, same as weights' relative error.
+      check(got, want, { atol: 1e-4, rtol: 1e-3 }, `out, split ${split}`);
+    }
   });
 
-  it.runIf(realShapes).each([4096, 16384])('Nemo shape 32/8 heads x 128 at context %i', async (nCtx) => {
+  it.runIf(realShapes).each([4096, 16384])('Nemo shape 32/8 heads x 128 at context %i, split and one pass', async (nCtx) => {
     const gpu = await getGpu();
-    const { got, want } = await runDecode(gpu, 'f32', nCtx, 32, 8, 128, 5);
-    check(got, want, TOL.f32, 'out');
+    for (const split of [true, false]) {
+      const { got, want } = await runDecode(gpu, 'f32', nCtx, 32, 8, 128, 5, { split });
+      check(got, want, TOL.f32, `out, split ${split}`);
+    }
   });
 
   // Short contexts (<= DECODE_SINGLE_MAX keys) take one pass: one workgroup per kv head, the
@@ -282,9 +292,13 @@ describe('decode attention (split-K over the KV cache)', async () => {
       expect(gpu.ledger.dispatches - before).toBe(1);
       check(got, want, TOL[dtype], `out ${dtype}`);
     }
-    const before = gpu.ledger.dispatches;
-    await runDecode(gpu, 'f32', DECODE_SINGLE_MAX + 1, H, KV, d, 3, {});
-    expect(gpu.ledger.dispatches - before).toBe(2); // past the limit: split-K + combine
+    const count = async (split: boolean) => {
+      const before = gpu.ledger.dispatches;
+      await runDecode(gpu, 'f32', DECODE_SINGLE_MAX + 1, H, KV, d, 3, { split });
+      return gpu.ledger.dispatches - before;
+    };
+    // Past the limit: split-K + combine, or still one pass walking two chunks.
+    expect([await count(true), await count(false)]).toEqual([2, 1]);
   });
 });
 
@@ -366,8 +380,10 @@ describe('f16 KV storage (halves on any adapter)', async () => {
       [1000, 6, 2, 32, 33],
     ] as const)(`decode ctx %i heads %i/%i d=%i chunk %s, ${dtype} activations`, async (nCtx, H, KV, d, chunk) => {
       const gpu = await getGpu();
-      const { got, want } = await runDecode(gpu, dtype, nCtx, H, KV, d, nCtx + 7, { chunk, storage: 'f16' });
-      check(got, want, TOL[dtype], 'out vs f16-rounded k, v');
+      for (const split of [true, false]) {
+        const { got, want } = await runDecode(gpu, dtype, nCtx, H, KV, d, nCtx + 7, { chunk, storage: 'f16', split });
+        check(got, want, TOL[dtype], `out vs f16-rounded k, v, split ${split}`);
+      }
     });
   }
 
