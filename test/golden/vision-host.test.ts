@@ -4,8 +4,10 @@
  * output must be the resident path's bit for bit (the same bytes through the same kernels, so no
  * tolerance), on the converted tiny Pixtral (its f32 and q4 conversions: f32 and f16 vision
  * weights; 2 layers: both slots, no reuse) and on the kq
- * GGUF pair's F16 mmproj (3 layers: slot 0 is refilled for layer 2, after layer 0 ran). The GPU
- * bytes saved are read from the runtime's ledger.
+ * GGUF pair's F16 mmproj (3 layers: slot 0 is refilled for layer 2, after layer 0 ran), and on
+ * llama.cpp's mistral3 pair with its Q8_0 mmproj (block-quantised vision layers through the slots,
+ * and the mistral3 projector's patch merger after them). The GPU bytes saved are read from the
+ * runtime's ledger.
  */
 import { describe, expect, it } from 'vitest';
 import { getGpu } from '../helpers/gpu.js';
@@ -24,6 +26,7 @@ import { isVisionLayerLabel, layerBuffers } from '../../src/model/vision-slots.j
 import { loadVisionWeights } from '../../src/model/vision.js';
 import type { ModelConfig } from '../../src/config.js';
 import { casePrompt, loadCase } from './cases.js';
+import { mistral3Prompt, MISTRAL3_FIXTURE } from './mistral3-cases.js';
 
 type Mode = 'gpu' | 'host';
 interface Source {
@@ -38,9 +41,11 @@ async function encodeIn(gpu: Gpu, src: Source, mode: Mode, images: { pixels: Flo
   const m = new VisionLanguageModel(gpu, src.config, w.map, { maxContext: 64, maxChunk: 32 });
   try {
     const liveBytes = gpu.ledger.liveBytes - before;
-    const e = m.vision.run(images, (ctx, v) => m.projector.project(ctx, v.out, v.patches, v.grids));
+    // The projector's output rows: one per patch, or per merged patch (mistral3).
+    let proj!: ReturnType<typeof m.projector.project>;
+    const e = m.vision.run(images, (ctx, v) => (proj = m.projector.project(ctx, v.out, v.patches, v.grids)));
     const out = (await e.out.read()) as Float32Array;
-    const projected = (await m.projector.out.view([e.patches, src.config.text.hiddenSize]).read()) as Float32Array;
+    const projected = (await proj.read()) as Float32Array;
     // Bytes of one resident layer's weights, from the buffers themselves.
     const layerBytes = layerBuffers(loadVisionWeights(w.map, src.config.vision).layers[0]!).reduce((a, b) => a + b.size, 0);
     return { out, projected, liveBytes, layerBytes, slots: m.vision.slots };
@@ -108,5 +113,25 @@ describe("visionWeights 'host': the encoder's output bit for bit as resident", (
     const r = await compare(src, input.images.map((im) => im.image));
     expect(r.layers).toBe(3);
     console.log(`[vision host] kq mmproj f16: ${r.layers} layers of ${r.layerBytes} bytes`);
+  });
+
+  it('mistral3 GGUF pair (llama.cpp), Q8_0 mmproj: block-quantised layers through the slots, then the merger projector; two_images', async () => {
+    const dir = '/fixtures/gguf-mistral3';
+    const file = async (name: string) => blobSource(await (await fetch(fixtureUrl(`${dir}/${name}`))).blob(), name);
+    const text = await file('mistral3-tiny-a-text-f32.gguf');
+    const mmproj = await file('mistral3-tiny-a-mmproj-q8_0.gguf');
+    const model = ggufModel(await readGgufHeader(text), await readGgufHeader(mmproj));
+    const c = await loadCase(MISTRAL3_FIXTURE, 'two_images');
+    const input = mistral3Prompt(c, model.config.tokens.img, model.config.vision.patchSize, model.config.projector.spatialMergeSize);
+    const src: Source = {
+      config: model.config,
+      upload: async (gpu) => {
+        const w = await GgufWeights.upload(gpu, model, { text, mmproj });
+        return { map: w, destroy: () => w.destroy() };
+      },
+    };
+    expect(model.config.projector.spatialMergeSize).toBeGreaterThan(1);
+    const r = await compare(src, input.images.map((im) => im.image));
+    console.log(`[vision host] mistral3 mmproj q8_0: ${r.layers} layers of ${r.layerBytes} bytes`);
   });
 });
