@@ -29,7 +29,10 @@
  * through the real loader; also firstAnswerMs and laterAnswerMs of `Engine.chat` on a fresh load),
  * and `tiny-screens-gguf`: the same model as llama.cpp's Q4_0 file of it (the shared fixture
  * `gguf/screens`, Q4_0 linears with a Q8_0 lm_head, + its F16 mmproj) through the GGUF loader: what
- * choosing a community GGUF over the project's q4 costs end to end on the same adapter.
+ * choosing a community GGUF over the project's q4 costs end to end on the same adapter;
+ * `pixtral-12b-q4_k_m`: pixtral-12b as a llama.cpp Q4_K_M pair at the real shapes (random blocks
+ * made on read, `random-gguf.ts`) through the GGUF loader, vision weights on the host; on
+ * software adapters 2 decoder layers (a Q6_K-heavy one and a plain one), extrapolated as above.
  * Random weights give meaningless tokens; EOS does not end these runs (`ignoreEos`).
  * `e2eModels` (the bench's `--models a,b`, `?models=` on the page) runs only the named models.
  */
@@ -38,6 +41,8 @@ import { record } from '../../src/gpu/kernel.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { PIXTRAL_12B_2409, type ModelConfig } from '../../src/config.js';
 import { RandomWeights } from '../../src/model/random-weights.js';
+import { GgufWeights } from '../../src/gguf/gpu-weights.js';
+import { randomQ4KM } from './random-gguf.js';
 import { VisionLanguageModel, type VlmOptions } from '../../src/model/vlm.js';
 import { placeOnHost } from '../../src/gpu/host-buffer.js';
 import { isVisionLayerLabel } from '../../src/model/vision-slots.js';
@@ -78,7 +83,7 @@ const tinyGgufSource: { url: string | null; mmproj?: string } = typeof location 
     }
   : { url: null };
 
-const MODELS = ['tiny-screens', 'tiny-screens-gguf', 'pixtral-12b'] as const;
+const MODELS = ['tiny-screens', 'tiny-screens-gguf', 'pixtral-12b', 'pixtral-12b-q4_k_m'] as const;
 
 /** Models to run (all when null); bench/node.ts sets it from --models, the page from ?models=. */
 export const e2eModels: { only: string[] | null } = {
@@ -195,9 +200,17 @@ async function timedTurn(t: DecodeTarget, turn: PreparedTurn, copy: number, peak
   };
 }
 
-async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line: string) => void, visionWeights: 'gpu' | 'host') {
+/**
+ * Pixtral-12B at the real shapes: `q4` (the project's format, `RandomWeights`) or `q4_k_m` (a
+ * virtual llama.cpp Q4_K_M pair through the GGUF loader, `randomQ4KM`; on software adapters two
+ * decoder layers, one of each kind of its type mix, so the per-layer averages extrapolate).
+ */
+async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line: string) => void, visionWeights: 'gpu' | 'host', format: 'q4' | 'q4_k_m' = 'q4') {
   const soft = gpu.isSoftware;
-  const layersRun = soft ? LAYERS_SOFTWARE : PIXTRAL_12B_2409.text.numLayers;
+  const real = PIXTRAL_12B_2409.text.numLayers;
+  // Q4_K_M: a use_more_bits layer (Q6_K v, down) and a plain one.
+  const layersRun = soft ? (format === 'q4' ? LAYERS_SOFTWARE : 2) : real;
+  const realLayers = soft ? [0, 5] : Array.from({ length: real }, (_, i) => i);
   const visionLayersRun = soft ? VISION_LAYERS_SOFTWARE : PIXTRAL_12B_2409.vision.numLayers;
   const cfg: ModelConfig = {
     ...PIXTRAL_12B_2409,
@@ -207,10 +220,20 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
   // What `loadModel` picks for a q4 model: f16 KV cache; 8k context (the memory target's).
   const vlmOptions: VlmOptions = { maxContext: 8192, kvCache: 'f16' };
   gpu.ledger.resetPeak();
-  const weights = new RandomWeights(gpu, cfg, { decoder: 'q4' });
-  // Random weights are made when the model asks for them: the model is built under the placement.
-  const build = async () => new VisionLanguageModel(gpu, cfg, weights, vlmOptions);
-  const model = await (visionWeights === 'host' ? placeOnHost(gpu, isVisionLayerLabel, build) : build());
+  const place = <T>(f: () => Promise<T>) => (visionWeights === 'host' ? placeOnHost(gpu, isVisionLayerLabel, f) : f());
+  let weights: { bytes: number; destroy(): void };
+  let model: VisionLanguageModel;
+  if (format === 'q4') {
+    const w = new RandomWeights(gpu, cfg, { decoder: 'q4' });
+    weights = w;
+    // Random weights are made when the model asks for them: the model is built under the placement.
+    model = await place(async () => new VisionLanguageModel(gpu, cfg, w, vlmOptions));
+  } else {
+    const { model: gm, source } = randomQ4KM(cfg, realLayers, real);
+    const w = await place(() => GgufWeights.upload(gpu, gm, { text: source, mmproj: source }));
+    weights = { get bytes() { return w.byteLength; }, destroy: () => w.destroy() };
+    model = new VisionLanguageModel(gpu, cfg, w, vlmOptions);
+  }
   const sampler = new Sampler(gpu, cfg.text.vocabSize);
   const penalty = Tensor.empty(gpu, [model.limits.maxContext], 'u32', 'penalty-ids');
   const target: DecodeTarget = { gpu, model, sampler, penalty };
@@ -218,7 +241,7 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
     const tc = performance.now();
     const pipelines = await compileModelPipelines(gpu, model, sampler);
     const compileMs = performance.now() - tc;
-    log(`pixtral-12b (vision weights on ${visionWeights}): ${layersRun} layers, ${(weights.bytes / 1e9).toFixed(2)} GB of random weights on the GPU; ${pipelines} pipelines compiled in ${compileMs.toFixed(0)} ms`);
+    log(`pixtral-12b ${format} (vision weights on ${visionWeights}): ${layersRun} layers, ${(weights.bytes / 1e9).toFixed(2)} GB of random weights on the GPU; ${pipelines} pipelines compiled in ${compileMs.toFixed(0)} ms`);
     const longestEdge = soft ? LONGEST_EDGE_SOFTWARE : 1024;
     const size = sizeForImage(1024, 1024, { longestEdge, tokenPx: model.tokenPixels });
     const pixels = { pixels: new Float32Array(3 * size.height * size.width).fill(0.1), height: size.height, width: size.width };
@@ -229,9 +252,9 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
     log(`gpu-only step: ${JSON.stringify(g)}`);
     const gpuMs = g.layersMs + g.headMs + g.sampleMs;
     const peakGpuBytes = gpu.ledger.peakBytes;
-    const real = PIXTRAL_12B_2409.text.numLayers;
     const perLayerMs = g.layersMs / layersRun;
     const out: Record<string, unknown> = {
+      format: format === 'q4' ? 'q4 (this project)' : `GGUF Q4_K_M mix (llama.cpp's), layers standing for ${soft ? realLayers.join(', ') : 'all'} of ${real}`,
       visionWeights,
       layersRun,
       visionLayersRun,
@@ -391,6 +414,10 @@ export async function run(gpu: Gpu, log: (line: string) => void = () => {}): Pro
       visionHostBytes40Layers: PIXTRAL_12B_2409.vision.numLayers * visionLayerBytes(),
     };
     log('pixtral-12b done');
+  }
+  if (want('pixtral-12b-q4_k_m')) {
+    e2e['pixtral-12b-q4_k_m'] = await pixtral12b(gpu, copy, peak.matmulPeakGflops, log, 'host', 'q4_k_m');
+    log('pixtral-12b-q4_k_m done');
   }
   return { e2e };
 }

@@ -262,38 +262,11 @@ describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async
   const gpu = await getGpu();
   // Loaded here rather than at the top: the fixture is written by test/global-setup.ts.
   const { loadFixtureModel } = await import('../golden/load.js');
-  const { argmax, casePrompt, loadCase } = await import('../golden/cases.js');
+  const { casePrompt, loadCase } = await import('../golden/cases.js');
+  const { expectSameLogits, greedyDecode, stepDispatches } = await import('../helpers/decode.js');
 
-  /**
-   * Logits of the fused decode against the unfused kernels', step by step. f32 everywhere and the
-   * same sums in the same order: exactly equal on SwiftShader. Other compilers may contract the
-   * folded RMSNorm's last multiply into the matvec's next add (an FMA; lavapipe does), which the
-   * unfused kernel, reading a stored value, cannot: there the logits agree to 1e-5 of their RMS
-   * (observed ~1e-7: a few f32 ulps carried through the layers; a wrong norm weight or scale
-   * changes them by O(RMS)).
-   */
-  const expectSameLogits = (fused: Float32Array[], plain: Float32Array[]) =>
-    fused.forEach((l, s) => {
-      const p = plain[s]!;
-      if (gpu.adapterInfo.architecture === 'swiftshader') {
-        expect(Array.from(l), `step ${s}`).toEqual(Array.from(p));
-        return;
-      }
-      const rms = Math.sqrt(p.reduce((a, v) => a + v * v, 0) / p.length);
-      l.forEach((v, i) => {
-        if (!(Math.abs(v - p[i]!) <= 1e-5 * rms)) expect.fail(`step ${s} logit ${i}: fused ${v} vs unfused ${p[i]} (RMS ${rms})`);
-      });
-    });
-
-  /** Dispatches one decode step's layers record at position `pos`, per layer (recorded, never submitted). */
-  const layerDispatches = (m: import('../../src/model/vlm.js').VisionLanguageModel, pos: number) => {
-    const before = gpu.ledger.dispatches;
-    const enc = gpu.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    m.decoder.layers({ gpu, pass }, 1, pos, m.cache);
-    pass.end();
-    return (gpu.ledger.dispatches - before) / m.config.text.numLayers;
-  };
+  /** Dispatches per layer of one decode step at position `pos`. */
+  const layerDispatches = (m: import('../../src/model/vlm.js').VisionLanguageModel, pos: number) => stepDispatches(gpu, m, pos) / m.config.text.numLayers;
 
   // q4: both fusions; f32 (dense): gate/up only (q/k/v stay three matvecs).
   it.each([
@@ -308,26 +281,11 @@ describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async
       const c = await loadCase('pixtral-tiny-a', 'text_only');
       const prompt = casePrompt(c, m.config.tokens.img, m.config.vision.patchSize);
       const steps = 6;
-      const decode = async (fuse: boolean) => {
-        m.decoder.fuseDecode = fuse;
-        await m.prefill(prompt, { returnLogits: true }); // returnLogits: no cache reuse
-        const ids: number[] = [];
-        const logits: Float32Array[] = [];
-        let last = await m.readLogits();
-        for (let s = 0; s < steps; s++) {
-          ids.push(argmax(last));
-          m.append(ids[s]!);
-          last = await m.readLogits();
-          logits.push(last);
-        }
-        return { ids, logits };
-      };
-      const fused = await decode(true);
-      const plain = await decode(false);
-      m.decoder.fuseDecode = true;
+      const fused = await greedyDecode(m, prompt, steps, true);
+      const plain = await greedyDecode(m, prompt, steps, false);
       // Greedy tokens equal; logits as `expectSameLogits` says.
       expect(fused.ids).toEqual(plain.ids);
-      expectSameLogits(fused.logits, plain.logits);
+      expectSameLogits(gpu, fused.logits, plain.logits);
       // Against a prefill of prompt + generated tokens (the tiled q4_matmul, other summation
       // order): logits agree to f32 rounding through the layers. Bound: 1e-4 of the logits' RMS
       // per element (observed ~1e-6, printed); a wrong k/v/q offset or rope head count in the
@@ -367,23 +325,10 @@ describe('decoder decode step with the fusions (pixtral-tiny-a fixtures)', async
       const t = m.config.tokens;
       // A 300-token text prompt: every decode step attends over more than 256 keys.
       const ids = [t.bos, t.inst, ...Array.from({ length: 296 }, (_, i) => 20 + ((i * 37) % 900)), t.instEnd];
-      const decode = async (fuse: boolean) => {
-        m.decoder.fuseDecode = fuse;
-        await m.prefill({ ids, images: [] }, { returnLogits: true });
-        const out: Float32Array[] = [];
-        let last = await m.readLogits();
-        for (let s = 0; s < 3; s++) {
-          m.append(argmax(last));
-          last = await m.readLogits();
-          out.push(last);
-        }
-        return out;
-      };
-      const fused = await decode(true);
-      const plain = await decode(false);
-      m.decoder.fuseDecode = true;
-      expect(fused.map(argmax)).toEqual(plain.map(argmax));
-      expectSameLogits(fused, plain);
+      const fused = await greedyDecode(m, { ids, images: [] }, 3, true);
+      const plain = await greedyDecode(m, { ids, images: [] }, 3, false);
+      expect(fused.ids).toEqual(plain.ids);
+      expectSameLogits(gpu, fused.logits, plain.logits);
     } finally {
       f.model.destroy();
     }

@@ -217,7 +217,8 @@ describe('decoder on a Q4_K_M GGUF (kq fixture): packed projections, folded norm
   const { blobSource } = await import('../../src/gguf/source.js');
   const { GgufWeights } = await import('../../src/gguf/gpu-weights.js');
   const { VisionLanguageModel } = await import('../../src/model/vlm.js');
-  const { argmax, casePrompt, loadCase } = await import('../golden/cases.js');
+  const { casePrompt, loadCase } = await import('../golden/cases.js');
+  const { expectSameLogits, greedyDecode, stepDispatches } = await import('../helpers/decode.js');
   const file = async (name: string) => blobSource(await (await fetch(fixtureUrl(`/shared/fixtures/gguf/kq/${name}`))).blob(), name);
 
   it('layer 0 (q, k, v all Q4_K) reads q|k|v in one dispatch, layer 1 (v Q6_K) in two; decodes like the unfused kernels', async () => {
@@ -227,14 +228,7 @@ describe('decoder on a Q4_K_M GGUF (kq fixture): packed projections, folded norm
     const weights = await GgufWeights.upload(gpu, model, { text, mmproj });
     const m = new VisionLanguageModel(gpu, model.config, weights, { maxContext: 64, maxChunk: 32 });
     try {
-      const total = () => {
-        const before = gpu.ledger.dispatches;
-        const enc = gpu.device.createCommandEncoder();
-        const pass = enc.beginComputePass();
-        m.decoder.layers({ gpu, pass }, 1, 10, m.cache);
-        pass.end();
-        return gpu.ledger.dispatches - before;
-      };
+      const total = () => stepDispatches(gpu, m, 10);
       // Per layer [q|k|v or q|k, v] + RoPE/KV append + attention + o (+ residual) + gate|up + SiLU
       // + down (+ residual): 6 + 7; with RoPE and the append inside attention (GPUs) 5 + 6.
       const fold = m.decoder.ropeInAttention;
@@ -245,35 +239,13 @@ describe('decoder on a Q4_K_M GGUF (kq fixture): packed projections, folded norm
       m.decoder.ropeInAttention = fold;
       m.decoder.fuseDecode = false;
       expect(total()).toBe(34); // unfused: 17 per layer
+      m.decoder.fuseDecode = true;
       const c = await loadCase('gguf/kq/goldens/q4_k_m', 'text_only');
       const prompt = casePrompt(c, m.config.tokens.img, m.config.vision.patchSize);
-      const decode = async (fuse: boolean) => {
-        m.decoder.fuseDecode = fuse;
-        await m.prefill(prompt, { returnLogits: true });
-        const ids: number[] = [];
-        const logits: Float32Array[] = [];
-        let last = await m.readLogits();
-        for (let s = 0; s < 6; s++) {
-          ids.push(argmax(last));
-          m.append(ids[s]!);
-          last = await m.readLogits();
-          logits.push(last);
-        }
-        return { ids, logits };
-      };
-      const fused = await decode(true);
-      const plain = await decode(false);
+      const fused = await greedyDecode(m, prompt, 6, true);
+      const plain = await greedyDecode(m, prompt, 6, false);
       expect(fused.ids).toEqual(plain.ids);
-      // Exact on SwiftShader; elsewhere 1e-5 of the logits' RMS (FMA contraction of the folded
-      // norm, as in fused.test.ts; a wrong offset or norm changes them by O(RMS)).
-      fused.logits.forEach((l, s) => {
-        const p = plain.logits[s]!;
-        if (gpu.adapterInfo.architecture === 'swiftshader') return expect(Array.from(l), `step ${s}`).toEqual(Array.from(p));
-        const rms = Math.sqrt(p.reduce((a, v) => a + v * v, 0) / p.length);
-        l.forEach((v, i) => {
-          if (!(Math.abs(v - p[i]!) <= 1e-5 * rms)) expect.fail(`step ${s} logit ${i}: fused ${v} vs unfused ${p[i]} (RMS ${rms})`);
-        });
-      });
+      expectSameLogits(gpu, fused.logits, plain.logits);
     } finally {
       m.destroy();
       weights.destroy();
