@@ -17,12 +17,14 @@
 //   3 part_o f32 [n_chunks, n_heads, head_dim] as vec4 (read_write)
 //   4 part_ml f32 [n_chunks, n_heads] vec2 (m, l) (read_write)
 //   5 params
-//   SINGLE (one workgroup per kv head, no combine dispatch): the workgroup walks the chunks
-//          [c * chunk, ...) for c = 0 .. ceil(n_ctx / chunk) - 1 in turn, each as above, and
-//          merges them as it goes (M = max(M, m_c), O and L rescaled by exp(M_old - M) and the
-//          chunk's by exp(m_c - M): attention_combine.wgsl's merge, online); one chunk (short
-//          contexts) is taken as is, the same operations as the combine of one chunk, so the
-//          same bits; bindings 3 out act [n_heads, head_dim] as vec4 (read_write), 4 params.
+//   SINGLE (one workgroup per kv head, no combine dispatch): one chunk holds every key (short
+//          contexts): the combine of one chunk is done here (the same operations, so the same
+//          bits); bindings 3 out act [n_heads, head_dim] as vec4 (read_write), 4 params.
+//   WALK (with SINGLE; any context): the workgroup walks the chunks [c * chunk, ...) for
+//          c = 0 .. ceil(n_ctx / chunk) - 1 in turn, each as above, and merges them as it goes
+//          (M = max(M, m_c), O and L rescaled by exp(M_old - M) and the chunk's by exp(m_c - M):
+//          attention_combine.wgsl's merge, online). A variant of its own: the loop and its
+//          running sums measured ~10% slower per short-context step on SwiftShader.
 //   ROPE_KV (the decode step's RoPE and KV-cache append folded in; no llama-4 query scale):
 //          binding 0 is the token's packed, un-rotated row [q | k | v] as act (scalar), k and v
 //          are read_write, and the 1D RoPE table (rope.wgsl's, (cos, sin) pairs) comes after the
@@ -178,14 +180,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let g = wid.y;
   let G = GMAX; // = n_heads / n_kv, checked by the wrapper
   let d4 = D4;
-#if SINGLE
+#if WALK
   // Every chunk in turn; the running max, sum and output per head (threads lid < d4 hold O).
   let chunks = (p.n_ctx + p.chunk - 1u) / p.chunk;
   var M: array<f32, MAX_G>;
   var L: array<f32, MAX_G>;
   var O: array<vec4<f32>, MAX_G>;
-#else
-  let chunks = 1u;
 #endif
 
 #if ROPE_KV
@@ -230,10 +230,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   workgroupBarrier();
 #endif
 
+#if WALK
   for (var it = 0u; it < chunks; it++) {
-#if SINGLE
     let c = it;
 #else
+  {
     let c = wid.x;
 #endif
     let j0 = c * p.chunk;
@@ -330,7 +331,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           o += pw[r * d4 + lid];
         }
         let qh = g * G + h2;
-#if SINGLE
+#if WALK
         if (it == 0u) {
           O[h2] = o;
           M[h2] = mg[h2];
@@ -343,6 +344,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
           L[h2] = L[h2] * a + lg[h2] * b;
           M[h2] = m1;
         }
+#elif SINGLE
+        // The only chunk: finish as attention_combine.wgsl does for one chunk (its weight
+        // exp(m - m) = 1, so the same operations and the same bits): out = o / l.
+        let l = lg[h2];
+        out[qh * d4 + lid] = vec4<act>(o * select(0.0, 1.0 / l, l > 0.0));
 #else
         part_o[(c * p.n_heads + qh) * d4 + lid] = o;
         if (lid == 0u) {
@@ -353,9 +359,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
 
-#if SINGLE
-  // Finish as attention_combine.wgsl does (for one chunk: weight exp(m - m) = 1, so the same
-  // operations and the same bits): out = O / L.
+#if WALK
+  // Finish as attention_combine.wgsl does: out = O / L.
   if (lid < d4) {
     for (var h2 = 0u; h2 < G; h2++) {
       let l = L[h2];

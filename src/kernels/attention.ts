@@ -101,7 +101,7 @@ const decodeRopeUniforms = { ...decodeUniforms, lo_size: 'u32', half: 'u32', k_n
  * ROPE_KV (the token's packed un-rotated row in, its RoPE and cache append folded in: the cache
  * is written, the RoPE table read).
  */
-function decodeKernel<U extends Record<string, UniformType>>(name: string, uniforms: U, o: { single: boolean; rope: boolean }) {
+function decodeKernel<U extends Record<string, UniformType>>(name: string, uniforms: U, o: { single: boolean; rope: boolean; walk?: boolean }) {
   const cache = o.rope ? 'write' : 'read';
   return defineKernel({
     name,
@@ -115,7 +115,7 @@ function decodeKernel<U extends Record<string, UniformType>>(name: string, unifo
     ],
     uniforms,
     specialize: (kn: DecodeKnobs) => ({
-      defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16, SINGLE: o.single, ROPE_KV: o.rope },
+      defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16, SINGLE: o.single, WALK: !!o.walk, ROPE_KV: o.rope },
       overrides: { WG: DECODE_WG, CH: kn.ch, GMAX: kn.gmax, D4: kn.d4 },
     }),
   });
@@ -125,6 +125,9 @@ export const attentionDecodeKernel = decodeKernel('attention_decode', decodeUnif
 export const attentionDecodeSingleKernel = decodeKernel('attention_decode_single', decodeUniforms, { single: true, rope: false });
 export const attentionDecodeRopeKernel = decodeKernel('attention_decode_rope', decodeRopeUniforms, { single: false, rope: true });
 export const attentionDecodeSingleRopeKernel = decodeKernel('attention_decode_single_rope', decodeRopeUniforms, { single: true, rope: true });
+/** One pass over any number of chunks (SINGLE + WALK): CPU adapters' decode attention past one chunk. */
+export const attentionDecodeWalkKernel = decodeKernel('attention_decode_walk', decodeUniforms, { single: true, rope: false, walk: true });
+export const attentionDecodeWalkRopeKernel = decodeKernel('attention_decode_walk_rope', decodeRopeUniforms, { single: true, rope: true, walk: true });
 
 export const attentionCombineKernel = defineKernel({
   name: 'attention_combine',
@@ -467,7 +470,7 @@ export function decodeAttention(
     const rope = checkDecodeRope(name, a.rope, q, cache, kNew, a.nCtx - 1);
     const ropeUniforms = { ...uniforms, ...rope.uniforms, k_new: kNew, v_new: kNew + cache.kvHeads * d };
     if (single) {
-      dispatch(ctx.gpu, ctx.pass, attentionDecodeSingleRopeKernel, knobs, {
+      dispatch(ctx.gpu, ctx.pass, nChunks === 1 ? attentionDecodeSingleRopeKernel : attentionDecodeWalkRopeKernel, knobs, {
         buffers: [q.buffer, cache.k.buffer, cache.v.buffer, out.buffer, rope.table],
         uniforms: ropeUniforms,
         workgroups: [1, cache.kvHeads],
@@ -480,7 +483,7 @@ export function decodeAttention(
       workgroups: [nChunks, cache.kvHeads],
     });
   } else if (single) {
-    dispatch(ctx.gpu, ctx.pass, attentionDecodeSingleKernel, knobs, {
+    dispatch(ctx.gpu, ctx.pass, nChunks === 1 ? attentionDecodeSingleKernel : attentionDecodeWalkKernel, knobs, {
       buffers: [q.buffer, cache.k.buffer, cache.v.buffer, out.buffer],
       uniforms,
       workgroups: [1, cache.kvHeads],
