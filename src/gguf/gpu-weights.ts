@@ -17,7 +17,7 @@ import type { MatWeight } from '../kernels/matmul.js';
 import type { LinearWeight } from '../model/linear.js';
 import type { WeightMap } from '../model/weights.js';
 import { supportedType } from './dequant.js';
-import { blockShape, GGML_TYPE, SUPPORTED_TYPES, type SupportedType } from './types.js';
+import { GGML_TYPE, SUPPORTED_TYPES, type SupportedType } from './types.js';
 import type { GgufModel, GgufTensorSource } from './mapping.js';
 import type { ByteSource } from './source.js';
 import { engineRowOrder, tensorsInSpans } from './tensor-data.js';
@@ -134,11 +134,10 @@ const PACKABLE: { pattern: RegExp; members: string[] }[] = [
  * Their weights go into `stored` at once; the map returned says where each member's bytes go.
  */
 function packProjections(gpu: Gpu, tensors: readonly GgufTensorSource[], stored: Map<string, Stored>): Map<string, { write(bytes: Uint8Array): void }> {
+  // A block-quantised matrix's type (an unsupported one is left to `store` to refuse).
   const blockType = (t: GgufTensorSource): SupportedType | null => {
     const name = SUPPORTED_TYPES.find((n) => GGML_TYPE[n] === t.info.type);
-    // A width that is not whole blocks is left to `store` to refuse.
-    const cols = t.shape[1] ?? 0;
-    return name && name !== 'F32' && name !== 'F16' && t.shape.length === 2 && cols % 32 === 0 && cols % blockShape(t.info.type)!.elems === 0 ? name : null;
+    return name && name !== 'F32' && name !== 'F16' && t.shape.length === 2 ? name : null;
   };
   const families = new Map<string, (GgufTensorSource | undefined)[]>();
   for (const t of tensors) {

@@ -351,13 +351,16 @@ export function causalAttention(
 export function decodeChunk(nCtx: number, G = 4, headDim = 128, limit = 16384): number {
   let c = 32;
   while (c < DECODE_CH && c * 32 < nCtx) c *= 2;
-  while (c > 32 && decodeWorkgroupBytes(G, headDim, c) > limit) c /= 2;
-  return c;
+  return fittedChunk(c, G, headDim, limit);
 }
 
 /** The largest chunk up to DECODE_CH whose scores fit in workgroup memory (one-pass walks). */
 export function widestDecodeChunk(G: number, headDim: number, limit: number): number {
-  let c = DECODE_CH;
+  return fittedChunk(DECODE_CH, G, headDim, limit);
+}
+
+/** Chunk c halved (down to 32) until its scores fit in `limit` bytes of workgroup memory. */
+function fittedChunk(c: number, G: number, headDim: number, limit: number): number {
   while (c > 32 && decodeWorkgroupBytes(G, headDim, c) > limit) c /= 2;
   return c;
 }

@@ -51,10 +51,14 @@ export function ggufRowBytes(type: SupportedType, cols: number): number {
   return (cols / b.elems) * b.bytes;
 }
 
+/** Whether rows of `cols` elements are whole blocks of `type` (and whole 32-element groups). */
+function wholeBlocks(type: SupportedType, cols: number): boolean {
+  return cols > 0 && cols % 32 === 0 && cols % blockShape(GGML_TYPE[type])!.elems === 0;
+}
+
 function checkCols(name: string, type: SupportedType, cols: number, label: string): void {
-  const elems = blockShape(GGML_TYPE[type])!.elems;
-  if (!(cols > 0) || cols % 32 !== 0 || cols % elems !== 0) {
-    throw new KernelError(name, `${label}: K=${cols} must be a multiple of 32 and of the ${type} block (${elems})`);
+  if (!wholeBlocks(type, cols)) {
+    throw new KernelError(name, `${label}: K=${cols} must be a multiple of 32 and of the ${type} block (${blockShape(GGML_TYPE[type])!.elems})`);
   }
 }
 
@@ -95,9 +99,9 @@ export interface PackedMember {
 /**
  * Weights of one block type and width stored back to back, rows of member i after those of
  * member i - 1, in one buffer (one part each), so that a decode dispatch reads adjacent members
- * as one weight. Null when they cannot share one: the buffer would exceed one binding, or a
- * member's bytes are not whole 4-byte words (writeBuffer's unit). `write(i, bytes)` uploads member
- * i's rows as stored.
+ * as one weight. Null when they cannot share one: rows that are not whole blocks (left for
+ * `uploadGgufWeight` to refuse), a buffer over one binding, or a member's bytes not whole 4-byte
+ * words (writeBuffer's unit). `write(i, bytes)` uploads member i's rows as stored.
  */
 export function packGgufWeights(
   gpu: Gpu,
@@ -107,7 +111,7 @@ export function packGgufWeights(
   label: string,
   maxBindingBytes?: number,
 ): { weights: GgufWeight[]; write(i: number, bytes: Uint8Array): void } | null {
-  checkCols('gguf', type, cols, label);
+  if (!wholeBlocks(type, cols)) return null;
   const rb = ggufRowBytes(type, cols);
   const total = members.reduce((a, m) => a + m.rows, 0) * rb;
   const limit = Math.min(maxBindingBytes ?? Infinity, gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize) - 8;

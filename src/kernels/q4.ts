@@ -396,7 +396,7 @@ export function q4MatVecMulti(
   if (x.numel < K) throw new KernelError(name, `x [${x.shape}] shorter than K=${K}`);
   const parts = ws.map((w) => onlyPart(name, w));
   const config = fusedConfig(ctx, name, opts.config, ws.reduce((a, w) => a + w.rows, 0));
-  if (8 + (opts.norm ? 1 : 0) > ctx.gpu.limits.maxStorageBuffersPerShaderStage) {
+  if ((opts.norm ? q4NormQkvKernel : q4QkvKernel).bindings.length > ctx.gpu.limits.maxStorageBuffersPerShaderStage) {
     ws.forEach((w, i) => q4MatVec(ctx, w, x, y, { yOffset: yOffsets[i], config, norm: opts.norm }));
     return;
   }

@@ -85,27 +85,20 @@ export function linearBytes(l: Linear): number {
 }
 
 /**
- * The q4 weights of these linears if a q4 decode fusion can take them: all q4 in a single row
- * part (one binding each), the same input width, no bias; else null.
+ * The weights of these linears if a decode fusion can take them: all stored as `kind` (q4, or
+ * GGUF blocks) in a single row part (one binding each), the same input width, no bias; else null.
  */
-function fusableQ4(ls: readonly Linear[]): Q4Weight[] | null {
-  const ws: Q4Weight[] = [];
+function fusable<K extends keyof BlockWeightOf>(ls: readonly Linear[], kind: K): BlockWeightOf[K][] | null {
+  const ws: BlockWeightOf[K][] = [];
   for (const l of ls) {
-    if (l.weight.kind !== 'q4' || l.weight.w.parts.length !== 1 || l.bias || l.inFeatures !== ls[0]!.inFeatures) return null;
-    ws.push(l.weight.w);
+    if (l.weight.kind !== kind || l.weight.w.parts.length !== 1 || l.bias || l.inFeatures !== ls[0]!.inFeatures) return null;
+    ws.push(l.weight.w as BlockWeightOf[K]);
   }
   return ws;
 }
 
-/** The GGUF block weights of these linears if all are (one part each, the same input width, no bias); else null. */
-function fusableGguf(ls: readonly Linear[]): GgufWeight[] | null {
-  const ws: GgufWeight[] = [];
-  for (const l of ls) {
-    if (l.weight.kind !== 'gguf' || l.weight.w.parts.length !== 1 || l.bias || l.inFeatures !== ls[0]!.inFeatures) return null;
-    ws.push(l.weight.w);
-  }
-  return ws;
-}
+/** The weight type of each quantised storage kind the decode fusions take. */
+type BlockWeightOf = { q4: Q4Weight; gguf: GgufWeight };
 
 /**
  * out [M, I] = silu(x gate^T) * (x up^T) for x [M, D] (the first half of a gated MLP).
@@ -146,7 +139,7 @@ export function linearGateUpSilu(
 export function canFuseGateUp(gate: Linear, up: Linear): boolean {
   if (gate.outFeatures !== up.outFeatures || gate.inFeatures !== up.inFeatures || gate.bias || up.bias) return false;
   if (gate.weight.kind === 'dense' && up.weight.kind === 'dense') return matvecGateUpSupported(gate.weight.w, up.weight.w);
-  return fusableQ4([gate, up]) !== null;
+  return fusable([gate, up], 'q4') !== null;
 }
 
 /**
@@ -158,9 +151,10 @@ export function linearNormGateUpSilu(ctx: Ctx, gate: Linear, up: Linear, norm: F
   if (!canFoldNormGateUp(gate, up)) throw new KernelError('linear_norm_gate_up', `${gate.name}, ${up.name} cannot take a folded norm (see canFoldNormGateUp)`);
   const xv = x.view([gate.inFeatures]);
   const yv = out.view([gate.outFeatures]);
-  const q4 = fusableQ4([gate, up]);
+  const q4 = fusable([gate, up], 'q4');
+  const gguf = q4 ? null : fusable([gate, up], 'gguf');
   if (q4) q4MatVecGateUp(ctx, q4[0]!, q4[1]!, xv, yv, { norm });
-  else ggufMatVecGateUp(ctx, gate.weight.w as GgufWeight, up.weight.w as GgufWeight, xv, yv, { norm });
+  else if (gguf) ggufMatVecGateUp(ctx, gguf[0]!, gguf[1]!, xv, yv, { norm });
 }
 
 /**
@@ -187,7 +181,7 @@ export function linearNormed(ctx: Ctx, l: Linear, norm: FoldedNorm, x: Tensor, y
  */
 export function canFoldNormGateUp(gate: Linear, up: Linear): boolean {
   if (canFuseGateUp(gate, up)) return gate.weight.kind === 'q4';
-  const g = fusableGguf([gate, up]);
+  const g = fusable([gate, up], 'gguf');
   return !!g && gate.outFeatures === up.outFeatures && ggufAdjacent(g[0]!, g[1]!);
 }
 
@@ -197,7 +191,7 @@ export function canFoldNormGateUp(gate: Linear, up: Linear): boolean {
  * v's differs as in Q4_K_M), no bias.
  */
 export function canFuseQkv(q: Linear, k: Linear, v: Linear): boolean {
-  return fusableQ4([q, k, v]) !== null || fusableGguf([q, k, v]) !== null;
+  return fusable([q, k, v], 'q4') !== null || fusable([q, k, v], 'gguf') !== null;
 }
 
 /**
@@ -212,8 +206,8 @@ export function linearQkv(ctx: Ctx, q: Linear, k: Linear, v: Linear, x: Tensor, 
   const offsets = [0, q.outFeatures, q.outFeatures + k.outFeatures];
   const xv = x.view([q.inFeatures]);
   const yv = y.view([width]);
-  const q4 = fusableQ4([q, k, v]);
-  const gguf = q4 ? null : fusableGguf([q, k, v]);
+  const q4 = fusable([q, k, v], 'q4');
+  const gguf = q4 ? null : fusable([q, k, v], 'gguf');
   if (q4) q4MatVecMulti(ctx, q4, xv, yv, offsets, { norm });
   else if (gguf) ggufMatVecMulti(ctx, gguf, xv, yv, offsets, { norm });
   else throw new KernelError('linear_qkv', `${q.name}, ${k.name}, ${v.name} cannot be fused (see canFuseQkv)`);
