@@ -22,7 +22,7 @@ import { record, type Ctx } from '../../src/gpu/kernel.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import type { Gpu } from '../../src/gpu/device.js';
 import { quantizeQ4, type Q4Matrix } from '../../src/quant/q4.js';
-import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
+import { roundF16 } from '../../src/util/f16.js';
 import {
   canUseSubgroups,
   defaultQ4MatVecConfig,
@@ -37,20 +37,12 @@ import {
 import { addInPlace } from '../../src/kernels/add.js';
 import { rmsnorm } from '../../src/kernels/rmsnorm.js';
 import { activationDtypes, getGpu, realShapes } from '../helpers/gpu.js';
+import { readF32, upload } from '../helpers/act.js';
 import { randn } from '../helpers/random.js';
 import { U32, q4MatVecWithMag, synthRowDot, uploadSynthQ4 } from './ref/q4.js';
 import { C, FTZ, checkTol, foldedNormRel, gateUpRef, normRef, projErr, type GateUpRef } from './ref/fused-bounds.js';
 
 type Act = 'f32' | 'f16';
-
-function upload(gpu: Gpu, v: Float32Array, dtype: Act, label: string): Tensor {
-  return Tensor.from(gpu, dtype === 'f16' ? toF16(v) : v, [v.length], dtype, label);
-}
-
-async function readF32(t: Tensor): Promise<Float32Array> {
-  const raw = await t.read();
-  return t.dtype === 'f16' ? fromF16(raw as Uint16Array) : (raw as Float32Array);
-}
 
 /** The matvec work splits to test on this adapter (the CPU default first). */
 function configs(gpu: Gpu): (Q4MatVecConfig & { name: string })[] {

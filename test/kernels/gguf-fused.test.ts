@@ -26,8 +26,9 @@ import {
 import { canUseSubgroups } from '../../src/kernels/q4.js';
 import { rmsnorm } from '../../src/kernels/rmsnorm.js';
 import { siluMul } from '../../src/kernels/silu-mul.js';
-import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
+import { roundF16 } from '../../src/util/f16.js';
 import { activationDtypes, getGpu } from '../helpers/gpu.js';
+import { readF32, upload } from '../helpers/act.js';
 import { randn } from '../helpers/random.js';
 import { fixtureUrl } from '../helpers/fixture-url.js';
 import { ggufMatVecRef, synthGguf } from './ref/gguf.js';
@@ -36,15 +37,6 @@ import { FTZ, checkTol, foldedNormRel, gateUpRef, normRef, projErr } from './ref
 type Act = 'f32' | 'f16';
 const eps = 1e-5;
 const K = 512;
-
-function upload(gpu: Gpu, v: Float32Array, dtype: Act, label: string): Tensor {
-  return Tensor.from(gpu, dtype === 'f16' ? toF16(v) : v, [v.length], dtype, label);
-}
-
-async function readF32(t: Tensor): Promise<Float32Array> {
-  const raw = await t.read();
-  return t.dtype === 'f16' ? fromF16(raw as Uint16Array) : (raw as Float32Array);
-}
 
 /** Members' blocks, packed into one buffer and uploaded alone each (the unfused reference). */
 function packedAndAlone(gpu: Gpu, type: SupportedType, rows: number[], seed: number) {

@@ -9,28 +9,18 @@
  */
 import { describe, expect, it } from 'vitest';
 import { record } from '../../src/gpu/kernel.js';
-import { Tensor } from '../../src/gpu/tensor.js';
 import type { Gpu } from '../../src/gpu/device.js';
 import { blockShape, GGML_TYPE, type SupportedType } from '../../src/gguf/types.js';
 import { destroyGgufWeight, ggufMatVec, ggufRowBytes, uploadGgufWeight, type GgufMatVecConfig } from '../../src/kernels/gguf.js';
 import { addInPlace } from '../../src/kernels/add.js';
 import { canUseSubgroups } from '../../src/kernels/q4.js';
-import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
+import { roundF16 } from '../../src/util/f16.js';
 import { activationDtypes, getGpu } from '../helpers/gpu.js';
+import { readF32, upload } from '../helpers/act.js';
 import { randn } from '../helpers/random.js';
 import { U32, ggufMatVecRef, synthGguf } from './ref/gguf.js';
 
-type Act = 'f32' | 'f16';
 const unitK = (t: SupportedType) => Math.max(32, blockShape(GGML_TYPE[t])!.elems);
-
-function upload(gpu: Gpu, v: Float32Array, dtype: Act, label: string): Tensor {
-  return Tensor.from(gpu, dtype === 'f16' ? toF16(v) : v, [v.length], dtype, label);
-}
-
-async function readF32(t: Tensor): Promise<Float32Array> {
-  const raw = await t.read();
-  return t.dtype === 'f16' ? fromF16(raw as Uint16Array) : (raw as Float32Array);
-}
 
 function configs(gpu: Gpu): (GgufMatVecConfig & { name: string })[] {
   const c: (GgufMatVecConfig & { name: string })[] = [

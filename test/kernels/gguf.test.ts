@@ -27,9 +27,10 @@ import { dequantizeTensor, engineRowOrder, readTensorBytes } from '../../src/ggu
 import {
   defaultGgufMatVecConfig, destroyGgufWeight, ggufEmbed, ggufMatMul, ggufMatVec, ggufRowBytes, uploadGgufWeight, type GgufMatVecConfig, type GgufWeight,
 } from '../../src/kernels/gguf.js';
-import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
+import { roundF16 } from '../../src/util/f16.js';
 import { canUseSubgroups } from '../../src/kernels/q4.js';
 import { activationDtypes, getGpu } from '../helpers/gpu.js';
+import { readF32, upload } from '../helpers/act.js';
 import { fixtureUrl } from '../helpers/fixture-url.js';
 import { randn, rng } from '../helpers/random.js';
 import { U32, dequantizeRows, ggufMatVecRef, synthGguf } from './ref/gguf.js';
@@ -40,15 +41,6 @@ type Act = 'f32' | 'f16';
 const elems = (t: SupportedType) => blockShape(GGML_TYPE[t])!.elems;
 /** Smallest K with a whole number of blocks, a multiple of 32. */
 const unitK = (t: SupportedType) => Math.max(32, elems(t));
-
-function upload(gpu: Gpu, v: Float32Array, dtype: Act, label: string): Tensor {
-  return Tensor.from(gpu, dtype === 'f16' ? toF16(v) : v, [v.length], dtype, label);
-}
-
-async function readF32(t: Tensor): Promise<Float32Array> {
-  const raw = await t.read();
-  return t.dtype === 'f16' ? fromF16(raw as Uint16Array) : (raw as Float32Array);
-}
 
 function checkRows(got: ArrayLike<number>, ref: ArrayLike<number>, mag: ArrayLike<number>, K: number, dtype: Act, what: string,
   index: (i: number) => number = (i) => i): number {

@@ -21,7 +21,7 @@ import { record } from '../../src/gpu/kernel.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import type { Gpu } from '../../src/gpu/device.js';
 import { quantizeQ4 } from '../../src/quant/q4.js';
-import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
+import { roundF16, toF16 } from '../../src/util/f16.js';
 import {
   canUseSubgroups,
   defaultQ4MatVecConfig,
@@ -35,20 +35,12 @@ import {
   type Q4Weight,
 } from '../../src/kernels/q4.js';
 import { activationDtypes, getGpu, realShapes } from '../helpers/gpu.js';
+import { readF32, upload } from '../helpers/act.js';
 import { randn } from '../helpers/random.js';
 import { U32, q4MatMulRef, q4MatVecWithMag, synthQ4, synthRowDot, uploadSynthQ4 } from './ref/q4.js';
 
 const C = 4;
 type Act = 'f32' | 'f16';
-
-function upload(gpu: Gpu, v: Float32Array, dtype: Act, label: string): Tensor {
-  return Tensor.from(gpu, dtype === 'f16' ? toF16(v) : v, [v.length], dtype, label);
-}
-
-async function readF32(t: Tensor): Promise<Float32Array> {
-  const raw = await t.read();
-  return t.dtype === 'f16' ? fromF16(raw as Uint16Array) : (raw as Float32Array);
-}
 
 /** Worst err / (u sqrt(K) mag) over the checked entries; fails past C (and past the f16 store). */
 function checkRows(
