@@ -97,29 +97,69 @@ fn byteAt(o: u32) -> u32 {
 
 // The f16 at an even byte offset.
 fn halfAt(o: u32) -> f32 {
-  return unpack2x16float(wqAt(o >> 2u) >> ((o & 2u) * 8u)).x;
+  let h = unpack2x16float(wqAt(o >> 2u));
+  return select(h.x, h.y, (o & 2u) != 0u);
 }
 
-const SH = vec4<u32>(0u, 8u, 16u, 24u);
+override INTCVT: bool = false;
 
-// The 4 nibbles at bit `sh` (0 or 4) of the 4 bytes of w.
-fn nib4(w: u32, sh: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(w) >> (SH + sh)) & vec4<u32>(0xfu));
+// Small integers packed one per byte become floats without shifting lanes apart (SwiftShader's
+// JIT emulates a shift of vector lanes lane by lane: decoding with masks and one conversion
+// measured 2-4x faster there). A `lanes` vector holds byte b's value v_b in place, v_b 256^b:
+// with INTCVT (CPUs) one int->float conversion gives it exactly (an i32, so v_3 < 128 unless
+// the sign is wanted); otherwise (GPUs, where that conversion is quarter rate) lanes 2, 3 move
+// down 16 bits and each v_b 256^(b & 1) < 2^23 is OR-ed into the bits of 2^23, minus 2^23.
+// Either way the float is v_b LANE_b (laneScale()); unlane() = 1 / LANE undoes it exactly
+// (powers of two: a matvec folds it into x once; an x below 2^-102 would become subnormal, far
+// below any tolerance).
+const M8B = vec4<u32>(0xffu, 0xff00u, 0xff0000u, 0xff000000u);
+const HALVES = vec4<u32>(0u, 0u, 16u, 16u);
+const MAGIC = vec4<u32>(0x4b000000u);
+
+fn lanesToF(lanes: vec4<u32>) -> vec4<f32> {
+  if (INTCVT) { return vec4<f32>(bitcast<vec4<i32>>(lanes)); }
+  return bitcast<vec4<f32>>((lanes >> HALVES) | MAGIC) - vec4<f32>(8388608.0);
 }
 
-// The 4 signed bytes of w.
-fn i8x4(w: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<i32>(bitcast<i32>(w)) << (vec4<u32>(24u) - SH)) >> vec4<u32>(24u));
+// The 4 bytes of v (each < 128) times LANE.
+fn byteLanes(v: u32) -> vec4<f32> {
+  return lanesToF(vec4<u32>(v) & M8B);
 }
 
-// Bit `bit` of each of the 4 bytes of w, as 0 or 1.
-fn bit4(w: u32, bit: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(w) >> (SH + bit)) & vec4<u32>(1u));
+// The 4 signed bytes of w times LANE: the sign bits flipped make each byte v + 128, minus 128
+// after (with INTCVT byte 3 keeps its sign: the i32's own).
+fn i8Lanes(w: u32) -> vec4<f32> {
+  if (INTCVT) { return byteLanes(w ^ 0x00808080u) - vec4<f32>(128.0, 32768.0, 8388608.0, 0.0); }
+  return byteLanes(w ^ 0x80808080u) - vec4<f32>(128.0, 32768.0, 128.0, 32768.0);
 }
 
-// Bits bit, bit + 1 of each byte of w, as 0..3.
-fn bits2x4(w: u32, bit: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(w) >> (SH + bit)) & vec4<u32>(3u));
+fn laneScale() -> vec4<f32> {
+#if W_F32 || W_F16
+  return vec4<f32>(1.0);
+#else
+  if (INTCVT) { return vec4<f32>(1.0, 256.0, 65536.0, 16777216.0); }
+  return vec4<f32>(1.0, 256.0, 1.0, 256.0);
+#endif
+}
+
+fn unlane() -> vec4<f32> {
+#if W_F32 || W_F16
+  return vec4<f32>(1.0);
+#else
+  if (INTCVT) { return vec4<f32>(1.0, 1.0 / 256.0, 1.0 / 65536.0, 1.0 / 16777216.0); }
+  return vec4<f32>(1.0, 1.0 / 256.0, 1.0, 1.0 / 256.0);
+#endif
+}
+
+// Bits 0..3 of each byte of w >> sh (sh = 0 or 4: the low or high nibbles).
+fn nibbles(w: u32, sh: u32) -> u32 {
+  return (w >> sh) & 0x0f0f0f0fu;
+}
+
+// 4 bits b0..b3 of v spread to bit 4 of bytes 0..3 (a 5th quant bit): v 0x204081 puts bit i at
+// bit 8i (the four copies do not overlap, so no carries).
+fn spread4(v: u32) -> u32 {
+  return ((v * 0x204081u) & 0x01010101u) << 4u;
 }
 
 #if W_Q4_K || W_Q5_K
@@ -149,10 +189,16 @@ fn kHead(o: u32) -> KHead {
 // Sub-blocks 2q and 2q + 1 (q < 4): (d sc_2q, d sc_2q+1, dmin m_2q, dmin m_2q+1), each one f32
 // product as ggml forms it.
 fn kScales(h: KHead, q: u32) -> vec4<f32> {
-  let sh = 16u * (q & 1u);
-  let s = select(h.sc.x, h.sc.y, q >= 2u) >> sh;
-  let m = select(h.mn.x, h.mn.y, q >= 2u) >> sh;
-  return vec4<f32>(h.d * f32(s & 0xffu), h.d * f32((s >> 8u) & 0xffu), h.dmin * f32(m & 0xffu), h.dmin * f32((m >> 8u) & 0xffu));
+  let odd = (q & 1u) == 1u;
+  let s = select(h.sc.x, h.sc.y, q >= 2u);
+  let m = select(h.mn.x, h.mn.y, q >= 2u);
+  // Bytes 0, 1 (or 2, 3) masked in place, no shifts: v 256^b exactly (< 2^30: a positive i32),
+  // 256^-b folded into d and dmin first (exact), so each product is d v rounded once.
+  let lo = select(0xffu, 0xff0000u, odd);
+  let hi = select(0xff00u, 0xff000000u, odd);
+  let f = select(vec2<f32>(1.0, 1.0 / 256.0), vec2<f32>(1.0 / 65536.0, 1.0 / 16777216.0), odd);
+  let v = vec4<f32>(vec4<i32>(bitcast<i32>(s & lo), bitcast<i32>(s & hi), bitcast<i32>(m & lo), bitcast<i32>(m & hi)));
+  return vec4<f32>(h.d * f.x, h.d * f.y, h.dmin * f.x, h.dmin * f.y) * v;
 }
 #endif
 
@@ -199,8 +245,9 @@ struct Quants {
   b: vec4<f32>, // elements 4..7
 }
 
-// The quantised values q of octet c (offsets such as q - 8 already applied).
-fn octetQ(rowBase: u32, c: u32) -> Quants {
+// The quantised values q of octet c (offsets such as q - 8 applied) times LANE: as byteLanes
+// gives them, so a matvec multiplies x by unlane() once instead of each q (F32, F16: plain).
+fn octetL(rowBase: u32, c: u32) -> Quants {
 #if W_F32
   let o = rowBase + c * 32u;
   return Quants(bitcast<vec4<f32>>(vec4<u32>(wordA(o), wordA(o + 4u), wordA(o + 8u), wordA(o + 12u))),
@@ -211,30 +258,29 @@ fn octetQ(rowBase: u32, c: u32) -> Quants {
                 vec4<f32>(unpack2x16float(wordA(o + 8u)), unpack2x16float(wordA(o + 12u))));
 #elif W_Q8_0
   let o = rowBase + (c >> 2u) * BB + 2u + (c & 3u) * 8u;
-  return Quants(i8x4(wordA(o)), i8x4(wordA(o + 4u)));
+  return Quants(i8Lanes(wordA(o)), i8Lanes(wordA(o + 4u)));
 #elif W_Q4_0 || W_Q4_1
   let base = rowBase + (c >> 2u) * BB;
   let i = c & 3u;
   let sh = (i >> 1u) * 4u;
 #if W_Q4_0
   let o = base + 2u + (i & 1u) * 8u;
-  let bias = vec4<f32>(8.0);
-  return Quants(nib4(wordA(o), sh) - bias, nib4(wordA(o + 4u), sh) - bias);
+  let bias = 8.0 * laneScale();
+  return Quants(byteLanes(nibbles(wordA(o), sh)) - bias, byteLanes(nibbles(wordA(o + 4u), sh)) - bias);
 #else
   let o = base + 4u + (i & 1u) * 8u;
-  return Quants(nib4(wordA(o), sh), nib4(wordA(o + 4u), sh));
+  return Quants(byteLanes(nibbles(wordA(o), sh)), byteLanes(nibbles(wordA(o + 4u), sh)));
 #endif
 #elif W_Q5_0
   let base = rowBase + (c >> 2u) * BB;
   let i = c & 3u;
   let sh = (i >> 1u) * 4u;
   let o = base + 6u + (i & 1u) * 8u;
-  // 5th bits of elements 8i .. 8i + 7: byte i of qh, spread one bit per lane.
+  // 5th bits of elements 8i .. 8i + 7: byte i of qh.
   let hb = (wordA(base + 2u) >> (8u * i)) & 0xffu;
-  let ha = vec4<f32>((vec4<u32>(hb) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u));
-  let hbb = vec4<f32>((vec4<u32>(hb) >> vec4<u32>(4u, 5u, 6u, 7u)) & vec4<u32>(1u));
-  let bias = vec4<f32>(16.0);
-  return Quants(nib4(wordA(o), sh) + 16.0 * ha - bias, nib4(wordA(o + 4u), sh) + 16.0 * hbb - bias);
+  let bias = 16.0 * laneScale();
+  return Quants(byteLanes(nibbles(wordA(o), sh) | spread4(hb & 0xfu)) - bias,
+                byteLanes(nibbles(wordA(o + 4u), sh) | spread4(hb >> 4u)) - bias);
 #elif W_Q4_K || W_Q5_K
   let base = rowBase + (c >> 5u) * BB;
   let i = c & 31u;
@@ -243,11 +289,13 @@ fn octetQ(rowBase: u32, c: u32) -> Quants {
   let sh = (j & 1u) * 4u;
 #if W_Q4_K
   let o = base + 16u + (j >> 1u) * 32u + r * 8u;
-  return Quants(nib4(wordA(o), sh), nib4(wordA(o + 4u), sh));
+  return Quants(byteLanes(nibbles(wordA(o), sh)), byteLanes(nibbles(wordA(o + 4u), sh)));
 #else
   let o = base + 48u + (j >> 1u) * 32u + r * 8u;
   let h = base + 16u + r * 8u;
-  return Quants(nib4(wordA(o), sh) + 16.0 * bit4(wordA(h), j), nib4(wordA(o + 4u), sh) + 16.0 * bit4(wordA(h + 4u), j));
+  // The 5th bit of element l of sub-block j: bit j of qh[l], moved to bit 4 of its byte.
+  return Quants(byteLanes(nibbles(wordA(o), sh) | (((wordA(h) >> j) & 0x01010101u) << 4u)),
+                byteLanes(nibbles(wordA(o + 4u), sh) | (((wordA(h + 4u) >> j) & 0x01010101u) << 4u)));
 #endif
 #elif W_Q6_K
   let base = rowBase + (c >> 5u) * BB;
@@ -258,10 +306,18 @@ fn octetQ(rowBase: u32, c: u32) -> Quants {
   let o = base + 64u * n + 32u * (k & 1u) + 8u * r;
   let sh = (k >> 1u) * 4u;
   let h = base + 128u + 32u * n + 8u * r;
-  let bias = vec4<f32>(32.0);
-  return Quants(nib4(wordA(o), sh) + 16.0 * bits2x4(wordA(h), 2u * k) - bias,
-                nib4(wordA(o + 4u), sh) + 16.0 * bits2x4(wordA(h + 4u), 2u * k) - bias);
+  let bias = 32.0 * laneScale();
+  // The 2 high bits of quarter k: bits 2k, 2k + 1 of each qh byte, moved to bits 4, 5.
+  return Quants(byteLanes(nibbles(wordA(o), sh) | (((wordA(h) >> (2u * k)) & 0x03030303u) << 4u)) - bias,
+                byteLanes(nibbles(wordA(o + 4u), sh) | (((wordA(h + 4u) >> (2u * k)) & 0x03030303u) << 4u)) - bias);
 #endif
+}
+
+// The quantised values q of octet c (offsets such as q - 8 applied).
+fn octetQ(rowBase: u32, c: u32) -> Quants {
+  let q = octetL(rowBase, c);
+  let u = unlane();
+  return Quants(q.a * u, q.b * u);
 }
 
 // Octet c (elements 8c .. 8c + 7) of the row whose bytes start at rowBase.

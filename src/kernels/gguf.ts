@@ -161,7 +161,13 @@ export function defaultGgufMatVecConfig(gpu: Gpu): GgufMatVecConfig {
   return { wg: 128, tpr: 32, subgroups: canUseSubgroups(gpu, 32), intcvt: false };
 }
 
-type MatVecKnobs = { type: SupportedType; dtype: Act; wg: number; tpr: number; subgroups: boolean; intcvt: boolean };
+/** `wordRows`: Q6_K or Q8_0 rows of whole 4-byte words, which their own paths need (else the group path). */
+type MatVecKnobs = { type: SupportedType; dtype: Act; wg: number; tpr: number; subgroups: boolean; intcvt: boolean; wordRows: boolean };
+
+function matvecKnobs(w: GgufWeight, dtype: Act, c: ReturnType<typeof matvecConfig>): MatVecKnobs {
+  const wordRows = (w.type === 'Q6_K' || w.type === 'Q8_0') && ggufRowBytes(w.type, w.cols) % 4 === 0;
+  return { type: w.type, dtype, wg: c.wg, tpr: c.tpr, subgroups: c.subgroups, intcvt: c.intcvt, wordRows };
+}
 
 const matvecSource = `${ggufMatvecSource}\n${matvecCommonSource}\n${blocksSource}`;
 
@@ -171,7 +177,7 @@ function matvecSpec(k: MatVecKnobs, v: { residual?: boolean; gateUp?: boolean; n
   return {
     // Q4_K rows are whole 16-byte units (144-byte blocks): the weight is read as vec4<u32>.
     defines: {
-      F16: k.dtype === 'f16', SUBGROUPS: k.subgroups, WQ4: k.type === 'Q4_K', RESIDUAL: !!v.residual, GATE_UP: !!v.gateUp,
+      F16: k.dtype === 'f16', SUBGROUPS: k.subgroups, WQ4: k.type === 'Q4_K', WORD_ROWS: k.wordRows, RESIDUAL: !!v.residual, GATE_UP: !!v.gateUp,
       NORM: norm !== 'none', NORM_F16: norm === 'f16', ...formatDefine(k.type),
     },
     overrides: { WG: k.wg, TPR: k.tpr, INTCVT: k.intcvt ? 1 : 0 },
@@ -221,7 +227,10 @@ export const ggufMatMulKernel = defineKernel({
     { name: 'y', access: 'write' },
   ],
   uniforms: { M: 'u32', K: 'u32', rows: 'u32', ldy: 'u32', yCol: 'u32', rowBase: 'u32' },
-  specialize: (k: { type: SupportedType; dtype: Act }) => ({ defines: { F16: k.dtype === 'f16', ...formatDefine(k.type) } }),
+  specialize: (k: { type: SupportedType; dtype: Act; intcvt: boolean }) => ({
+    defines: { F16: k.dtype === 'f16', ...formatDefine(k.type) },
+    overrides: { INTCVT: k.intcvt ? 1 : 0 },
+  }),
 });
 
 const EMBED_WG = 256;
@@ -235,9 +244,9 @@ export const ggufEmbeddingKernel = defineKernel({
     { name: 'wq', access: 'read' },
   ],
   uniforms: { T: 'u32', H: 'u32', rowStart: 'u32', rows: 'u32', vocab: 'u32' },
-  specialize: (k: { type: SupportedType; act: Act }) => ({
+  specialize: (k: { type: SupportedType; act: Act; intcvt: boolean }) => ({
     defines: { F16: k.act === 'f16', GGUF: true, ...formatDefine(k.type) },
-    overrides: { WG: EMBED_WG },
+    overrides: { WG: EMBED_WG, INTCVT: k.intcvt ? 1 : 0 },
   }),
 });
 
@@ -288,7 +297,7 @@ export function ggufMatVec(
   if (opts.norm) checkNormInput(name, x, y);
   const c = matvecConfig(ctx, name, opts.config);
   const rowsPerWg = (4 * c.wg) / c.tpr;
-  const knobs = { type: w.type, dtype, wg: c.wg, tpr: c.tpr, subgroups: c.subgroups, intcvt: c.intcvt };
+  const knobs = matvecKnobs(w, dtype, c);
   for (const part of w.parts) {
     const uniforms = { K: w.cols, rows: part.rows, yOffset: yOffset + part.rowStart, rowBase: part.dataRow };
     const workgroups = grid(Math.ceil(part.rows / rowsPerWg), ctx.gpu.limits.maxComputeWorkgroupsPerDimension);
@@ -342,7 +351,7 @@ export function ggufMatVecGateUp(
   const normWeight = normKnob(name, opts.norm, gate.cols);
   checkNormInput(name, x, y);
   const c = matvecConfig(ctx, name, opts.config);
-  dispatch(ctx.gpu, ctx.pass, ggufNormGateUpKernel, { type: gate.type, dtype, wg: c.wg, tpr: c.tpr, subgroups: c.subgroups, intcvt: c.intcvt, normWeight }, {
+  dispatch(ctx.gpu, ctx.pass, ggufNormGateUpKernel, { ...matvecKnobs(gate, dtype, c), normWeight }, {
     buffers: [g.data, x.buffer, y.buffer, opts.norm.weight.buffer],
     uniforms: { K: gate.cols, rows: gate.rows, yOffset, rowBase: g.dataRow, upRow: u.dataRow - g.dataRow, eps: opts.norm.eps },
     workgroups: grid(Math.ceil(gate.rows / ((4 * c.wg) / c.tpr)), ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
@@ -391,7 +400,7 @@ export function ggufMatMul(ctx: Ctx, w: GgufWeight, x: Tensor, y: Tensor, M: num
   const tilesM = Math.ceil(M / GGUF_MATMUL_TILE);
   if (tilesM > max) throw new KernelError(name, `M=${M} needs ${tilesM} > ${max} workgroup rows`);
   for (const part of w.parts) {
-    dispatch(ctx.gpu, ctx.pass, ggufMatMulKernel, { type: w.type, dtype }, {
+    dispatch(ctx.gpu, ctx.pass, ggufMatMulKernel, { type: w.type, dtype, intcvt: ctx.gpu.isSoftware }, {
       buffers: [part.data, x.buffer, y.buffer],
       uniforms: { M, K: w.cols, rows: part.rows, ldy: w.rows, yCol: part.rowStart, rowBase: part.dataRow },
       workgroups: [Math.ceil(part.rows / GGUF_MATMUL_TILE), tilesM],
@@ -416,7 +425,7 @@ export function ggufEmbed(ctx: Ctx, table: GgufWeight, ids: Tensor, out: Tensor,
   const workgroups = grid(Math.ceil((T * H) / EMBED_WG), ctx.gpu.limits.maxComputeWorkgroupsPerDimension);
   if (table.parts.some((p) => p.dataRow)) throw new KernelError(name, `${table.label}: an embedding table must start its buffers (packed rows)`);
   for (const part of table.parts) {
-    dispatch(ctx.gpu, ctx.pass, ggufEmbeddingKernel, { type: table.type, act: out.dtype }, {
+    dispatch(ctx.gpu, ctx.pass, ggufEmbeddingKernel, { type: table.type, act: out.dtype, intcvt: ctx.gpu.isSoftware }, {
       buffers: [ids.buffer, out.buffer, part.data],
       uniforms: { T, H, rowStart: part.rowStart, rows: part.rows, vocab: table.rows },
       workgroups,
