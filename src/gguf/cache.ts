@@ -192,10 +192,11 @@ export async function openGgufPair(backend: GgufCacheBackend, opts: OpenGgufPair
       intervalMs: opts.progressIntervalMs,
     });
     const downloaded = await backend.whileDownloading(key, opts.signal, async () => {
-      // The quota before any write: the bytes of every chunk not stored yet (all, for a new version).
+      // The quota before any write: the bytes of every chunk not stored yet (read here, inside the
+      // lock: another context may have stored them all while this one waited).
       let missing = 0;
       for (const r of ROLES) {
-        const rec = same ? await backend.chunks(key, r).recorded() : new Map<number, string>();
+        const rec = await backend.chunks(key, r).recorded();
         const g = { size: manifest.files[r].byteLength, chunkBytes };
         for (let i = 0; i < chunkCount(g); i++) if (!rec.has(i)) missing += Math.min(g.size, (i + 1) * chunkBytes) - i * chunkBytes;
       }

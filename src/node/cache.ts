@@ -26,7 +26,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { IntegrityError, NetworkError, QuotaError, throwIfAborted } from '../errors.js';
+import { InUseError, IntegrityError, NetworkError, QuotaError, throwIfAborted } from '../errors.js';
 import { ProgressTracker } from '../weights/progress.js';
 import { quotaMargin } from '../weights/quota.js';
 import { DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, type RetryPolicy } from '../weights/retry.js';
@@ -35,6 +35,7 @@ import { manifestFiles, normalizeBaseUrl, normalizeFileUrl, type ModelFile } fro
 import type { OpenedModel, OpenModelOptions } from '../weights/source.js';
 import { DiskModelSource, parseManifestBytes } from './files.js';
 import { sha256Hex } from '../weights/hash.js';
+import { diskLocks } from './locks.js';
 
 export const CACHE_ENV = 'PIXTRAL_WEBGPU_CACHE';
 
@@ -89,13 +90,33 @@ export async function listDiskCache(cacheDir = defaultCacheDir()): Promise<Cache
   return out.sort((a, b) => b.storedAt - a.storedAt);
 }
 
-/** Removes every cached version of `url` (a model's base URL, or a GGUF pair's text file URL); returns their folders. */
+/**
+ * Removes every cached version of `url` (a model's base URL, or a GGUF pair's text file URL);
+ * returns their folders. A version that a live process holds (this one included: a loaded
+ * model) is kept, and then InUseError says which, after the others are removed.
+ */
 export async function deleteDiskCached(url: string, cacheDir = defaultCacheDir()): Promise<string[]> {
   const base = normalizeBaseUrl(url);
   const file = normalizeFileUrl(url);
-  const gone = (await listDiskCache(cacheDir)).filter((e) => (e.kind === 'gguf' ? e.url === file : e.url === base));
-  for (const e of gone) await rm(e.dir, { recursive: true, force: true });
-  return gone.map((e) => e.dir);
+  const locks = diskLocks(cacheDir);
+  const gone: string[] = [];
+  const busy: string[] = [];
+  for (const e of (await listDiskCache(cacheDir)).filter((e) => (e.kind === 'gguf' ? e.url === file : e.url === base))) {
+    if (await locks.inUse(e.manifestHash)) {
+      busy.push(e.manifestHash);
+      continue;
+    }
+    await rm(e.dir, { recursive: true, force: true });
+    gone.push(e.dir);
+  }
+  if (busy.length) {
+    throw new InUseError(
+      url,
+      `${url}: not deleted, ${busy.length === 1 ? 'it is' : `${busy.length} versions are`} in use by a process on this machine ` +
+        `(manifest ${busy.map((h) => h.slice(0, 12)).join(', ')}); release the model there first${gone.length ? ` (${gone.length} unused version(s) deleted)` : ''}`,
+    );
+  }
+  return gone;
 }
 
 /** The downloader's HTTP context (`src/weights/http.ts`) plus the user's own signal. */
@@ -247,19 +268,22 @@ export async function openRemoteModel(opts: RemoteModelOptions): Promise<OpenedM
       netError = e;
     }
   }
+  // Processes sharing the cache: each holds the version it opens (a delete elsewhere is refused)
+  // and one downloads it while the others wait (locks.ts).
+  const locks = diskLocks(opts.cacheDir ?? defaultCacheDir());
   if (!manifestBytes) {
     const cached = (await listDiskCache(opts.cacheDir)).find((e) => e.url === base && e.complete);
     if (!cached) throw netError ?? new NetworkError(`offline: ${base} is not in the disk cache (${root})`);
     const bytes = await readFile(join(cached.dir, 'manifest.json'));
     if ((await sha256Hex(bytes)) !== cached.manifestHash) throw new IntegrityError(`the cached manifest of ${base} (${cached.dir}) is corrupted; load the model online`);
     const manifest = parseManifestBytes(bytes, base);
-    return { files: new DiskModelSource(cached.dir, manifest, base, verify), manifest, fromCache: true };
+    const hold = await locks.hold(cached.manifestHash, opts.signal);
+    return { files: new DiskModelSource(cached.dir, manifest, base, verify), manifest, fromCache: true, release: () => hold.release() };
   }
 
   const hash = await sha256Hex(manifestBytes);
   const manifest = parseManifestBytes(manifestBytes, base);
   const dir = join(root, hash);
-  await mkdir(dir, { recursive: true });
   const files = manifestFiles(manifest);
   const progress = new ProgressTracker({
     totalBytes: files.reduce((a, f) => a + f.byteLength, 0),
@@ -267,46 +291,58 @@ export async function openRemoteModel(opts: RemoteModelOptions): Promise<OpenedM
     onProgress: opts.onProgress,
     intervalMs: opts.progressIntervalMs,
   });
-  const missing: ModelFile[] = [];
-  for (const f of files) {
-    // A file in place passed its hash when it was renamed there (hash once, like the browser cache).
-    if ((await sizeOf(join(dir, f.name))) === f.byteLength) progress.cached(f.shardIndex, f.byteLength);
-    else missing.push(f);
-  }
   const record = (complete: boolean): Promise<void> =>
     writeFile(join(dir, 'source.json'), `${JSON.stringify({ url: base, name: manifest.name, storedAt: Date.now(), complete } satisfies CacheRecord)}\n`);
-  if (missing.length) {
-    let partial = 0;
-    for (const f of missing) partial += Math.max(0, await sizeOf(join(dir, `${f.name}.part`)));
-    const needed = missing.reduce((a, f) => a + f.byteLength, 0) - partial;
-    const free = await freeBytes(dir);
-    if (free !== null && free < needed + quotaMargin(needed)) throw new QuotaError(needed + quotaMargin(needed), free);
-    await writeFile(join(dir, 'manifest.json'), manifestBytes);
-    await record(false);
-    const queue = [...missing];
-    let failure: { e: unknown } | null = null;
-    const worker = async (): Promise<void> => {
-      while (queue.length && !failure) {
-        const f = queue.shift()!;
-        try {
-          await downloadFile(ctx, base, dir, f, progress);
-        } catch (e) {
-          failure ??= { e };
-          internal.abort(); // stop the other downloads now
-        }
+  const hold = await locks.hold(hash, opts.signal);
+  try {
+    const fromCache = await locks.whileDownloading(hash, opts.signal, async () => {
+      await mkdir(dir, { recursive: true });
+      const missing: ModelFile[] = [];
+      for (const f of files) {
+        // A file in place passed its hash when it was renamed there (hash once, like the browser cache).
+        if ((await sizeOf(join(dir, f.name))) === f.byteLength) progress.cached(f.shardIndex, f.byteLength);
+        else missing.push(f);
       }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 3, missing.length)) }, worker));
-    if (opts.signal?.aborted) throw aborted(ctx);
-    if (failure) throw (failure as { e: unknown }).e;
+      if (missing.length) {
+        let partial = 0;
+        for (const f of missing) partial += Math.max(0, await sizeOf(join(dir, `${f.name}.part`)));
+        const needed = missing.reduce((a, f) => a + f.byteLength, 0) - partial;
+        const free = await freeBytes(dir);
+        if (free !== null && free < needed + quotaMargin(needed)) throw new QuotaError(needed + quotaMargin(needed), free);
+        await writeFile(join(dir, 'manifest.json'), manifestBytes);
+        await record(false);
+        const queue = [...missing];
+        let failure: { e: unknown } | null = null;
+        const worker = async (): Promise<void> => {
+          while (queue.length && !failure) {
+            const f = queue.shift()!;
+            try {
+              await downloadFile(ctx, base, dir, f, progress);
+            } catch (e) {
+              failure ??= { e };
+              internal.abort(); // stop the other downloads now
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 3, missing.length)) }, worker));
+        if (opts.signal?.aborted) throw aborted(ctx);
+        if (failure) throw (failure as { e: unknown }).e;
+      }
+      const prev = await readFile(join(dir, 'source.json'), 'utf8').then((t) => JSON.parse(t) as CacheRecord, () => null);
+      if (!prev?.complete) {
+        await writeFile(join(dir, 'manifest.json'), manifestBytes);
+        await record(true);
+      }
+      return missing.length === 0;
+    });
+    // A model re-converted on the server has a new manifest hash: drop the older versions nobody holds.
+    for (const e of await listDiskCache(opts.cacheDir)) {
+      if (e.url === base && e.manifestHash !== hash && !(await locks.inUse(e.manifestHash))) await rm(e.dir, { recursive: true, force: true });
+    }
+    progress.phase('done');
+    return { files: new DiskModelSource(dir, manifest, base, verify), manifest, fromCache, release: () => hold.release() };
+  } catch (e) {
+    void hold.release();
+    throw e;
   }
-  const prev = await readFile(join(dir, 'source.json'), 'utf8').then((t) => JSON.parse(t) as CacheRecord, () => null);
-  if (!prev?.complete) {
-    await writeFile(join(dir, 'manifest.json'), manifestBytes);
-    await record(true);
-  }
-  // A model re-converted on the server has a new manifest hash: drop the older versions.
-  for (const e of await listDiskCache(opts.cacheDir)) if (e.url === base && e.manifestHash !== hash) await rm(e.dir, { recursive: true, force: true });
-  progress.phase('done');
-  return { files: new DiskModelSource(dir, manifest, base, verify), manifest, fromCache: missing.length === 0 };
 }

@@ -10,8 +10,8 @@
  *   its hash is recorded there, after its bytes are written), `<role>.verified`: the whole
  *   file's SHA-256 once it was checked.
  *
- * No other process is coordinated with (Node has no Web Locks): two processes downloading the
- * same pair into one cache at once each write whole, hash-checked chunks.
+ * Processes sharing the cache are coordinated by lock files (`locks.ts`): one downloads a version
+ * while the others wait for it, and a version some process holds is not pruned or deleted.
  */
 import { mkdir, open, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import type { ChunkStore, GgufRole } from '../gguf/chunks.js';
 import type { GgufCacheBackend, GgufCacheVersion, GgufPairManifest } from '../gguf/cache.js';
 import { quotaMargin } from '../weights/quota.js';
 import { defaultCacheDir, listDiskCache } from './cache.js';
+import { diskLocks } from './locks.js';
 
 const MANIFEST = 'gguf-pair.json';
 
@@ -102,6 +103,7 @@ function chunkStore(dir: string, role: GgufRole, chunkBytes: () => Promise<numbe
 /** The disk backend over `cacheDir` (default `defaultCacheDir()`). */
 export function diskGgufCache(cacheDir = defaultCacheDir()): GgufCacheBackend {
   const root = join(cacheDir, 'models');
+  const locks = diskLocks(cacheDir);
   const dirOf = (key: string) => join(root, key);
   const chunkBytesOf = (key: string) => async () => (await readJson<GgufPairManifest>(join(dirOf(key), MANIFEST)))!.chunkBytes;
   const record = (key: string, m: GgufPairManifest, complete: boolean, storedAt = Date.now()) =>
@@ -145,11 +147,12 @@ export function diskGgufCache(cacheDir = defaultCacheDir()): GgufCacheBackend {
       if (needed > free) throw new QuotaError(needed, free, `the disk of ${root} is too full for the GGUF pair`);
       return undefined;
     },
-    hold: async () => ({ release: async () => {} }),
-    whileDownloading: (_key, _signal, fn) => fn(),
+    hold: (key, signal) => locks.hold(key, signal),
+    whileDownloading: (key, signal, fn) => locks.whileDownloading(key, signal, fn),
     async pruneOthers(url, mmproj, keep) {
       for (const e of await listDiskCache(cacheDir)) {
-        if (e.kind === 'gguf' && e.url === url && e.mmproj === mmproj && e.manifestHash !== keep) await rm(e.dir, { recursive: true, force: true });
+        if (e.kind !== 'gguf' || e.url !== url || e.mmproj !== mmproj || e.manifestHash === keep) continue;
+        if (!(await locks.inUse(e.manifestHash))) await rm(e.dir, { recursive: true, force: true });
       }
     },
   };

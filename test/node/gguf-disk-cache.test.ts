@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AbortError, IntegrityError, NetworkError, QuotaError } from '../../src/errors.js';
+import { AbortError, InUseError, IntegrityError, NetworkError, QuotaError } from '../../src/errors.js';
 import { openGgufPair, type OpenGgufPairOptions } from '../../src/gguf/cache.js';
 import { huggingFacePointerUrl, sha256FromEtag, sha256FromLfsPointer } from '../../src/gguf/download.js';
 import { deleteDiskCached, listDiskCache } from '../../src/node/cache.js';
@@ -90,6 +90,11 @@ describe('GGUF pairs in the Node disk cache', () => {
     const listed = (await listDiskCache(cache)).find((e) => e.kind === 'gguf');
     expect(listed).toMatchObject({ url: url(TEXT), mmproj: url(MMPROJ), complete: true, name: 'pixtral-kq-tiny' });
     expect(Object.keys(listed!.quantMix!)).toEqual(expect.arrayContaining(['Q4_K', 'F32']));
+    // Held while open: a delete is refused and keeps the files; released, it goes.
+    await expect(deleteDiskCached(url(TEXT), cache)).rejects.toThrow(InUseError);
+    expect(await listDiskCache(cache)).toHaveLength(1);
+    await first.release();
+    await again.release();
     expect(await deleteDiskCached(url(TEXT), cache)).toHaveLength(1);
     expect(await listDiskCache(cache)).toEqual([]);
   });

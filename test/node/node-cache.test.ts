@@ -10,7 +10,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IntegrityError, NetworkError } from '../../src/errors.js';
+import { InUseError, IntegrityError, NetworkError } from '../../src/errors.js';
 import { defaultCacheDir, deleteDiskCached, listDiskCache, openRemoteModel } from '../../src/node/cache.js';
 import { openModelFolder } from '../../src/node/files.js';
 import type { LoadProgress } from '../../src/weights/progress.js';
@@ -108,6 +108,10 @@ describe('openRemoteModel', () => {
     const off = await openRemoteModel({ url: s.url, cacheDir, offline: true });
     expect(off.manifest.name).toBe(a.manifest.name);
     expect(s.requests).toEqual([]);
+    // Held while open (by this process too): a delete is refused and keeps the files.
+    await expect(deleteDiskCached(s.url, cacheDir)).rejects.toThrow(InUseError);
+    expect(await listDiskCache(cacheDir)).toHaveLength(1);
+    await Promise.all([a, b, off].map((m) => m.release?.()));
     expect(await deleteDiskCached(s.url, cacheDir)).toHaveLength(1);
     await expect(openRemoteModel({ url: s.url, cacheDir, offline: true })).rejects.toThrow(NetworkError);
     await rm(cacheDir, { recursive: true });
