@@ -16,7 +16,8 @@
  *  - dispatchesPerToken (runtime count over the timed decode), dispatchesPerDecodeLayer (runtime
  *    count of recording one decode step's layers, / layers);
  *  - ttftMs (start of the turn -> first token on the CPU: image encode + prefill + first step),
- *    imageEncodeMs, prefillTokensPerSecond; peakGpuBytes: every GPU buffer alive at the peak;
+ *    imageEncodeMs, prefillTokensPerSecond; peakGpuBytes: every GPU buffer alive at the peak
+ *    (`peakGpuBytesTop`, pixtral-12b: the largest kinds of buffer in it, by label);
  *  - pixtral-12b runs twice: with `visionWeights: 'host'` (the vision layers in host memory,
  *    streamed through two GPU slots: the figures at the top level, `visionWeights: 'host'`) and
  *    resident (`visionOnGpu`: its peakGpuBytes, imageEncodeMs, ttftMs and extrapolated peak);
@@ -271,6 +272,7 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
       gpuOnlyAtPosition: midRunPosition(turn),
       dispatchesPerDecodeLayer,
       peakGpuBytes,
+      peakGpuBytesTop: gpu.ledger.peakKinds(),
       randomWeightBytes: weights.bytes,
     };
     if (layersRun !== real || visionLayersRun !== PIXTRAL_12B_2409.vision.numLayers) {

@@ -18,6 +18,9 @@ export class GpuLedger {
   peakBytes = 0;
   /** Tracked buffers created. */
   buffersCreated = 0;
+  /** Live bytes per kind of buffer (its label with digits as '#': `decoder.layers.#.q`). */
+  private readonly liveByKind = new Map<string, number>();
+  private peakByKind = new Map<string, number>();
 
   /**
    * Counts `buffer` as alive until its `destroy()` (wrapped on the instance, so every owner's
@@ -25,15 +28,18 @@ export class GpuLedger {
    */
   track(buffer: GPUBuffer): GPUBuffer {
     const size = buffer.size;
+    const kind = (buffer.label || '(no label)').replace(/\d+/g, '#');
     this.buffersCreated++;
     this.liveBytes += size;
-    if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
+    this.liveByKind.set(kind, (this.liveByKind.get(kind) ?? 0) + size);
+    if (this.liveBytes > this.peakBytes) this.newPeak();
     const destroy = buffer.destroy.bind(buffer);
     let alive = true;
     buffer.destroy = () => {
       if (alive) {
         alive = false;
         this.liveBytes -= size;
+        this.liveByKind.set(kind, this.liveByKind.get(kind)! - size);
       }
       destroy();
     };
@@ -42,6 +48,17 @@ export class GpuLedger {
 
   /** Starts a new peak from what is alive now. */
   resetPeak(): void {
+    this.newPeak();
+  }
+
+  /** The `n` largest kinds of buffer alive at the peak, largest first: where the bytes went. */
+  peakKinds(n = 12): { kind: string; bytes: number }[] {
+    return [...this.peakByKind].filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]).slice(0, n).map(([kind, bytes]) => ({ kind, bytes }));
+  }
+
+  // A copy per new peak (tens of kinds; peaks rise while buffers are made at load, not per token).
+  private newPeak(): void {
     this.peakBytes = this.liveBytes;
+    this.peakByKind = new Map(this.liveByKind);
   }
 }

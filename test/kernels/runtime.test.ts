@@ -198,19 +198,24 @@ describe('GPU runtime', () => {
 });
 
 describe('runtime ledger, bind-group reuse and pipeline planning', () => {
-  it('counts live and peak buffer bytes, each destroy once', async () => {
+  it('counts live and peak buffer bytes, each destroy once, and the peak by kind of buffer', async () => {
     const gpu = await getGpu();
     const l = gpu.ledger;
     const live0 = l.liveBytes;
     l.resetPeak();
     const a = createBuffer(gpu, 1000, 'ledger.a'); // rounded to 1000 (a multiple of 4)
-    const b = createBuffer(gpu, 4096, 'ledger.b');
-    expect(l.liveBytes - live0).toBe(5096);
+    const b = createBuffer(gpu, 4096, 'ledger.layers.1.b');
+    const c = createBuffer(gpu, 2048, 'ledger.layers.12.b');
+    expect(l.liveBytes - live0).toBe(7144);
     a.destroy();
     a.destroy(); // a second destroy is not counted again
-    expect(l.liveBytes - live0).toBe(4096);
-    expect(l.peakBytes - live0).toBe(5096);
+    expect(l.liveBytes - live0).toBe(6144);
+    expect(l.peakBytes - live0).toBe(7144);
+    // At the peak, by kind (digits as '#'), largest first.
+    const kinds = l.peakKinds(100).filter((k) => k.kind.startsWith('ledger.'));
+    expect(kinds).toEqual([{ kind: 'ledger.layers.#.b', bytes: 6144 }, { kind: 'ledger.a', bytes: 1000 }]);
     b.destroy();
+    c.destroy();
     expect(l.liveBytes).toBe(live0);
   });
 
