@@ -5,7 +5,7 @@
  * server holds every chunk until both have probed the file, so the second surely waits on the
  * first's download lock) and the waiter finds it all cached; a pair held by a live process is not
  * deleted (InUseError) and is once that process is killed; a download lock left by a dead process
- * is taken over instead of waited on forever.
+ * is taken over instead of waited on forever; a wait for a download lock ends on abort.
  */
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
@@ -15,10 +15,11 @@ import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { InUseError } from '../../src/errors.js';
+import { AbortError, InUseError } from '../../src/errors.js';
 import { openGgufPair } from '../../src/gguf/cache.js';
 import { deleteDiskCached, listDiskCache } from '../../src/node/cache.js';
 import { diskGgufCache } from '../../src/node/gguf-cache.js';
+import { diskLocks } from '../../src/node/locks.js';
 import { serveFixtureFile, sharedDir } from '../fixture-server.js';
 
 const CHILD = fileURLToPath(new URL('./procs/open-gguf-pair.ts', import.meta.url));
@@ -137,4 +138,20 @@ describe('processes sharing one disk cache', () => {
     expect(chunkRanges(TEXT).length).toBeGreaterThan(0);
     await again.release();
   }, 30_000);
+
+  it('a wait for a download lock ends with AbortError when aborted, and the lock is free after its owner', async () => {
+    const locks = diskLocks(cache);
+    let finish!: () => void;
+    const owner = locks.whileDownloading('k', undefined, () => new Promise<void>((r) => (finish = r)));
+    await expect.poll(() => typeof finish).toBe('function');
+    const stop = new AbortController();
+    let ran = false;
+    const waiter = locks.whileDownloading('k', stop.signal, async () => void (ran = true));
+    setTimeout(() => stop.abort(), 50);
+    await expect(waiter).rejects.toThrow(AbortError);
+    expect(ran).toBe(false);
+    finish();
+    await owner;
+    expect(await locks.whileDownloading('k', undefined, async () => 'next')).toBe('next');
+  });
 });
