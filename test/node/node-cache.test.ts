@@ -82,6 +82,18 @@ async function tempCache(): Promise<string> {
 const fast = { retry: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 } };
 
 describe('openRemoteModel', () => {
+  it('two loads of one model at once into one cache: each file is downloaded once (the download lock), both read it', async () => {
+    const cacheDir = await tempCache();
+    s.requests.length = 0;
+    const [a, b] = await Promise.all([openRemoteModel({ url: s.url, cacheDir, ...fast }), openRemoteModel({ url: s.url, cacheDir, ...fast })]);
+    expect([a.fromCache, b.fromCache].sort()).toEqual([false, true]);
+    // Each load fetches the manifest; the files once in all.
+    expect(s.requests.sort()).toEqual(['manifest.json', 'manifest.json', 'shard-00000.bin', 'tekken.json']);
+    expect(Buffer.from(await b.files.readShard(0, { verify: true })).equals(Buffer.from(await a.files.readShard(0, { verify: true })))).toBe(true);
+    await Promise.all([a.release?.(), b.release?.()]);
+    await rm(cacheDir, { recursive: true });
+  });
+
   it('downloads once, verifies, then serves from disk with only the manifest request', async () => {
     const cacheDir = await tempCache();
     const local = await openModelFolder(MODEL);
