@@ -109,7 +109,7 @@ override INTCVT: bool = false;
 // with INTCVT (CPUs) one int->float conversion gives it exactly (an i32, so v_3 < 128 unless
 // the sign is wanted); otherwise (GPUs, where that conversion is quarter rate) lanes 2, 3 move
 // down 16 bits and each v_b 256^(b & 1) < 2^23 is OR-ed into the bits of 2^23, minus 2^23.
-// Either way the float is v_b LANE_b (laneScale()); unlane() = 1 / LANE undoes it exactly
+// Either way the float is v_b LANE_b; unlane() = 1 / LANE undoes it exactly
 // (powers of two: a matvec folds it into x once; an x below 2^-102 would become subnormal, far
 // below any tolerance).
 const M8B = vec4<u32>(0xffu, 0xff00u, 0xff0000u, 0xff000000u);
@@ -131,15 +131,6 @@ fn byteLanes(v: u32) -> vec4<f32> {
 fn i8Lanes(w: u32) -> vec4<f32> {
   if (INTCVT) { return byteLanes(w ^ 0x00808080u) - vec4<f32>(128.0, 32768.0, 8388608.0, 0.0); }
   return byteLanes(w ^ 0x80808080u) - vec4<f32>(128.0, 32768.0, 128.0, 32768.0);
-}
-
-fn laneScale() -> vec4<f32> {
-#if W_F32 || W_F16
-  return vec4<f32>(1.0);
-#else
-  if (INTCVT) { return vec4<f32>(1.0, 256.0, 65536.0, 16777216.0); }
-  return vec4<f32>(1.0, 256.0, 1.0, 256.0);
-#endif
 }
 
 fn unlane() -> vec4<f32> {
@@ -265,7 +256,7 @@ fn octetL(rowBase: u32, c: u32) -> Quants {
   let sh = (i >> 1u) * 4u;
 #if W_Q4_0
   let o = base + 2u + (i & 1u) * 8u;
-  let bias = 8.0 * laneScale();
+  let bias = 8.0 / unlane(); // q's offset in lane units (exact: powers of two)
   return Quants(byteLanes(nibbles(wordA(o), sh)) - bias, byteLanes(nibbles(wordA(o + 4u), sh)) - bias);
 #else
   let o = base + 4u + (i & 1u) * 8u;
@@ -278,7 +269,7 @@ fn octetL(rowBase: u32, c: u32) -> Quants {
   let o = base + 6u + (i & 1u) * 8u;
   // 5th bits of elements 8i .. 8i + 7: byte i of qh.
   let hb = (wordA(base + 2u) >> (8u * i)) & 0xffu;
-  let bias = 16.0 * laneScale();
+  let bias = 16.0 / unlane(); // q's offset in lane units (exact: powers of two)
   return Quants(byteLanes(nibbles(wordA(o), sh) | spread4(hb & 0xfu)) - bias,
                 byteLanes(nibbles(wordA(o + 4u), sh) | spread4(hb >> 4u)) - bias);
 #elif W_Q4_K || W_Q5_K
@@ -306,7 +297,7 @@ fn octetL(rowBase: u32, c: u32) -> Quants {
   let o = base + 64u * n + 32u * (k & 1u) + 8u * r;
   let sh = (k >> 1u) * 4u;
   let h = base + 128u + 32u * n + 8u * r;
-  let bias = 32.0 * laneScale();
+  let bias = 32.0 / unlane(); // q's offset in lane units (exact: powers of two)
   // The 2 high bits of quarter k: bits 2k, 2k + 1 of each qh byte, moved to bits 4, 5.
   return Quants(byteLanes(nibbles(wordA(o), sh) | (((wordA(h) >> (2u * k)) & 0x03030303u) << 4u)) - bias,
                 byteLanes(nibbles(wordA(o + 4u), sh) | (((wordA(h + 4u) >> (2u * k)) & 0x03030303u) << 4u)) - bias);

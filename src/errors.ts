@@ -181,7 +181,8 @@ export class DisposedError extends PixtralError {
 
 /**
  * A cached model cannot be deleted because a context of this origin (a tab, a worker, or this
- * one) has it loaded or is loading it; nothing was deleted. Release the model there first.
+ * one) or, in Node, a process sharing the disk cache has it loaded or is loading it; the versions
+ * held were not deleted. Release the model there first.
  */
 export class InUseError extends PixtralError {
   /** The model's base URL or manifest hash, as given. */
@@ -189,6 +190,15 @@ export class InUseError extends PixtralError {
   constructor(model: string, message: string) {
     super('IN_USE', message);
     this.model = model;
+  }
+
+  /** A delete of `model` that kept the `busy` versions (manifest hashes) `holders` hold, after deleting `deleted` others. */
+  static kept(model: string, busy: readonly string[], deleted: number, holders: string): InUseError {
+    return new InUseError(
+      model,
+      `${model}: not deleted, ${busy.length === 1 ? 'it is' : `${busy.length} versions are`} in use by ${holders} ` +
+        `(manifest ${busy.map((h) => h.slice(0, 12)).join(', ')}); release the model there first${deleted ? ` (${deleted} unused version(s) deleted)` : ''}`,
+    );
   }
 }
 

@@ -109,13 +109,7 @@ export async function deleteDiskCached(url: string, cacheDir = defaultCacheDir()
     await rm(e.dir, { recursive: true, force: true });
     gone.push(e.dir);
   }
-  if (busy.length) {
-    throw new InUseError(
-      url,
-      `${url}: not deleted, ${busy.length === 1 ? 'it is' : `${busy.length} versions are`} in use by a process on this machine ` +
-        `(manifest ${busy.map((h) => h.slice(0, 12)).join(', ')}); release the model there first${gone.length ? ` (${gone.length} unused version(s) deleted)` : ''}`,
-    );
-  }
+  if (busy.length) throw InUseError.kept(url, busy, gone.length, 'a process on this machine');
   return gone;
 }
 

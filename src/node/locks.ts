@@ -20,8 +20,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { abortErrorFrom } from '../weights/http.js';
 import { throwIfAborted } from '../errors.js';
+import { sleep } from '../weights/retry.js';
 import type { LockHandle } from '../weights/locks.js';
 
 /** How often a waiting process looks at a download lock again. */
@@ -89,22 +89,6 @@ async function createExclusive(path: string, owner: Owner): Promise<boolean> {
     await fh.close();
   }
   return true;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortErrorFrom(signal));
-    const done = () => {
-      signal?.removeEventListener('abort', stop);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    const stop = () => {
-      clearTimeout(timer);
-      reject(abortErrorFrom(signal!));
-    };
-    signal?.addEventListener('abort', stop, { once: true });
-  });
 }
 
 /** Removes a lock file if it still holds `owner` (moved aside first, so a newer owner's file is not removed). */

@@ -291,13 +291,7 @@ export async function deleteCachedModel(urlOrHash: string): Promise<string[]> {
     if ((await ifUnused(h, () => deleteModel(h))) === IN_USE) busy.push(h);
     else deleted.push(h);
   }
-  if (busy.length) {
-    throw new InUseError(
-      urlOrHash,
-      `${urlOrHash}: not deleted, ${busy.length === 1 ? 'it is' : `${busy.length} versions are`} in use by a tab or worker of this origin ` +
-        `(manifest ${busy.map((h) => h.slice(0, 12)).join(', ')}); release the model there first${deleted.length ? ` (${deleted.length} unused version(s) deleted)` : ''}`,
-    );
-  }
+  if (busy.length) throw InUseError.kept(urlOrHash, busy, deleted.length, 'a tab or worker of this origin');
   return deleted;
 }
 
