@@ -18,7 +18,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { resolve, normalize, sep } from 'node:path';
 import type { Plugin } from 'vite';
 
@@ -111,6 +112,33 @@ export function serveFixtureFile(req: IncomingMessage, res: ServerResponse, next
     return;
   }
   next();
+}
+
+/** A request as `listenFixtures` logs it: its path and its Range header ('' without one). */
+export interface LoggedRequest {
+  path: string;
+  range: string;
+}
+
+/**
+ * The same mounts on a real `node:http` server at 127.0.0.1 on a free port, for Node-side tests
+ * (the dawn project's setup, the disk-cache tests). Each request is appended to `log` when given;
+ * `hold(range)`, when it returns a promise, delays that response until the promise settles.
+ */
+export async function listenFixtures(o: { log?: LoggedRequest[]; hold?: (range: string) => Promise<void> | null } = {}) {
+  const server = createServer((req, res) => {
+    const range = req.headers.range ?? '';
+    o.log?.push({ path: new URL(req.url!, 'http://x').pathname, range });
+    const serve = () => serveFixtureFile(req, res, () => res.writeHead(404).end('not found'));
+    const held = o.hold?.(range);
+    if (held) void held.then(serve);
+    else serve();
+  });
+  await new Promise<void>((ok, fail) => server.once('error', fail).listen(0, '127.0.0.1', ok));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((ok) => server.close(() => ok())),
+  };
 }
 
 export function fixtureServer(): Plugin {

@@ -7,12 +7,10 @@
  * prints the adapter line of this run.
  */
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { resolve } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { convertFixtureModels } from '../global-setup.js';
-import { scratchDir, serveFixtureFile } from '../fixture-server.js';
+import { listenFixtures, scratchDir } from '../fixture-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -22,19 +20,12 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await convertFixtureModels();
-  const server = createServer((req, res) =>
-    serveFixtureFile(req, res, () => {
-      res.statusCode = 404;
-      res.end('not found');
-    }),
-  );
-  await new Promise<void>((ok, fail) => server.once('error', fail).listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as AddressInfo;
-  project.provide('fixtureOrigin', `http://127.0.0.1:${port}`);
+  const server = await listenFixtures();
+  project.provide('fixtureOrigin', server.origin);
   const marker = resolve(scratchDir, `dawn-adapter-${process.pid}-${Date.now()}.printed`);
   project.provide('adapterMarker', marker);
   return async () => {
     rmSync(marker, { force: true });
-    await new Promise<void>((ok) => server.close(() => ok()));
+    await server.close();
   };
 }

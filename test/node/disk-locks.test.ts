@@ -8,9 +8,7 @@
  * is taken over instead of waited on forever; a wait for a download lock ends on abort.
  */
 import { spawn } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +18,7 @@ import { openGgufPair } from '../../src/gguf/cache.js';
 import { deleteDiskCached, listDiskCache } from '../../src/node/cache.js';
 import { diskGgufCache } from '../../src/node/gguf-cache.js';
 import { diskLocks } from '../../src/node/locks.js';
-import { serveFixtureFile, sharedDir } from '../fixture-server.js';
+import { listenFixtures, sharedDir, type LoggedRequest } from '../fixture-server.js';
 
 const CHILD = fileURLToPath(new URL('./procs/open-gguf-pair.ts', import.meta.url));
 const KQ = resolve(sharedDir, 'fixtures/gguf/kq');
@@ -29,25 +27,18 @@ const MMPROJ = 'pixtral-kq-tiny-mmproj-f16.gguf';
 /** Not the header read's 256 KiB, so a chunk's range tells apart from a header read's. */
 const CHUNK = 192 << 10;
 
-let server: Server;
+let server: Awaited<ReturnType<typeof listenFixtures>>;
 let origin: string;
 let cache: string;
-const log: { path: string; range: string }[] = [];
+const log: LoggedRequest[] = [];
 /** While set, chunk requests (ranges past the 1-byte probe) wait for it. */
 let gate: Promise<void> | null = null;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const range = req.headers.range ?? '';
-    log.push({ path: new URL(req.url!, 'http://x').pathname, range });
-    const serve = () => serveFixtureFile(req, res, () => res.writeHead(404).end());
-    if (gate && range && range !== 'bytes=0-0') void gate.then(serve);
-    else serve();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await listenFixtures({ log, hold: (range) => (gate && range && range !== 'bytes=0-0' ? gate : null) });
+  origin = server.origin;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => server.close());
 beforeEach(async () => {
   cache = await mkdtemp(join(tmpdir(), 'pixtral-locks-'));
   log.length = 0;

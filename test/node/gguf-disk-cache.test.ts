@@ -8,9 +8,7 @@
  * is fetched again online and refused offline, too little disk space is a QuotaError before any
  * write. No GPU: the GPU load through this cache is `test/dawn/gguf-node.test.ts`.
  */
-import { createServer, type Server } from 'node:http';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -20,27 +18,23 @@ import { huggingFacePointerUrl, sha256FromEtag, sha256FromLfsPointer } from '../
 import { deleteDiskCached, listDiskCache } from '../../src/node/cache.js';
 import { diskGgufCache } from '../../src/node/gguf-cache.js';
 import type { LoadProgress } from '../../src/weights/progress.js';
-import { serveFixtureFile, sharedDir } from '../fixture-server.js';
+import { listenFixtures, sharedDir, type LoggedRequest } from '../fixture-server.js';
 
 const KQ = resolve(sharedDir, 'fixtures/gguf/kq');
 const TEXT = 'pixtral-kq-tiny-text-q4_k_m.gguf';
 const MMPROJ = 'pixtral-kq-tiny-mmproj-f16.gguf';
 const CHUNK = 256 << 10;
 
-let server: Server;
+let server: Awaited<ReturnType<typeof listenFixtures>>;
 let origin: string;
 let cache: string;
-const log: { path: string; range: string }[] = [];
+const log: LoggedRequest[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    log.push({ path: new URL(req.url!, 'http://x').pathname, range: req.headers.range ?? '' });
-    serveFixtureFile(req, res, () => res.writeHead(404).end());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await listenFixtures({ log });
+  origin = server.origin;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => server.close());
 beforeEach(async () => {
   cache = await mkdtemp(join(tmpdir(), 'pixtral-gguf-cache-'));
   log.length = 0;
