@@ -71,6 +71,22 @@ async function compare(src: Source, images: { pixels: Float32Array; height: numb
   return { layers, layerBytes: gpuRun.layerBytes };
 }
 
+/** A llama.cpp pair served under `dir`, mapped, as a Source uploaded through GgufWeights. */
+async function ggufPair(dir: string, textName: string, mmprojName: string) {
+  const file = async (name: string) => blobSource(await (await fetch(fixtureUrl(`${dir}/${name}`))).blob(), name);
+  const text = await file(textName);
+  const mmproj = await file(mmprojName);
+  const model = ggufModel(await readGgufHeader(text), await readGgufHeader(mmproj));
+  const src: Source = {
+    config: model.config,
+    upload: async (gpu) => {
+      const w = await GgufWeights.upload(gpu, model, { text, mmproj });
+      return { map: w, destroy: () => w.destroy() };
+    },
+  };
+  return { model, src };
+}
+
 describe("visionWeights 'host': the encoder's output bit for bit as resident", () => {
   it.each([
     ['f32', 'f32'],
@@ -96,40 +112,18 @@ describe("visionWeights 'host': the encoder's output bit for bit as resident", (
   });
 
   it('kq GGUF pair, F16 mmproj with 3 layers (a slot reused), one_image_wide', async () => {
-    const kq = '/shared/fixtures/gguf/kq';
-    const file = async (name: string) => blobSource(await (await fetch(fixtureUrl(`${kq}/${name}`))).blob(), name);
-    const text = await file('pixtral-kq-tiny-text-q4_k_m.gguf');
-    const mmproj = await file('pixtral-kq-tiny-mmproj-f16.gguf');
-    const model = ggufModel(await readGgufHeader(text), await readGgufHeader(mmproj));
+    const { model, src } = await ggufPair('/shared/fixtures/gguf/kq', 'pixtral-kq-tiny-text-q4_k_m.gguf', 'pixtral-kq-tiny-mmproj-f16.gguf');
     const c = await loadCase('gguf/kq/goldens/q4_k_m', 'one_image_wide');
     const input = casePrompt(c, model.config.tokens.img, model.config.vision.patchSize);
-    const src: Source = {
-      config: model.config,
-      upload: async (gpu) => {
-        const w = await GgufWeights.upload(gpu, model, { text, mmproj });
-        return { map: w, destroy: () => w.destroy() };
-      },
-    };
     const r = await compare(src, input.images.map((im) => im.image));
     expect(r.layers).toBe(3);
     console.log(`[vision host] kq mmproj f16: ${r.layers} layers of ${r.layerBytes} bytes`);
   });
 
   it('mistral3 GGUF pair (llama.cpp), Q8_0 mmproj: block-quantised layers through the slots, then the merger projector; two_images', async () => {
-    const dir = '/fixtures/gguf-mistral3';
-    const file = async (name: string) => blobSource(await (await fetch(fixtureUrl(`${dir}/${name}`))).blob(), name);
-    const text = await file('mistral3-tiny-a-text-f32.gguf');
-    const mmproj = await file('mistral3-tiny-a-mmproj-q8_0.gguf');
-    const model = ggufModel(await readGgufHeader(text), await readGgufHeader(mmproj));
+    const { model, src } = await ggufPair('/fixtures/gguf-mistral3', 'mistral3-tiny-a-text-f32.gguf', 'mistral3-tiny-a-mmproj-q8_0.gguf');
     const c = await loadCase(MISTRAL3_FIXTURE, 'two_images');
     const input = mistral3Prompt(c, model.config.tokens.img, model.config.vision.patchSize, model.config.projector.spatialMergeSize);
-    const src: Source = {
-      config: model.config,
-      upload: async (gpu) => {
-        const w = await GgufWeights.upload(gpu, model, { text, mmproj });
-        return { map: w, destroy: () => w.destroy() };
-      },
-    };
     expect(model.config.projector.spatialMergeSize).toBeGreaterThan(1);
     const r = await compare(src, input.images.map((im) => im.image));
     console.log(`[vision host] mistral3 mmproj q8_0: ${r.layers} layers of ${r.layerBytes} bytes`);
