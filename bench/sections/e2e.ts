@@ -18,6 +18,9 @@
  *  - ttftMs (start of the turn -> first token on the CPU: image encode + prefill + first step),
  *    imageEncodeMs, prefillTokensPerSecond; peakGpuBytes: every GPU buffer alive at the peak
  *    (`peakGpuBytesTop`, pixtral-12b: the largest kinds of buffer in it, by label);
+ *  - pixtral-12b (both formats): `ropeInAttention` (the decoder's default on this adapter) and
+ *    `gpuOnlyOtherRopePlacement`: the GPU-only layers and dispatches per layer with it flipped,
+ *    the figure that decides that default;
  *  - pixtral-12b runs twice: with `visionWeights: 'host'` (the vision layers in host memory,
  *    streamed through two GPU slots: the figures at the top level, `visionWeights: 'host'`) and
  *    resident (`visionOnGpu`: its peakGpuBytes, imageEncodeMs, ttftMs and extrapolated peak);
@@ -135,16 +138,40 @@ function midRunPosition(turn: PreparedTurn): number {
 async function gpuOnlyStepMs(t: DecodeTarget, pos: number): Promise<{ layersMs: number; headMs: number; sampleMs: number }> {
   const { gpu, model, sampler } = t;
   const dec = model.decoder;
-  const one = Uint32Array.of(1);
-  const layers = await timeDispatches(gpu, 'e2e.layers', (ctx) => {
-    dec.embedTokens(ctx, one);
-    dec.layers(ctx, 1, pos, model.cache);
-  });
+  const layersMs = await gpuOnlyLayersMs(t, pos);
   // The final norm and lm_head as a decode step records them (`decodeLogits`).
   const head = await timeDispatches(gpu, 'e2e.lm_head', (ctx) => dec.decodeLogits(ctx));
   const opts = { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1, u: 0 };
   const sample = await timeDispatches(gpu, 'e2e.sample', (ctx) => sampler.record(ctx, dec.logits, opts));
-  return { layersMs: layers.ms, headMs: head.ms, sampleMs: sample.ms };
+  return { layersMs, headMs: head.ms, sampleMs: sample.ms };
+}
+
+/** GPU time of one decode step's embedding and layers, recorded back to back. */
+async function gpuOnlyLayersMs(t: DecodeTarget, pos: number): Promise<number> {
+  const one = Uint32Array.of(1);
+  const dec = t.model.decoder;
+  const layers = await timeDispatches(t.gpu, 'e2e.layers', (ctx) => {
+    dec.embedTokens(ctx, one);
+    dec.layers(ctx, 1, pos, t.model.cache);
+  });
+  return layers.ms;
+}
+
+/**
+ * The GPU-only layers with the other RoPE placement (`Decoder.ropeInAttention` flipped: RoPE and
+ * the cache append inside attention, or a dispatch of their own), at the same position: the
+ * figure that decides its default per kind of adapter. Bit-identical results either way.
+ */
+async function otherRopePlacement(t: DecodeTarget, turn: PreparedTurn, layersRun: number) {
+  const dec = t.model.decoder;
+  dec.ropeInAttention = !dec.ropeInAttention;
+  try {
+    const layersMs = await gpuOnlyLayersMs(t, midRunPosition(turn));
+    const dispatches = countLayerDispatches(t.gpu, t.model, turn.ids.length) / layersRun;
+    return { ropeInAttention: dec.ropeInAttention, layersMs, dispatchesPerDecodeLayer: dispatches };
+  } finally {
+    dec.ropeInAttention = !dec.ropeInAttention;
+  }
 }
 
 /** One timed turn through the decode loop, after a short warm-up turn; the cache is emptied before each. */
@@ -251,6 +278,8 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
     const dispatchesPerDecodeLayer = countLayerDispatches(gpu, model, turn.ids.length) / layersRun;
     const g = await gpuOnlyStepMs(target, midRunPosition(turn));
     log(`gpu-only step: ${JSON.stringify(g)}`);
+    const otherRope = await otherRopePlacement(target, turn, layersRun);
+    log(`gpu-only layers with ropeInAttention ${otherRope.ropeInAttention}: ${otherRope.layersMs.toFixed(2)} ms`);
     const gpuMs = g.layersMs + g.headMs + g.sampleMs;
     const peakGpuBytes = gpu.ledger.peakBytes;
     const perLayerMs = g.layersMs / layersRun;
@@ -270,6 +299,8 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
       gpuOnlyMsPerToken: gpuMs,
       gpuOnly: g,
       gpuOnlyAtPosition: midRunPosition(turn),
+      ropeInAttention: model.decoder.ropeInAttention,
+      gpuOnlyOtherRopePlacement: otherRope,
       dispatchesPerDecodeLayer,
       peakGpuBytes,
       peakGpuBytesTop: gpu.ledger.peakKinds(),
