@@ -15,6 +15,7 @@ log=$out/bench.log
 say() { echo "$*" | tee -a "$log"; }
 [[ -f $kit/bench-node.mjs ]] || { say "no kit at $kit: run bench/device/make-kit.sh and carry bench-out/device-kit"; exit 2; }
 
+export PATH=$PATH:/sbin:/usr/sbin
 if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
   for f in "$kit"/debs/*.deb; do dpkg -x "$f" /; done
   ldconfig
@@ -25,11 +26,13 @@ done
 say "VK_ICD_FILENAMES=${VK_ICD_FILENAMES:-unset}"
 command -v nvidia-smi >/dev/null && nvidia-smi -L 2>&1 | tee -a "$log"
 
+# xz, or Python's lzma where the machine has no xz.
+unxz() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi; }
 run=/tmp/pixtral-bench
 mkdir -p "$run/node_modules/webgpu/dist/linux-x64"
-xz -dc "$kit/node.xz" >"$run/node" && chmod +x "$run/node"
+unxz "$kit/node.xz" >"$run/node" && chmod +x "$run/node"
 cp "$kit/webgpu/index.js" "$kit/webgpu/package.json" "$run/node_modules/webgpu/"
-xz -dc "$kit/webgpu/dawn.node.xz" >"$run/node_modules/webgpu/dist/linux-x64/dawn.node"
+unxz "$kit/webgpu/dawn.node.xz" >"$run/node_modules/webgpu/dist/linux-x64/dawn.node"
 cp "$kit/bench-node.mjs" "$run/"
 say "node $("$run/node" --version)"
 
