@@ -37,7 +37,9 @@ enable subgroups;
 //     byte), the -32 applied once per quarter as -32 sum(x), the 4 scales and d once per chunk.
 //   Q8_0 with WORD_ROWS: pairs of blocks (68 bytes = 17 words), the first block's quants read
 //     against x shifted by 2 elements (they start 2 bytes past a word), the second's aligned.
-//   every other format (and Q6_K, Q8_0 rows that are not whole words): 32-element groups g = t,
+//   Q4_0 with WORD_ROWS: likewise, pairs of 36 bytes (9 words), each word's low and high nibbles
+//     masked in place (q4Lo, q4Hi) against the x of elements j and j + 16.
+//   every other format (and Q6_K, Q8_0, Q4_0 rows that are not whole words): 32-element groups g = t,
 //     t + TPR, ..., s (q . x) - m sum(x) per group with the scales decoded once per group
 //     (groupScale) and sum(x) shared by the 4 rows.
 // Rows past the end read the last row and are not written. Dispatch: ceil(rows / (4 * WG / TPR))
@@ -82,7 +84,7 @@ struct Params { K: u32, rows: u32, yOffset: u32, rowBase: u32 }
 override WG: u32 = 128;
 override TPR: u32 = 32;
 
-#if W_Q4_K
+#if W_Q4_K || W_Q4_0 && WORD_ROWS
 // The low nibbles of the 4 bytes of w in place, as lanesToF (gguf_blocks.wgsl) gives them.
 const M4 = vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u);
 const M4HI = vec4<u32>(0xf0u, 0xf000u, 0xf00000u, 0xf0000000u);
@@ -90,6 +92,9 @@ const M4HI = vec4<u32>(0xf0u, 0xf000u, 0xf00000u, 0xf0000000u);
 fn nibs(w: u32) -> vec4<f32> {
   return lanesToF(vec4<u32>(w) & M4);
 }
+#endif
+
+#if W_Q4_K
 
 // The high nibbles likewise, in place (16 times the value; no shift). With INTCVT byte 3's
 // (v 2^28) would pass 2^31: its top bit is flipped, so the i32 holds (v - 8) 2^28, and 2^31 is
@@ -311,6 +316,90 @@ fn rowsDot(b: vec4<u32>, t: u32) -> vec4<f32> {
     let y7 = xAt(xo + 15u) * u;
     acc += vec4<f32>(secondOfPair(b.x + o, y0, y1, y2, y3, y4, y5, y6, y7), secondOfPair(b.y + o, y0, y1, y2, y3, y4, y5, y6, y7),
                      secondOfPair(b.z + o, y0, y1, y2, y3, y4, y5, y6, y7), secondOfPair(b.w + o, y0, y1, y2, y3, y4, y5, y6, y7));
+  }
+  return acc;
+}
+#elif W_Q4_0 && WORD_ROWS
+// Q4_0's q - 8 of the 4 bytes' low nibbles of w in place (lane units, as lanesToF gives them).
+fn q4Lo(w: u32) -> vec4<f32> {
+  return nibs(w) - 8.0 / unlane();
+}
+
+// The same of the high nibbles, 16 (q - 8) in place, masks only. With INTCVT byte 3's top bit
+// is flipped: its i32 is then (q - 8) 2^28 already (q ^ 8 as a signed nibble).
+fn q4Hi(w: u32) -> vec4<f32> {
+  if (INTCVT) { return lanesToF(vec4<u32>(w ^ 0x80000000u) & M4HI) - vec4<f32>(128.0, 32768.0, 8388608.0, 0.0); }
+  return lanesToF(vec4<u32>(w) & M4HI) - 128.0 / unlane();
+}
+
+// Word w's quants against xl (the x of its low nibbles) and xh (of its high ones, pre-scaled by
+// 1/16 more).
+fn nibDot(w: u32, xl: vec4<f32>, xh: vec4<f32>) -> f32 {
+  return dot(q4Lo(w), xl) + dot(q4Hi(w), xh);
+}
+
+// The first block of the pair of 18-byte blocks at o (a word boundary): its 16 quant bytes are
+// bytes 2..17, read as words 0..4 against x shifted by 2 elements (l0..l4 for the low nibbles,
+// elements 0..15; h0..h4 for the high ones, 16..31; the d bytes around them meet x = 0); d is the
+// low half of word 0.
+fn firstOfPair(o: u32, l0: vec4<f32>, l1: vec4<f32>, l2: vec4<f32>, l3: vec4<f32>, l4: vec4<f32>,
+               h0: vec4<f32>, h1: vec4<f32>, h2: vec4<f32>, h3: vec4<f32>, h4: vec4<f32>) -> f32 {
+  let i = o >> 2u;
+  let w0 = wqAt(i);
+  let q = (nibDot(w0, l0, h0) + nibDot(wqAt(i + 1u), l1, h1)) + (nibDot(wqAt(i + 2u), l2, h2) + nibDot(wqAt(i + 3u), l3, h3))
+        + nibDot(wqAt(i + 4u), l4, h4);
+  return unpack2x16float(w0).x * q;
+}
+
+// The second block of the pair at o: d is the high half of word 4, the quants words 5..8.
+fn secondOfPair(o: u32, l0: vec4<f32>, l1: vec4<f32>, l2: vec4<f32>, l3: vec4<f32>,
+                h0: vec4<f32>, h1: vec4<f32>, h2: vec4<f32>, h3: vec4<f32>) -> f32 {
+  let i = o >> 2u;
+  let q = (nibDot(wqAt(i + 5u), l0, h0) + nibDot(wqAt(i + 6u), l1, h1)) + (nibDot(wqAt(i + 7u), l2, h2) + nibDot(wqAt(i + 8u), l3, h3));
+  return unpack2x16float(wqAt(i + 4u)).y * q;
+}
+
+// Partial sums of thread t (of TPR) for the 4 rows whose bytes start at b: pairs of blocks
+// (64 elements, 36 bytes, 9 words) r = t, t + TPR, ... With WORD_ROWS (K / 32 even) every pair
+// starts on a word, so no word is realigned (the group path realigns every other block's).
+fn rowsDot(b: vec4<u32>, t: u32) -> vec4<f32> {
+  let u = unlane();
+  let uh = u * 0.0625; // q4Hi gives 16 (q - 8)
+  let z = vec2<f32>(0.0);
+  var acc = vec4<f32>(0.0);
+  for (var r = t; r < p.K / 64u; r += TPR) {
+    let o = 36u * r;
+    let xo = 16u * r;
+    let x0 = xAt(xo);
+    let x1 = xAt(xo + 1u);
+    let x2 = xAt(xo + 2u);
+    let x3 = xAt(xo + 3u);
+    let x4 = xAt(xo + 4u);
+    let x5 = xAt(xo + 5u);
+    let x6 = xAt(xo + 6u);
+    let x7 = xAt(xo + 7u);
+    let l0 = vec4<f32>(z, x0.xy) * u;
+    let l1 = vec4<f32>(x0.zw, x1.xy) * u;
+    let l2 = vec4<f32>(x1.zw, x2.xy) * u;
+    let l3 = vec4<f32>(x2.zw, x3.xy) * u;
+    let l4 = vec4<f32>(x3.zw, z) * u;
+    let h0 = vec4<f32>(z, x4.xy) * uh;
+    let h1 = vec4<f32>(x4.zw, x5.xy) * uh;
+    let h2 = vec4<f32>(x5.zw, x6.xy) * uh;
+    let h3 = vec4<f32>(x6.zw, x7.xy) * uh;
+    let h4 = vec4<f32>(x7.zw, z) * uh;
+    acc += vec4<f32>(firstOfPair(b.x + o, l0, l1, l2, l3, l4, h0, h1, h2, h3, h4), firstOfPair(b.y + o, l0, l1, l2, l3, l4, h0, h1, h2, h3, h4),
+                     firstOfPair(b.z + o, l0, l1, l2, l3, l4, h0, h1, h2, h3, h4), firstOfPair(b.w + o, l0, l1, l2, l3, l4, h0, h1, h2, h3, h4));
+    let y0 = xAt(xo + 8u) * u;
+    let y1 = xAt(xo + 9u) * u;
+    let y2 = xAt(xo + 10u) * u;
+    let y3 = xAt(xo + 11u) * u;
+    let e0 = xAt(xo + 12u) * uh;
+    let e1 = xAt(xo + 13u) * uh;
+    let e2 = xAt(xo + 14u) * uh;
+    let e3 = xAt(xo + 15u) * uh;
+    acc += vec4<f32>(secondOfPair(b.x + o, y0, y1, y2, y3, e0, e1, e2, e3), secondOfPair(b.y + o, y0, y1, y2, y3, e0, e1, e2, e3),
+                     secondOfPair(b.z + o, y0, y1, y2, y3, e0, e1, e2, e3), secondOfPair(b.w + o, y0, y1, y2, y3, e0, e1, e2, e3));
   }
   return acc;
 }

@@ -12,8 +12,8 @@
  * from samples taken under the same load, give `vsQ4Median` and `vsQ4Range` (min, max): how
  * far to trust `vsQ4`.
  * As in q4matvec, the timed loops cycle through >= 256 MiB of weight copies so no cache holds
- * the next one. `others`: Q6_K and Q8_0 (what Q4_K_M files hold besides Q4_K) at 5120 -> 1024,
- * against q4 the same way.
+ * the next one. `others`: Q6_K and Q8_0 (what Q4_K_M files hold besides Q4_K) and Q4_0 (the
+ * legacy 4-bit files, the embedded model's GGUF) at 5120 -> 1024, against q4 the same way.
  */
 import type { Gpu } from '../../src/gpu/device.js';
 import type { Ctx } from '../../src/gpu/kernel.js';
@@ -181,7 +181,7 @@ export async function run(gpu: Gpu): Promise<object> {
     });
   }
   const others = [];
-  for (const type of ['Q6_K', 'Q8_0'] as const) others.push(await compare(gpu, type, 5120, 1024, rounds, sampleMs));
+  for (const type of ['Q6_K', 'Q8_0', 'Q4_0'] as const) others.push(await compare(gpu, type, 5120, 1024, rounds, sampleMs));
   return {
     gguf,
     others,

@@ -161,11 +161,11 @@ export function defaultGgufMatVecConfig(gpu: Gpu): GgufMatVecConfig {
   return { wg: 128, tpr: 32, subgroups: canUseSubgroups(gpu, 32), intcvt: false };
 }
 
-/** `wordRows`: Q6_K or Q8_0 rows of whole 4-byte words, which their own paths need (else the group path). */
+/** `wordRows`: Q6_K, Q8_0 or Q4_0 rows of whole 4-byte words, which their own paths need (else the group path). */
 type MatVecKnobs = { type: SupportedType; dtype: Act; wg: number; tpr: number; subgroups: boolean; intcvt: boolean; wordRows: boolean };
 
 function matvecKnobs(w: GgufWeight, dtype: Act, c: ReturnType<typeof matvecConfig>): MatVecKnobs {
-  const wordRows = (w.type === 'Q6_K' || w.type === 'Q8_0') && ggufRowBytes(w.type, w.cols) % 4 === 0;
+  const wordRows = (w.type === 'Q6_K' || w.type === 'Q8_0' || w.type === 'Q4_0') && ggufRowBytes(w.type, w.cols) % 4 === 0;
   return { type: w.type, dtype, wg: c.wg, tpr: c.tpr, subgroups: c.subgroups, intcvt: c.intcvt, wordRows };
 }
 

@@ -3,7 +3,7 @@
  * ggml dequantisation (src/gguf/dequant.ts): the decode matvec in each work split, the prefill
  * matmul and the embedding gather, for every supported block format, at awkward sizes (rows not
  * multiples of 4 or of a workgroup, odd block counts so rows of Q8_0/Q4_0/Q5_0/Q6_K start off a
- * 4-byte boundary, and even ones for the Q6_K and Q8_0 paths that need rows of whole words), forced row splits, llama.cpp's own blocks from the kq fixture, and one real
+ * 4-byte boundary, and even ones for the Q6_K, Q8_0 and Q4_0 paths that need rows of whole words), forced row splits, llama.cpp's own blocks from the kq fixture, and one real
  * Nemo shape per format.
  *
  * Tolerances:
@@ -84,8 +84,8 @@ describe('gguf matvec', async () => {
 
   for (const type of SUPPORTED_TYPES) {
     for (const dtype of dtypes) {
-      // 2 blocks: rows of whole words, which Q6_K and Q8_0 read by their own paths (1 and 3: not).
-      const blocks = type === 'Q6_K' || type === 'Q8_0' ? [1, 2, 3] : [1, 3];
+      // 2 blocks: rows of whole words, which Q6_K, Q8_0 and Q4_0 read by their own paths (1 and 3: not).
+      const blocks = type === 'Q6_K' || type === 'Q8_0' || type === 'Q4_0' ? [1, 2, 3] : [1, 3];
       it(`${type}, ${dtype}: K in {${blocks}} blocks x N in {1, 7, 33}, every work split`, async () => {
         let worst = 0;
         for (const K of blocks.map((b) => b * unitK(type))) {
