@@ -42,10 +42,11 @@ say "node $("$run/node" --version)"
 groups=("$@")
 if [[ ${#groups[@]} -eq 0 ]]; then
   groups=(
-    'e2e|copy,e2e|pixtral-12b|200'
-    'e2e-q4km|copy,e2e|pixtral-12b-q4_k_m|120'
-    'kernels|copy,q4matvec,q4tune,attention,gguf||120'
+    'e2e|copy,e2e|pixtral-12b|180'
+    'e2e-q4km|copy,e2e|pixtral-12b-q4_k_m|100'
+    'kernels|copy,q4matvec,attention,gguf||110'
     'prefill|copy,matmul,q4matmul||60'
+    'tune|copy,q4tune||80'
   )
 fi
 status=0
