@@ -1,8 +1,9 @@
 /**
  * Compiling a model's pipelines during load, so the first answer costs what later ones do: one
  * dry recording of every stage at the shapes the model runs (vision at its largest image, the
- * projector, the decoder at one token, two tokens and a full prefill chunk, lm_head, and every
- * sampling mode) under `PipelineCache.plan`, which notes the pipelines instead of recording and
+ * projector, also for an image of one token, the decoder at one token, two tokens and a full
+ * prefill chunk, lm_head with and without the final norm folded in, a response_format's mask, and
+ * every sampling mode) under `PipelineCache.plan`, which notes the pipelines instead of recording and
  * then builds them all in parallel with `createComputePipelineAsync`. A pipeline this misses is
  * still built on first use, as before. `warmModel` then runs the smallest real input once, so the
  * other first-use costs are paid during load too.
@@ -10,6 +11,8 @@
 import type { Gpu } from '../gpu/device.js';
 import { TOPK_MAX, type Sampler } from '../kernels/sampling.js';
 import { imageTokenIds } from '../text/prompt.js';
+import { Tensor } from '../gpu/tensor.js';
+import { maskLogits } from '../kernels/logit-mask.js';
 import type { VisionLanguageModel } from './vlm.js';
 
 /** Compiles what `model` and `sampler` will dispatch; reports pipelines done of total. Resolves to the total. */
@@ -20,18 +23,22 @@ export function compileModelPipelines(
   onCompiled?: (done: number, total: number) => void,
 ): Promise<number> {
   return gpu.pipelines.plan(() => {
+    // Planning records nothing, but the mask kernel's wrapper checks a real tensor's shape.
+    const mask = Tensor.empty(gpu, [Math.ceil(model.config.text.vocabSize / 32)], 'u32', 'pipeline-plan.mask');
     const enc = gpu.device.createCommandEncoder({ label: 'pipeline-plan' });
     const pass = enc.beginComputePass({ label: 'pipeline-plan' });
     const ctx = { gpu, pass };
     try {
       const v = model.config.vision;
       // The largest square image the patch budget takes (the encoder's kernels do not depend on
-      // the grid's shape, only on the head and hidden sizes).
+      // the grid's shape, only on the head and hidden sizes), and an image of one token, whose
+      // projection is a matrix-vector product.
       const side = Math.min(v.imageSize / v.patchSize, Math.floor(Math.sqrt(model.limits.maxPatches)));
-      const px = side * v.patchSize;
-      const image = { pixels: new Float32Array(3 * px * px), height: px, width: px };
-      const enc2 = model.vision.encode(ctx, [image]);
-      model.projector.project(ctx, enc2.out, enc2.patches, enc2.grids);
+      for (const px of new Set([side * v.patchSize, model.tokenPixels])) {
+        const image = { pixels: new Float32Array(3 * px * px), height: px, width: px };
+        const enc2 = model.vision.encode(ctx, [image]);
+        model.projector.project(ctx, enc2.out, enc2.patches, enc2.grids);
+      }
       const dec = model.decoder;
       for (const T of new Set([1, Math.min(2, dec.maxChunk), dec.maxChunk])) {
         dec.embedTokens(ctx, new Uint32Array(T));
@@ -43,11 +50,15 @@ export function compileModelPipelines(
       for (let n = 1; n <= dec.maxContext; n *= 2) dec.layers(ctx, 1, n - 1, model.cache);
       dec.finalNorm(ctx, 1);
       dec.lastLogits(ctx);
+      // A decode step's final norm folded into lm_head, and a response_format's mask.
+      dec.decodeLogits(ctx);
+      maskLogits(ctx, dec.logits, mask, model.config.text.vocabSize);
       const greedy = { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1.1, u: 0 };
       sampler.record(ctx, dec.logits, greedy);
       sampler.record(ctx, dec.logits, { ...greedy, temperature: 1, topK: TOPK_MAX, topP: 0.9, u: 0.5 });
     } finally {
       pass.end();
+      mask.destroy();
     }
   }, onCompiled);
 }
