@@ -15,7 +15,7 @@ export const chromiumArgs = [
   // Workgroup memory is zeroed by Tint's own loop instead of the Vulkan extension: SwiftShader
   // compiles the extension's zeroing as code proportional to the bytes (a 16 KiB matmul tile
   // took 1 s to compile, 8 KiB 0.4 s; with Tint's loop a few ms). Same zeroed memory, same
-  // results; each model load compiles 3-5x faster (README, "Testing").
+  // results; each model load compiles 3-5x faster (README, "Tests").
   '--disable-dawn-features=use_vulkan_zero_initialize_workgroup_memory_extension',
   '--enable-features=Vulkan',
   '--use-angle=swiftshader',
