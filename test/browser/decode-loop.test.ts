@@ -8,11 +8,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, releaseModel, type LoadedModel } from '../../src/engine/load.js';
-import { decodeLoop, type DecodeRequest } from '../../src/engine/decode-loop.js';
+import { decodeLoop } from '../../src/engine/decode-loop.js';
 import { DECODE_RING } from '../../src/model/decode-steps.js';
 import { resolveSampling } from '../../src/model/sampler.js';
 import { prepareGenerate, type PreparedTurn } from '../../src/engine/turn.js';
 import { argmax, loadCase, type GoldenCase } from '../golden/cases.js';
+import { runTurn, type TurnOptions } from '../helpers/decode.js';
 
 let l: LoadedModel;
 let c: GoldenCase;
@@ -28,24 +29,8 @@ beforeAll(async () => {
 
 afterAll(() => l && releaseModel(l));
 
-/** Runs one fresh turn (empty cache) and collects the emitted tokens. */
-async function run(opts: Omit<Partial<DecodeRequest>, 'sampling'> & { sampling?: Parameters<typeof resolveSampling>[0] } = {}, t = turn) {
-  l.model.cache.truncate(0);
-  const tokens: number[] = [];
-  const { sampling, emit, ...rest } = opts;
-  const out = await decodeLoop(l, {
-    turn: t,
-    sampling: resolveSampling({ temperature: 0, ...sampling }),
-    maxTokens: 8,
-    returnLogits: false,
-    ...rest,
-    emit: (tok) => {
-      tokens.push(tok);
-      return emit?.(tok) ?? false;
-    },
-  });
-  return { tokens, ...out };
-}
+/** Runs one fresh turn (empty cache) of `t` and collects the emitted tokens. */
+const run = (opts: TurnOptions = {}, t = turn) => runTurn(l, t, opts);
 
 describe('GPU-resident decode loop', () => {
   it('gives the golden greedy tokens with the token kept on the GPU, in every window', async () => {

@@ -9,10 +9,9 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadModel, releaseModel, type LoadedModel } from '../../src/engine/load.js';
-import { decodeLoop, type DecodeRequest } from '../../src/engine/decode-loop.js';
 import { pixelKey, type PreparedTurn } from '../../src/engine/turn.js';
-import { resolveSampling } from '../../src/model/sampler.js';
 import { imageTokenIds } from '../../src/text/prompt.js';
+import { runTurn, type TurnOptions } from '../helpers/decode.js';
 
 let l: LoadedModel;
 beforeAll(async () => {
@@ -29,11 +28,7 @@ function imageTurn(rows: number, cols: number): PreparedTurn {
   return { ids, images: [{ start: 2, rows, cols, image, key: pixelKey(image) }] };
 }
 
-async function answer(turn: PreparedTurn, r: Omit<Partial<DecodeRequest>, 'sampling'> & { sampling?: Parameters<typeof resolveSampling>[0] } = {}) {
-  l.model.cache.truncate(0);
-  const { sampling, ...rest } = r;
-  await decodeLoop(l, { turn, sampling: resolveSampling({ temperature: 0, ...sampling }), maxTokens: 6, returnLogits: false, emit: () => false, ...rest });
-}
+const answer = (turn: PreparedTurn, opts: TurnOptions = {}) => runTurn(l, turn, { maxTokens: 6, ...opts });
 
 it('answers of every kind after load build no pipeline', async () => {
   const built = l.gpu.pipelines.size;

@@ -2,12 +2,40 @@
  * Decode-step helpers shared by the tests that compare the fused decode path with the unfused
  * kernels (test/kernels/fused.test.ts for q4 and dense weights, gguf-fused.test.ts for GGUF
  * blocks): greedy steps after a fresh prefill, the logit comparison, and the runtime's dispatch
- * count of one step's layers.
+ * count of one step's layers; and one fresh turn through the engine's decode loop (the
+ * decode-loop and first-answer tests).
  */
 import { expect } from 'vitest';
 import type { Gpu } from '../../src/gpu/device.js';
 import type { PrefillInput, VisionLanguageModel } from '../../src/model/vlm.js';
 import { argmax } from '../golden/cases.js';
+import { decodeLoop, type DecodeRequest, type DecodeTarget } from '../../src/engine/decode-loop.js';
+import type { PreparedTurn } from '../../src/engine/turn.js';
+import { resolveSampling } from '../../src/model/sampler.js';
+
+export type TurnOptions = Omit<Partial<DecodeRequest>, 'sampling' | 'turn'> & { sampling?: Parameters<typeof resolveSampling>[0] };
+
+/**
+ * One fresh turn (empty cache) through `decodeLoop`: greedy unless `sampling` says otherwise, 8
+ * tokens at most by default; collects the emitted tokens (`emit` still decides when to stop).
+ */
+export async function runTurn(l: DecodeTarget, turn: PreparedTurn, opts: TurnOptions = {}) {
+  l.model.cache.truncate(0);
+  const tokens: number[] = [];
+  const { sampling, emit, ...rest } = opts;
+  const out = await decodeLoop(l, {
+    turn,
+    sampling: resolveSampling({ temperature: 0, ...sampling }),
+    maxTokens: 8,
+    returnLogits: false,
+    ...rest,
+    emit: (tok) => {
+      tokens.push(tok);
+      return emit?.(tok) ?? false;
+    },
+  });
+  return { tokens, ...out };
+}
 
 /**
  * `steps` greedy tokens after a fresh prefill of `prompt` (returnLogits: no cache reuse), with the
