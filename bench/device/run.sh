@@ -42,7 +42,7 @@ say "node $("$run/node" --version)"
 groups=("$@")
 if [[ ${#groups[@]} -eq 0 ]]; then
   groups=(
-    'e2e|copy,e2e|pixtral-12b|180'
+    'e2e|copy,e2e|pixtral-12b,tiny-screens|180'
     'e2e-q4km|copy,e2e|pixtral-12b-q4_k_m|100'
     'kernels|copy,q4matvec,attention,gguf||110'
     'prefill|copy,matmul,q4matmul||60'
@@ -52,7 +52,8 @@ fi
 status=0
 for g in "${groups[@]}"; do
   IFS='|' read -r name only models secs <<<"$g"
-  args=(--only "$only" --out "$out/$name.json")
+  # The embedded model (tiny-screens) is read from this tree in place.
+  args=(--only "$only" --out "$out/$name.json" --tiny-model "$PWD/public/models/pixtral-tiny-screens-q4")
   [[ -n $models ]] && args+=(--models "$models")
   say "== $name: --only $only ${models:+--models $models} (limit ${secs}s)"
   t0=$(date +%s)

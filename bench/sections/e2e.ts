@@ -18,6 +18,8 @@
  *  - ttftMs (start of the turn -> first token on the CPU: image encode + prefill + first step),
  *    imageEncodeMs, prefillTokensPerSecond; peakGpuBytes: every GPU buffer alive at the peak
  *    (`peakGpuBytesTop`, pixtral-12b: the largest kinds of buffer in it, by label);
+ *  - encode: the CPU cost of recording one decode step through the library against the same
+ *    WebGPU calls replayed raw (`encodeCost`), per step and per dispatch;
  *  - pixtral-12b (both formats): `ropeInAttention` (the decoder's default on this adapter) and
  *    `gpuOnlyOtherRopePlacement`: the GPU-only layers and dispatches per layer with it flipped,
  *    the figure that decides that default;
@@ -58,6 +60,7 @@ import { renderPrompt } from '../../src/text/prompt.js';
 import { resolveSampling } from '../../src/model/sampler.js';
 import { decodeLoop, type DecodeTarget } from '../../src/engine/decode-loop.js';
 import { loadModel, releaseModel } from '../../src/engine/load.js';
+import type { LoadOptions } from '../../src/engine/types.js';
 import { pixelKey, type PreparedTurn } from '../../src/engine/turn.js';
 import { Engine } from '../../src/engine/engine.js';
 import { compileModelPipelines } from '../../src/model/pipelines.js';
@@ -74,8 +77,8 @@ const VISION_LAYERS_SOFTWARE = 2; // both slots of the host mode, filled and use
 const LONGEST_EDGE_SOFTWARE = 64;
 const QUESTION_TOKENS = 16;
 
-/** Where the embedded model is fetched from (the page's server; none in Node). */
-export const tinyModelSource: { url: string | null; fetch?: typeof fetch } = {
+/** Where the embedded model is fetched from (the page's server; in Node a folder, `--tiny-model`). */
+export const tinyModelSource: { url: string | null; fetch?: typeof fetch; openModel?: LoadOptions['openModel'] } = {
   url: typeof location !== 'undefined' ? new URL('/models/pixtral-tiny-screens-q4/', location.href).href : null,
 };
 
@@ -155,6 +158,72 @@ async function gpuOnlyLayersMs(t: DecodeTarget, pos: number): Promise<number> {
     dec.layers(ctx, 1, pos, t.model.cache);
   });
   return layers.ms;
+}
+
+/**
+ * CPU cost of recording one decode step (embedding of the GPU-held token, layers, lm_head,
+ * sampling), not submitted: `msPerStep` through the library (kernel wrappers, pipeline and bind
+ * group lookups, uniforms: what runs per token) and `rawMsPerStep`, the same pipelines, bind
+ * groups and workgroup counts replayed straight into WebGPU, i.e. the implementation's own cost
+ * (Dawn in Node; Blink + the wire in Chromium). The difference is the library's share of
+ * `cpuMsPerToken`, the part that limits decode once a GPU runs a step faster than the CPU records it.
+ */
+function encodeCost(t: DecodeTarget, pos: number) {
+  const { gpu, model, sampler } = t;
+  const dec = model.decoder;
+  const opts = { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1, u: 0 };
+  const token = new Tensor(gpu, sampler.out, [4], 'u32', 'sampler.out');
+  const calls: { pipeline: GPUComputePipeline; group: GPUBindGroup; wg: [number, number, number] }[] = [];
+  const step = (capture: boolean) => {
+    const enc = gpu.device.createCommandEncoder({ label: 'e2e.encode' });
+    const pass = enc.beginComputePass();
+    const ctx = { gpu, pass: capture ? capturing(pass, calls) : pass };
+    dec.embedGpuToken(ctx, token);
+    dec.layers(ctx, 1, pos, model.cache);
+    dec.decodeLogits(ctx);
+    sampler.record(ctx, dec.logits, opts);
+    pass.end();
+    enc.finish();
+    gpu.uniforms.reset(); // nothing is submitted: the arena's slices are handed out again
+  };
+  step(true);
+  const reps = gpu.isSoftware ? 200 : 500;
+  const time = (fn: () => void) => {
+    const ms: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) fn();
+      ms.push((performance.now() - t0) / reps);
+    }
+    return Math.min(...ms);
+  };
+  const ours = time(() => step(false));
+  const raw = time(() => {
+    const enc = gpu.device.createCommandEncoder({ label: 'e2e.encode-raw' });
+    const pass = enc.beginComputePass();
+    for (const c of calls) {
+      pass.setPipeline(c.pipeline);
+      pass.setBindGroup(0, c.group);
+      pass.dispatchWorkgroups(...c.wg);
+    }
+    pass.end();
+    enc.finish();
+  });
+  return { dispatches: calls.length, msPerStep: ours, rawMsPerStep: raw, usPerDispatch: (ours * 1000) / calls.length, rawUsPerDispatch: (raw * 1000) / calls.length };
+}
+
+/** A pass that also notes each dispatch's pipeline, bind group and workgroup counts in `calls`. */
+function capturing(pass: GPUComputePassEncoder, calls: { pipeline: GPUComputePipeline; group: GPUBindGroup; wg: [number, number, number] }[]): GPUComputePassEncoder {
+  let pipeline: GPUComputePipeline | null = null;
+  let group: GPUBindGroup | null = null;
+  return Object.assign(Object.create(pass) as GPUComputePassEncoder, {
+    setPipeline: (p: GPUComputePipeline) => pass.setPipeline((pipeline = p)),
+    setBindGroup: (i: number, g: GPUBindGroup) => pass.setBindGroup(i, (group = g)),
+    dispatchWorkgroups: (x: number, y = 1, z = 1) => {
+      calls.push({ pipeline: pipeline!, group: group!, wg: [x, y, z] });
+      pass.dispatchWorkgroups(x, y, z);
+    },
+  });
 }
 
 /**
@@ -279,6 +348,8 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
     const g = await gpuOnlyStepMs(target, midRunPosition(turn));
     log(`gpu-only step: ${JSON.stringify(g)}`);
     const otherRope = await otherRopePlacement(target, turn, layersRun);
+    const encode = encodeCost(target, midRunPosition(turn));
+    log(`encode: ${JSON.stringify(encode)}`);
     log(`gpu-only layers with ropeInAttention ${otherRope.ropeInAttention}: ${otherRope.layersMs.toFixed(2)} ms`);
     const gpuMs = g.layersMs + g.headMs + g.sampleMs;
     const peakGpuBytes = gpu.ledger.peakBytes;
@@ -301,6 +372,7 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
       gpuOnlyAtPosition: midRunPosition(turn),
       ropeInAttention: model.decoder.ropeInAttention,
       gpuOnlyOtherRopePlacement: otherRope,
+      encode,
       dispatchesPerDecodeLayer,
       peakGpuBytes,
       peakGpuBytesTop: gpu.ledger.peakKinds(),
@@ -362,11 +434,11 @@ async function tinyScreens(
   copy: number,
   peakGflops: number,
   log: (line: string) => void,
-  src: { url: string | null; mmproj?: string; fetch?: typeof fetch },
+  src: { url: string | null; mmproj?: string; fetch?: typeof fetch; openModel?: LoadOptions['openModel'] },
   answers: boolean,
 ) {
   if (!src.url) return { skipped: 'no URL for the embedded model in this runtime' };
-  const l = await loadModel(src.mmproj ? { url: src.url, mmproj: src.mmproj } : { url: src.url, fetch: src.fetch });
+  const l = await loadModel(src.mmproj ? { url: src.url, mmproj: src.mmproj } : { url: src.url, fetch: src.fetch, openModel: src.openModel });
   let out: Record<string, unknown>;
   try {
     const c = l.model.config;
@@ -384,6 +456,7 @@ async function tinyScreens(
       gpuOnly: g,
       gpuOnlyAtPosition: midRunPosition(turn),
       endToEndOverGpuOnly: e2e.decodeTokensPerSecond / (1000 / gpuMs),
+      encode: encodeCost(l, midRunPosition(turn)),
       dispatchesPerDecodeLayer: countLayerDispatches(l.gpu, l.model, turn.ids.length) / c.text.numLayers,
       peakGpuBytes: l.gpu.ledger.peakBytes,
     };

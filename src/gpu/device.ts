@@ -143,8 +143,10 @@ export class Gpu {
    * thread streams whole rows, and benchmarks run fewer repetitions.
    */
   get isSoftware(): boolean {
-    return this.adapterInfo.architecture === 'swiftshader' || this.adapterInfo.isFallbackAdapter === true;
+    // Read once: kernel wrappers ask on every dispatch, and dawn.node's adapterInfo getters are native calls.
+    return (this.software ??= this.adapterInfo.architecture === 'swiftshader' || this.adapterInfo.isFallbackAdapter === true);
   }
+  private software: boolean | undefined;
 
   get isLost(): boolean {
     return this.lostError !== null;

@@ -7,6 +7,7 @@
  */
 import { KernelError } from '../errors.js';
 import type { Gpu } from './device.js';
+import type { UniformSlice } from './uniforms.js';
 import { preprocess, type Defines } from './wgsl.js';
 
 export type UniformType = 'u32' | 'i32' | 'f32';
@@ -69,9 +70,19 @@ function bufferId(b: GPUBuffer): number {
 }
 
 /** Names a bind group by what it binds: buffer identities, offsets and sizes in binding order. */
-function bindGroupKey(entries: readonly { buffer: GPUBuffer; offset: number; size?: number }[]): string {
+/** Identifies a bind group by its storage bindings (buffer, offset, size) and uniform slice. */
+function bindGroupKey(buffers: readonly BufferArg[], uniform: UniformSlice | null): string {
   let key = '';
-  for (const e of entries) key += `${bufferId(e.buffer)}:${e.offset}:${e.size ?? -1};`;
+  for (const b of buffers) {
+    key += b instanceof GPUBuffer ? `${bufferId(b)};` : `${bufferId(b.buffer)}:${b.offset ?? 0}:${b.size ?? -1};`;
+  }
+  return uniform ? `${key}${bufferId(uniform.buffer)}:${uniform.offset}:${uniform.size}` : key;
+}
+
+/** The knobs as written, in their own key order (a lookup key only; `cacheKey` is canonical). */
+function knobsInOrder(knobs: Knobs): string {
+  let key = '';
+  for (const k in knobs) key += `${k}=${knobs[k]},`;
   return key;
 }
 
@@ -84,6 +95,11 @@ export function cacheKey(name: string, knobs: Knobs): string {
 
 export class PipelineCache {
   private readonly cache = new Map<string, CachedPipeline>();
+  /**
+   * The same pipelines by the knobs in the order the caller wrote them (`knobsInOrder`): no sort
+   * and no array per dispatch. A miss falls back to `cacheKey`, so two orders share one pipeline.
+   */
+  private readonly byCallOrder = new Map<AnyKernel, Map<string, CachedPipeline>>();
   /** While `plan` runs: the pipelines the recorded dispatches would need that are not built yet. */
   private planned: Map<string, { kernel: AnyKernel; knobs: Knobs }> | null = null;
   constructor(private readonly gpu: Gpu) {}
@@ -131,12 +147,18 @@ export class PipelineCache {
 
   /** Synchronous get-or-create; compile errors surface through `gpu.check()` with the kernel name. */
   get<K extends Knobs, U extends Record<string, UniformType>>(kernel: Kernel<K, U>, knobs: K): CachedPipeline {
+    let mine = this.byCallOrder.get(kernel);
+    if (!mine) this.byCallOrder.set(kernel, (mine = new Map()));
+    const quick = knobsInOrder(knobs);
+    let hit = mine.get(quick);
+    if (hit) return hit;
     const key = cacheKey(kernel.name, knobs);
-    let hit = this.cache.get(key);
+    hit = this.cache.get(key);
     if (!hit) {
       hit = this.create(kernel, knobs, key);
       this.cache.set(key, hit);
     }
+    mine.set(quick, hit);
     return hit;
   }
 
@@ -239,22 +261,21 @@ export function dispatch<K extends Knobs, U extends Record<string, UniformType>>
     return;
   }
   const { pipeline, layout, groups } = gpu.pipelines.get(kernel, knobs);
-  const resources: { buffer: GPUBuffer; offset: number; size?: number }[] = args.buffers.map((b) =>
-    b instanceof GPUBuffer ? { buffer: b, offset: 0 } : { buffer: b.buffer, offset: b.offset ?? 0, size: b.size },
-  );
+  let uniform: UniformSlice | null = null;
   if (kernel.uniformFields.length) {
     if (!args.uniforms) throw new KernelError(kernel.name, 'missing uniforms');
-    const data = new ArrayBuffer(kernel.uniformFields.length * 4);
-    const view = new DataView(data);
-    kernel.uniformFields.forEach((f, i) => {
-      const v = args.uniforms![f];
+    const { slice, view } = gpu.uniforms.reserve(kernel.uniformFields.length * 4);
+    for (let i = 0; i < kernel.uniformFields.length; i++) {
+      const f = kernel.uniformFields[i]!;
+      const v = args.uniforms[f];
       if (v === undefined || Number.isNaN(v)) throw new KernelError(kernel.name, `uniform ${f} is ${v}`);
       const t = kernel.uniforms[f];
-      if (t === 'f32') view.setFloat32(i * 4, v, true);
-      else if (t === 'i32') view.setInt32(i * 4, v, true);
-      else view.setUint32(i * 4, v, true);
-    });
-    resources.push(gpu.uniforms.write(data));
+      const at = slice.offset + i * 4;
+      if (t === 'f32') view.setFloat32(at, v, true);
+      else if (t === 'i32') view.setInt32(at, v, true);
+      else view.setUint32(at, v, true);
+    }
+    uniform = slice;
   }
   const [x, y = 1, z = 1] = args.workgroups;
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
@@ -264,11 +285,15 @@ export function dispatch<K extends Knobs, U extends Record<string, UniformType>>
   if (x === 0 || y === 0 || z === 0) return;
   // The same buffers and uniform slice (the arena hands out the same slices every decode step)
   // get the bind group made the first time: nothing is created per token.
-  const gkey = bindGroupKey(resources);
+  const gkey = bindGroupKey(args.buffers, uniform);
   let group = groups.get(gkey);
   if (!group) {
     if (groups.size >= MAX_GROUPS_PER_PIPELINE) groups.clear();
-    const entries: GPUBindGroupEntry[] = resources.map((r, i) => ({ binding: i, resource: r.size === undefined ? { buffer: r.buffer, offset: r.offset } : r }));
+    const entries: GPUBindGroupEntry[] = args.buffers.map((b, i) => ({
+      binding: i,
+      resource: b instanceof GPUBuffer ? { buffer: b } : { buffer: b.buffer, offset: b.offset ?? 0, ...(b.size === undefined ? {} : { size: b.size }) },
+    }));
+    if (uniform) entries.push({ binding: entries.length, resource: uniform });
     group = gpu.device.createBindGroup({ label: kernel.name, layout, entries });
     groups.set(gkey, group);
     gpu.ledger.bindGroupsCreated++;

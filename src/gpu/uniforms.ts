@@ -21,6 +21,8 @@ interface Page {
   buffer: GPUBuffer;
   /** CPU copy of the structs written since the last flush. */
   shadow: Uint8Array<ArrayBuffer>;
+  /** `shadow` as a DataView: `reserve` hands it out so a struct is written in place. */
+  view: DataView;
   /** Bytes [0, dirty) of `shadow` go to the GPU at the next flush. */
   dirty: number;
 }
@@ -38,24 +40,27 @@ export class UniformArena {
     this.align = device.limits.minUniformBufferOffsetAlignment;
   }
 
-  /** Copies `data` (a whole struct, 4-byte fields) into the arena and returns where it will live. */
-  write(data: ArrayBuffer): UniformSlice {
-    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
+  /**
+   * Room for a struct of `bytes` (4-byte fields), zeroed: the caller writes its fields into
+   * `view` at `slice.offset` (what `dispatch` does, with no allocation per dispatch).
+   */
+  reserve(bytes: number): { slice: UniformSlice; view: DataView } {
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
     if (this.offset + size > PAGE) {
       this.page++;
       this.offset = 0;
     }
     if (this.page === this.pages.length) {
       const buffer = this.device.createBuffer({ label: 'uniform-arena', size: PAGE, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-      this.pages.push({ buffer: this.ledger ? this.ledger.track(buffer) : buffer, shadow: new Uint8Array(PAGE), dirty: 0 });
+      const shadow = new Uint8Array(PAGE);
+      this.pages.push({ buffer: this.ledger ? this.ledger.track(buffer) : buffer, shadow, view: new DataView(shadow.buffer), dirty: 0 });
     }
     const p = this.pages[this.page]!;
     const offset = this.offset;
-    p.shadow.set(new Uint8Array(data), offset);
-    p.shadow.fill(0, offset + data.byteLength, offset + size);
+    p.shadow.fill(0, offset, offset + size);
     p.dirty = Math.max(p.dirty, offset + size);
     this.offset = Math.ceil((offset + size) / this.align) * this.align;
-    return { buffer: p.buffer, offset, size };
+    return { slice: { buffer: p.buffer, offset, size }, view: p.view };
   }
 
   /** Sends the structs written since the last flush: one queue write per used page. */
