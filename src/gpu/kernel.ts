@@ -69,8 +69,10 @@ function bufferId(b: GPUBuffer): number {
   return id;
 }
 
-/** Names a bind group by what it binds: buffer identities, offsets and sizes in binding order. */
-/** Identifies a bind group by its storage bindings (buffer, offset, size) and uniform slice. */
+/**
+ * Names a bind group by what it binds, in binding order: each storage binding's buffer identity
+ * (with offset and size for a range) and the uniform slice.
+ */
 function bindGroupKey(buffers: readonly BufferArg[], uniform: UniformSlice | null): string {
   let key = '';
   for (const b of buffers) {
