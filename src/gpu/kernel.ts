@@ -76,7 +76,9 @@ function bufferId(b: GPUBuffer): number {
 function bindGroupKey(buffers: readonly BufferArg[], uniform: UniformSlice | null): string {
   let key = '';
   for (const b of buffers) {
-    key += b instanceof GPUBuffer ? `${bufferId(b)};` : `${bufferId(b.buffer)}:${b.offset ?? 0}:${b.size ?? -1};`;
+    // A whole buffer, bare or as { buffer } with no range: one binding, one key.
+    if (b instanceof GPUBuffer || (!b.offset && b.size === undefined)) key += `${bufferId(b instanceof GPUBuffer ? b : b.buffer)};`;
+    else key += `${bufferId(b.buffer)}:${b.offset ?? 0}:${b.size ?? -1};`;
   }
   return uniform ? `${key}${bufferId(uniform.buffer)}:${uniform.offset}:${uniform.size}` : key;
 }
