@@ -59,6 +59,7 @@ import { sizeForImage } from '../../src/image/size.js';
 import { renderPrompt } from '../../src/text/prompt.js';
 import { resolveSampling } from '../../src/model/sampler.js';
 import { decodeLoop, type DecodeTarget } from '../../src/engine/decode-loop.js';
+import { DecodeSteps } from '../../src/model/decode-steps.js';
 import { loadModel, releaseModel } from '../../src/engine/load.js';
 import type { LoadOptions } from '../../src/engine/types.js';
 import { pixelKey, type PreparedTurn } from '../../src/engine/turn.js';
@@ -170,18 +171,13 @@ async function gpuOnlyLayersMs(t: DecodeTarget, pos: number): Promise<number> {
  */
 function encodeCost(t: DecodeTarget, pos: number) {
   const { gpu, model, sampler } = t;
-  const dec = model.decoder;
-  const opts = { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1, u: 0 };
-  const token = new Tensor(gpu, sampler.out, [4], 'u32', 'sampler.out');
+  const steps = new DecodeSteps(gpu, model, sampler);
+  const sampling = { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1, u: 0 };
   const calls: { pipeline: GPUComputePipeline; group: GPUBindGroup; wg: [number, number, number] }[] = [];
   const step = (capture: boolean) => {
     const enc = gpu.device.createCommandEncoder({ label: 'e2e.encode' });
     const pass = enc.beginComputePass();
-    const ctx = { gpu, pass: capture ? capturing(pass, calls) : pass };
-    dec.embedGpuToken(ctx, token);
-    dec.layers(ctx, 1, pos, model.cache);
-    dec.decodeLogits(ctx);
-    sampler.record(ctx, dec.logits, opts);
+    steps.record({ gpu, pass: capture ? capturing(pass, calls) : pass }, { feedPos: pos, sampling });
     pass.end();
     enc.finish();
     gpu.uniforms.reset(); // nothing is submitted: the arena's slices are handed out again
@@ -210,6 +206,7 @@ function encodeCost(t: DecodeTarget, pos: number) {
     pass.end();
     enc.finish();
   });
+  steps.destroy();
   return { dispatches: calls.length, msPerStep: ours, rawMsPerStep: raw, usPerDispatch: (ours * 1000) / calls.length, rawUsPerDispatch: (raw * 1000) / calls.length };
 }
 

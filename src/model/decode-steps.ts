@@ -52,15 +52,11 @@ export class DecodeSteps {
    * DECODE_RING steps may be unresolved (the caller's window); each must be awaited.
    */
   submit(s: StepRequest): Promise<number> {
-    const { gpu, model, sampler } = this;
-    const dec = model.decoder;
+    const { gpu, sampler } = this;
     const enc = gpu.device.createCommandEncoder({ label: 'decode-step' });
     // One compute pass: the final norm and lm_head read row 0 in place (no copy between passes).
     const pass = enc.beginComputePass({ label: 'decode-step' });
-    const ctx = { gpu, pass };
-    if (s.feedPos !== null) this.recordForward(ctx, s.feedPos);
-    if (s.mask) maskLogits(ctx, dec.logits, s.mask, model.config.text.vocabSize);
-    sampler.record(ctx, dec.logits, s.sampling, s.penalty);
+    this.record({ gpu, pass }, s);
     pass.end();
     const slot = this.ring[this.next++ % DECODE_RING]!;
     enc.copyBufferToBuffer(sampler.out, 0, slot, 0, 16);
@@ -73,6 +69,18 @@ export class DecodeSteps {
       slot.unmap();
       return token;
     });
+  }
+
+  /**
+   * Records a step's dispatches into `ctx`'s pass (what `submit` sends): the forward pass when
+   * `feedPos` is set, the grammar's mask, sampling. The benchmark times this alone (`encode`).
+   */
+  record(ctx: { gpu: Gpu; pass: GPUComputePassEncoder }, s: Pick<StepRequest, 'feedPos' | 'sampling' | 'penalty' | 'mask'>): void {
+    const { model, sampler } = this;
+    const dec = model.decoder;
+    if (s.feedPos !== null) this.recordForward(ctx, s.feedPos);
+    if (s.mask) maskLogits(ctx, dec.logits, s.mask, model.config.text.vocabSize);
+    sampler.record(ctx, dec.logits, s.sampling, s.penalty);
   }
 
   /**
