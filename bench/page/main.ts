@@ -58,13 +58,20 @@ export async function runSections(gpu: Gpu, names: string[], log: (line: string)
   if (!names.length) names = SECTIONS.map((s) => s.name);
   const unknown = names.filter((n) => !SECTIONS.some((s) => s.name === n));
   if (unknown.length) throw new Error(`unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.map((s) => s.name).join(', ')}`);
-  const info = gpu.adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const info = gpu.adapterInfo as GPUAdapterInfo & {
+    subgroupMinSize?: number;
+    subgroupMaxSize?: number;
+    subgroupMatrixConfigs?: readonly { componentType: string; resultComponentType: string; M: number; N: number; K: number }[];
+  };
   const result: Record<string, unknown> = {
     date: new Date().toISOString(),
     adapter: {
       vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description,
       f16: gpu.features.f16, subgroups: gpu.features.subgroups, subgroupMinSize: info.subgroupMinSize,
       subgroupMaxSize: info.subgroupMaxSize, timestampQuery: gpu.features.timestampQuery,
+      subgroupMatrix: gpu.features.subgroupMatrix,
+      // Copied field by field: Dawn's config objects serialise as {}.
+      subgroupMatrixConfigs: [...(info.subgroupMatrixConfigs ?? [])].map((c) => `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`),
       maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize,
     },
     timing: timingMethod(gpu),

@@ -65,6 +65,8 @@ import type { LoadOptions } from '../../src/engine/types.js';
 import { pixelKey, type PreparedTurn } from '../../src/engine/turn.js';
 import { Engine } from '../../src/engine/engine.js';
 import { compileModelPipelines } from '../../src/model/pipelines.js';
+import { defaultQ4MatMulVariant } from '../../src/kernels/q4.js';
+import { subgroupMatrixVerdict } from '../../src/kernels/subgroup-matrix.js';
 import { decoderLayerWeights } from '../../src/presets.js';
 import { copyGBps, timeDispatches } from './timing.js';
 import { matmulPeak } from './matmul.js';
@@ -363,6 +365,7 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
       maxPatches: model.limits.maxPatches,
       pipelinesCompiledAtLoad: pipelines,
       compileMs,
+      prefillMatmul: prefillMatmul(gpu),
       ...e2e,
       gpuOnlyDecodeTokensPerSecond: 1000 / gpuMs,
       gpuOnlyMsPerToken: gpuMs,
@@ -524,4 +527,15 @@ export async function run(gpu: Gpu, log: (line: string) => void = () => {}): Pro
     log('pixtral-12b-q4_k_m done');
   }
   return { e2e };
+}
+
+/** The q4 prefill kernel the model used, and the subgroup-matrix check's verdict. */
+function prefillMatmul(gpu: Gpu): { variant: string; subgroupMatrix: string } {
+  const v = subgroupMatrixVerdict(gpu);
+  return {
+    variant: defaultQ4MatMulVariant(gpu),
+    subgroupMatrix: v?.shape
+      ? `${v.shape.frag}x${v.shape.frag} fragments, subgroup ${v.shape.subgroupSize}${v.isDefault ? '' : `: ${v.reason}`}`
+      : `not used: ${v?.reason ?? 'not checked'}`,
+  };
 }

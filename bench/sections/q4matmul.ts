@@ -1,13 +1,17 @@
 /**
  * Bench section `q4matmul`: the prefill 4-bit matrix product, M tokens x a Nemo q projection
  * (5120 -> 4096), in TFLOP/s (2 M N K per product), for every variant of shaders/q4_matmul.wgsl
- * (`Q4MatMulVariant`: tile64, tile128) and `fractionOfMatmulPeak` of the dense matmul peak
- * measured in the same run (bench/sections/matmul.ts: the yardstick of prefill figures).
+ * (`Q4MatMulVariant`: tile64, tile128) and, where the device passed its check, the
+ * subgroup-matrix kernel (`subgroupMatrix`: f16 operands on the matrix units), with
+ * `fractionOfMatmulPeak` of the dense matmul peak measured in the same run
+ * (bench/sections/matmul.ts: the yardstick of prefill figures; an f32 kernel, so the matrix units
+ * can exceed 1). `subgroupMatrix` in the output says which shape ran, or why none did.
  */
 import type { Gpu } from '../../src/gpu/device.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { destroyQ4, q4MatMul, type Q4MatMulVariant } from '../../src/kernels/q4.js';
 import { uploadSynthQ4 } from '../../test/kernels/ref/q4.js';
+import { checkQ4MatMulSubgroupMatrix } from '../../src/kernels/q4-subgroup-matrix-check.js';
 import { isSoftware, timeDispatches } from './timing.js';
 import { matmulPeak } from './matmul.js';
 
@@ -15,13 +19,15 @@ export async function run(gpu: Gpu): Promise<object> {
   const K = 5120;
   const N = 4096;
   const peak = (await matmulPeak(gpu)).matmulPeakGflops;
+  const verdict = await checkQ4MatMulSubgroupMatrix(gpu);
+  const variants: Q4MatMulVariant[] = ['tile64', 'tile128', ...(verdict.shape ? (['subgroupMatrix'] as const) : [])];
   const w = uploadSynthQ4(gpu, N, K, 11, 'bench.q4mm');
   const q4matmul = [];
   try {
     for (const M of isSoftware(gpu) ? [128] : [64, 256, 512, 2048]) {
       const x = Tensor.from(gpu, new Float32Array(M * K).fill(0.25), [M, K], 'f32', 'bench.X');
       const y = Tensor.empty(gpu, [M, N], 'f32', 'bench.Y');
-      for (const variant of ['tile64', 'tile128'] satisfies Q4MatMulVariant[]) {
+      for (const variant of variants) {
         const t = await timeDispatches(gpu, 'q4_matmul', (ctx) => q4MatMul(ctx, w, x, y, M, { variant }));
         const TFLOPs = (2 * M * N * K) / t.ms / 1e9;
         q4matmul.push({ shape: `${M}x${K}x${N}`, variant, ms: t.ms, TFLOPs, fractionOfMatmulPeak: (TFLOPs * 1000) / peak, iters: t.iters, timing: t.method });
@@ -32,5 +38,8 @@ export async function run(gpu: Gpu): Promise<object> {
   } finally {
     destroyQ4(w);
   }
-  return { q4matmul, q4matmulPeakGflops: peak };
+  const subgroupMatrix = verdict.shape
+    ? `${verdict.shape.frag}x${verdict.shape.frag} fragments, subgroup ${verdict.shape.subgroupSize}${verdict.isDefault ? ' (the default)' : `: ${verdict.reason}`}`
+    : `not used: ${verdict.reason}`;
+  return { q4matmul, q4matmulPeakGflops: peak, subgroupMatrix };
 }

@@ -16,6 +16,11 @@ export interface GpuFeatures {
   subgroups: boolean;
   /** `timestamp-query`: GPU timings in the benchmark. */
   timestampQuery: boolean;
+  /**
+   * `chromium-experimental-subgroup-matrix`: the adapter's matrix units in WGSL (Chrome/Dawn with
+   * unsafe APIs; Vulkan cooperative matrices, Apple GPUs). Its shapes: `adapterInfo.subgroupMatrixConfigs`.
+   */
+  subgroupMatrix: boolean;
 }
 
 export interface GpuOptions {
@@ -24,6 +29,8 @@ export interface GpuOptions {
   disableF16?: boolean;
   /** Ignore `subgroups` even when present. */
   disableSubgroups?: boolean;
+  /** Ignore `chromium-experimental-subgroup-matrix` even when present (prefill keeps its tiled kernels). */
+  disableSubgroupMatrix?: boolean;
 }
 
 /** Limits requested at their adapter maximum when the adapter offers more than the default. */
@@ -59,8 +66,9 @@ export async function describeAdapter(): Promise<string> {
   const i = adapter.info;
   const f16 = adapter.features.has('shader-f16') ? 'yes' : 'no';
   const sub = adapter.features.has('subgroups') ? 'yes' : 'no';
+  const sgm = adapter.features.has('chromium-experimental-subgroup-matrix') ? 'yes' : 'no';
   const mib = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
-  return `adapter vendor=${i.vendor || '?'} architecture=${i.architecture || '?'} device=${i.device || '?'} description="${i.description || ''}" shader-f16=${f16} subgroups=${sub} maxBufferSize=${mib(adapter.limits.maxBufferSize)} maxStorageBinding=${mib(adapter.limits.maxStorageBufferBindingSize)}`;
+  return `adapter vendor=${i.vendor || '?'} architecture=${i.architecture || '?'} device=${i.device || '?'} description="${i.description || ''}" shader-f16=${f16} subgroups=${sub} subgroup-matrix=${sgm} maxBufferSize=${mib(adapter.limits.maxBufferSize)} maxStorageBinding=${mib(adapter.limits.maxStorageBufferBindingSize)}`;
 }
 
 export class Gpu {
@@ -126,6 +134,7 @@ export class Gpu {
       f16: want('shader-f16', !opts.disableF16),
       subgroups: want('subgroups', !opts.disableSubgroups),
       timestampQuery: want('timestamp-query', true),
+      subgroupMatrix: want('chromium-experimental-subgroup-matrix', !opts.disableSubgroupMatrix),
     };
     const requiredLimits: Record<string, number> = {};
     for (const k of WANTED_LIMITS) requiredLimits[k] = adapter.limits[k];

@@ -19,6 +19,8 @@ import { Q4_GROUP, q4Supported, type Q4Matrix } from '../quant/q4.js';
 import q4MatvecSource from '../../shaders/q4_matvec.wgsl?raw';
 import matvecCommonSource from '../../shaders/matvec_common.wgsl?raw';
 import matmulSource from '../../shaders/q4_matmul.wgsl?raw';
+import matmulSubgroupMatrixSource from '../../shaders/q4_matmul_subgroup_matrix.wgsl?raw';
+import { subgroupMatrixIsDefault, verifiedSubgroupMatrix, type SubgroupMatrixShape } from './subgroup-matrix.js';
 
 const matvecSource = `${q4MatvecSource}\n${matvecCommonSource}`;
 
@@ -248,8 +250,20 @@ export const q4MatMulKernel = defineKernel({
     { name: 'y', access: 'write' },
   ],
   uniforms: { M: 'u32', K: 'u32', G: 'u32', rows: 'u32', ldy: 'u32', yCol: 'u32' },
-  specialize: (k: { dtype: Act; variant: Q4MatMulVariant }) => ({
+  specialize: (k: { dtype: Act; variant: 'tile64' | 'tile128' }) => ({
     defines: { F16: k.dtype === 'f16', WIDE: k.variant === 'tile128' },
+  }),
+});
+
+/** The same product on the adapter's matrix units (f16 operands whatever the activations): fragment side and subgroup size as knobs. */
+export const q4MatMulSubgroupMatrixKernel = defineKernel({
+  name: 'q4_matmul_subgroup_matrix',
+  source: matmulSubgroupMatrixSource,
+  bindings: q4MatMulKernel.bindings,
+  uniforms: q4MatMulKernel.uniforms,
+  specialize: (k: { dtype: Act; frag: 8 | 16; subgroupSize: number }) => ({
+    defines: { F16: true, ACT_F16: k.dtype === 'f16', FRAG16: k.frag === 16 },
+    overrides: { SG: k.subgroupSize },
   }),
 });
 
@@ -423,37 +437,70 @@ export function q4MatVecMulti(
 }
 
 /**
- * Tile of the prefill product (shaders/q4_matmul.wgsl): `tile64` (64 x 64 through workgroup
+ * Kernel of the prefill product: `tile64` (shaders/q4_matmul.wgsl, 64 x 64 through workgroup
  * memory, 4 x 4 outputs per thread) or `tile128` (128 x 128, 8 x 8 per thread, K in half-group
- * steps: twice the multiply-adds per workgroup-memory read). Both give the same bits.
+ * steps: twice the multiply-adds per workgroup-memory read): both give the same bits.
+ * `subgroupMatrix` (shaders/q4_matmul_subgroup_matrix.wgsl): one subgroup per 4 x 4 fragments
+ * (64 x 64 with 16 x 16 fragments, 32 x 32 with 8 x 8) on the adapter's matrix units, operands
+ * (activations and dequantised weights) rounded to f16 once, sums in f32: the same values within
+ * f16 rounding, not the same bits; usable once `checkQ4MatMulSubgroupMatrix` passed on the device.
  */
-export type Q4MatMulVariant = 'tile64' | 'tile128';
+export type Q4MatMulVariant = 'tile64' | 'tile128' | 'subgroupMatrix';
 
-const VARIANT_TILE: Record<Q4MatMulVariant, number> = { tile64: 64, tile128: 128 };
+const VARIANT_TILE: Record<'tile64' | 'tile128', number> = { tile64: 64, tile128: 128 };
+
+/**
+ * The variant `q4MatMul` uses by default: `subgroupMatrix` where its check made it the default (a
+ * GPU that passed it: `checkQ4MatMulSubgroupMatrix`; f16 operands on the matrix units, as
+ * llama.cpp's and WebLLM's tensor-core paths round activations to f16;
+ * `GpuOptions.disableSubgroupMatrix` keeps f32 operands), else `tile64` (on SwiftShader `tile128`
+ * measured 3x slower, 128 x 5120 -> 4096, bench section q4matmul; on GPUs `tile64` is the split
+ * measured on an H100 before, and `tile128` waits for a GPU run of the q4matmul section, which
+ * reports every variant, to be picked by M there).
+ */
+export function defaultQ4MatMulVariant(gpu: Gpu): Q4MatMulVariant {
+  return subgroupMatrixIsDefault(gpu) ? 'subgroupMatrix' : 'tile64';
+}
 
 /**
  * Y [m, n] = sum_k X [m, k] W [n, k] for m < M, n < W.rows (prefill), once per row part.
  * X: [M, K] row-major, f32 or f16; Y: the same dtype, [M, N] row-major.
- * `variant` defaults to `tile64` everywhere for now: on SwiftShader `tile128` measured 3x slower
- * (128 x 5120 -> 4096, bench section q4matmul); on GPUs `tile64` is the split measured on an H100
- * before, and `tile128` waits for a GPU run of the q4matmul section (it reports both) to be
- * picked by M there.
+ * `variant`: see `defaultQ4MatMulVariant`; `subgroupMatrix` takes the fragment shape checked on
+ * the device unless `shape` names one (the device's check itself passes it).
  */
-export function q4MatMul(ctx: Ctx, w: Q4Weight, x: Tensor, y: Tensor, M: number, opts: { variant?: Q4MatMulVariant } = {}): void {
+export function q4MatMul(
+  ctx: Ctx,
+  w: Q4Weight,
+  x: Tensor,
+  y: Tensor,
+  M: number,
+  opts: { variant?: Q4MatMulVariant; shape?: SubgroupMatrixShape } = {},
+): void {
   const dtype = checkAct('q4_matmul', x, y);
   if (!(M > 0) || !Number.isInteger(M)) throw new KernelError('q4_matmul', `M=${M}`);
   if (x.numel < M * w.cols) throw new KernelError('q4_matmul', `X [${x.shape}] smaller than [${M}, ${w.cols}]`);
   if (y.numel < M * w.rows) throw new KernelError('q4_matmul', `Y [${y.shape}] smaller than [${M}, ${w.rows}]`);
-  const variant = opts.variant ?? 'tile64';
-  const tile = VARIANT_TILE[variant];
+  const variant = opts.variant ?? defaultQ4MatMulVariant(ctx.gpu);
+  let shape: SubgroupMatrixShape | null = null;
+  if (variant === 'subgroupMatrix') {
+    shape = opts.shape ?? verifiedSubgroupMatrix(ctx.gpu);
+    if (!shape) throw new KernelError('q4_matmul', 'subgroupMatrix: no checked subgroup-matrix shape on this device (see checkQ4MatMulSubgroupMatrix)');
+  }
+  // The subgroup-matrix tile is 4 x 4 fragments.
+  const tile = shape ? 4 * shape.frag : VARIANT_TILE[variant as 'tile64' | 'tile128'];
   const max = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
   const tilesM = Math.ceil(M / tile);
   if (tilesM > max) throw new KernelError('q4_matmul', `M=${M} needs ${tilesM} > ${max} workgroup rows`);
   for (const part of w.parts) {
-    dispatch(ctx.gpu, ctx.pass, q4MatMulKernel, { dtype, variant }, {
+    const args = {
       buffers: [part.qweight, part.scales, x.buffer, y.buffer],
       uniforms: { M, K: w.cols, G: w.cols / Q4_GROUP, rows: part.rows, ldy: w.rows, yCol: part.rowStart },
-      workgroups: [Math.ceil(part.rows / tile), tilesM],
-    });
+      workgroups: [Math.ceil(part.rows / tile), tilesM] as const,
+    };
+    if (shape) {
+      dispatch(ctx.gpu, ctx.pass, q4MatMulSubgroupMatrixKernel, { dtype, frag: shape.frag, subgroupSize: shape.subgroupSize }, args);
+    } else {
+      dispatch(ctx.gpu, ctx.pass, q4MatMulKernel, { dtype, variant: variant as 'tile64' | 'tile128' }, args);
+    }
   }
 }

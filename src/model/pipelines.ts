@@ -5,7 +5,9 @@
  * prefill chunk, lm_head with and without the final norm folded in, a response_format's mask, and
  * every sampling mode) under `PipelineCache.plan`, which notes the pipelines instead of recording and
  * then builds them all in parallel with `createComputePipelineAsync`. A pipeline this misses is
- * still built on first use, as before. `warmModel` then runs the smallest real input once, so the
+ * still built on first use, as before. Before planning, the subgroup-matrix prefill kernel gets
+ * its one-off check on the device (`checkQ4MatMulSubgroupMatrix`), so the plan holds the prefill
+ * kernel the model will really use. `warmModel` then runs the smallest real input once, so the
  * other first-use costs are paid during load too.
  */
 import type { Gpu } from '../gpu/device.js';
@@ -13,15 +15,17 @@ import { TOPK_MAX, type Sampler } from '../kernels/sampling.js';
 import { imageTokenIds } from '../text/prompt.js';
 import { Tensor } from '../gpu/tensor.js';
 import { maskLogits } from '../kernels/logit-mask.js';
+import { checkQ4MatMulSubgroupMatrix } from '../kernels/q4-subgroup-matrix-check.js';
 import type { VisionLanguageModel } from './vlm.js';
 
 /** Compiles what `model` and `sampler` will dispatch; reports pipelines done of total. Resolves to the total. */
-export function compileModelPipelines(
+export async function compileModelPipelines(
   gpu: Gpu,
   model: VisionLanguageModel,
   sampler: Sampler,
   onCompiled?: (done: number, total: number) => void,
 ): Promise<number> {
+  await checkQ4MatMulSubgroupMatrix(gpu);
   return gpu.pipelines.plan(() => {
     // Planning records nothing, but the mask kernel's wrapper checks a real tensor's shape.
     const mask = Tensor.empty(gpu, [Math.ceil(model.config.text.vocabSize / 32)], 'u32', 'pipeline-plan.mask');

@@ -13,10 +13,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { record } from '../../src/gpu/kernel.js';
+import { Gpu } from '../../src/gpu/device.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { quantizeQ4 } from '../../src/quant/q4.js';
 import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
-import { destroyQ4, q4MatMul, uploadQ4, type Q4MatMulVariant, type Q4Weight } from '../../src/kernels/q4.js';
+import { defaultQ4MatMulVariant, destroyQ4, q4MatMul, uploadQ4, type Q4MatMulVariant, type Q4Weight } from '../../src/kernels/q4.js';
+import { checkQ4MatMulSubgroupMatrix, checkSubgroupMatrixShape } from '../../src/kernels/q4-subgroup-matrix-check.js';
 import { activationDtypes, getGpu, realShapes } from '../helpers/gpu.js';
 import { randn } from '../helpers/random.js';
 import { U32, q4MatMulRef, synthRowDot, uploadSynthQ4 } from './ref/q4.js';
@@ -117,5 +119,90 @@ describe('q4 matmul variants', async () => {
     }
     const worst = checkRows(got, ref, mag, K, 'f32', 'M=256 5120->4096', (j) => where[j]!);
     console.log(`q4_matmul 256x5120->4096: worst err ${worst.toFixed(3)} u sqrt(K) mag`);
+  });
+});
+
+/**
+ * The subgroup-matrix variant, wherever the adapter has `chromium-experimental-subgroup-matrix`
+ * (lavapipe from Mesa 26 has it with 8 x 8 fragments: `.ci/subgroup-matrix`; SwiftShader and
+ * bookworm's lavapipe 25.0 do not, and these cases say so and skip, unless
+ * PIXTRAL_REQUIRE_SUBGROUP_MATRIX=1, which makes a missing feature a failure).
+ * Tolerance against float64: the kernel rounds each dequantised weight and each f32 activation to
+ * f16 once (2^-11 relative each; f16 activations are exact) and an f16 result is stored rounded
+ * (2^-11 of |ref|), so |got - ref| <= 2^-11 (store |ref| + (1 + x rounded) mag), plus the f32
+ * sums' C u sqrt(K) mag as above; a wrong fragment errs by ~ mag / sqrt(K), 10 times that or more.
+ */
+describe('q4 matmul on subgroup matrices', async () => {
+  const gpu = await getGpu();
+  const dtypes = await activationDtypes();
+  const required = typeof process !== 'undefined' && process.env?.PIXTRAL_REQUIRE_SUBGROUP_MATRIX === '1';
+  // onCpu: the default on lavapipe too, where CPU adapters otherwise keep tile64.
+  const verdict = await checkQ4MatMulSubgroupMatrix(gpu, { onCpu: true });
+  const shape = verdict.shape;
+  if (!shape) console.log(`q4_matmul subgroupMatrix: not used on this adapter: ${verdict.reason}`);
+
+  it.runIf(required || gpu.features.subgroupMatrix)('passes its on-device check and becomes the default', () => {
+    expect(verdict.reason).toBeUndefined();
+    expect(defaultQ4MatMulVariant(gpu)).toBe('subgroupMatrix');
+  });
+
+  it.runIf(!gpu.features.subgroupMatrix && !required)('without the feature the tiled kernel stays the default, with the reason recorded', () => {
+    expect(verdict.reason).toMatch(/subgroup|shader-f16/);
+    expect(defaultQ4MatMulVariant(gpu)).toBe('tile64');
+  });
+
+  for (const dtype of dtypes) {
+    it.runIf(!!shape)(`${dtype}: K x N x M in {32,160} x {7,130,257} x {3,129,200} against float64 (partial tiles, split row parts)`, async () => {
+      let worst = 0;
+      for (const K of [32, 160]) {
+        for (const N of [7, 130, 257]) {
+          const m = quantizeQ4(randn(N * K, N * 13 + K), N, K);
+          // 100-row parts: each part writes its own columns of Y.
+          const w = uploadQ4(gpu, m, `w${N}x${K}`, N > 100 ? 100 * (K / 2) : undefined);
+          for (const M of [3, 129, 200]) {
+            const X = randn(M * K, M * 5 + K);
+            if (dtype === 'f16') X.forEach((v, i) => (X[i] = roundF16(v)));
+            const { y: ref, mag } = q4MatMulRef(m, X, M);
+            const x = Tensor.from(gpu, dtype === 'f16' ? toF16(X) : X, [M, K], dtype, 'X');
+            const y = Tensor.empty(gpu, [M, N], dtype, 'Y');
+            record(gpu, 'q4_matmul', (ctx) => q4MatMul(ctx, w, x, y, M, { variant: 'subgroupMatrix' }));
+            const raw = await y.read();
+            const got = dtype === 'f16' ? fromF16(raw as Uint16Array) : (raw as Float32Array);
+            x.destroy();
+            y.destroy();
+            for (let i = 0; i < ref.length; i++) {
+              const bound = 2 ** -11 * ((dtype === 'f16' ? Math.abs(ref[i]!) : 0) + (dtype === 'f16' ? 1 : 2) * mag[i]!);
+              const err = Math.abs(got[i]! - ref[i]!);
+              const ratio = Math.max(0, err - bound) / (U32 * Math.sqrt(K) * mag[i]!);
+              if (!(ratio <= C)) expect.fail(`M=${M} N=${N} K=${K} [${i}]: got ${got[i]} want ${ref[i]} (mag ${mag[i]})`);
+              worst = Math.max(worst, err / bound);
+            }
+          }
+          destroyQ4(w);
+        }
+      }
+      console.log(`q4_matmul subgroupMatrix ${dtype} ${shape!.frag}x${shape!.frag}: worst |err| / bound: ${worst.toFixed(3)}`);
+    });
+  }
+
+  it.runIf(!!shape && gpu.isSoftware)('on a CPU adapter a passing check leaves tile64 the default (emulated matrices are slower)', async () => {
+    const other = await Gpu.create();
+    try {
+      const v = await checkQ4MatMulSubgroupMatrix(other);
+      expect(v.shape).toEqual(shape);
+      expect(v.isDefault).toBe(false);
+      expect(defaultQ4MatMulVariant(other)).toBe('tile64');
+    } finally {
+      other.destroy();
+    }
+  });
+
+  it.runIf(!!shape)('a fragment shape the adapter does not list is refused by its check, with the reason', async () => {
+    const other = shape!.frag === 8 ? 16 : 8;
+    const failure = await checkSubgroupMatrixShape(gpu, { frag: other, subgroupSize: shape!.subgroupSize });
+    expect(failure).toMatch(/KernelError/);
+    console.log(`q4_matmul subgroupMatrix ${other}x${other} refused: ${failure!.split('\n')[0]}`);
+    // The device still works afterwards.
+    expect(await checkSubgroupMatrixShape(gpu, shape!)).toBeNull();
   });
 });

@@ -1,0 +1,75 @@
+/**
+ * The adapter's matrix units as WGSL subgroup matrices (`chromium-experimental-subgroup-matrix`):
+ * the fragment shape a kernel can use on this adapter (`subgroupMatrixShape`, from
+ * `adapterInfo.subgroupMatrixConfigs`) and, per device, whether a kernel built on them passed its
+ * check on that device and is the default there (`markSubgroupMatrix`, `verifiedSubgroupMatrix`,
+ * `subgroupMatrixIsDefault`). The extension is
+ * experimental: its WGSL has changed between Dawn revisions and drivers differ, so a kernel using
+ * it is chosen only after it compiled and matched a CPU reference on the device itself
+ * (`checkQ4MatMulSubgroupMatrix` in q4.ts, run during load); anything else keeps the tiled kernels.
+ */
+import type { Gpu } from '../gpu/device.js';
+
+/** A square fragment of F x F f16 operands with an f32 result, and the subgroup size that runs it. */
+export interface SubgroupMatrixShape {
+  frag: 8 | 16;
+  subgroupSize: number;
+}
+
+/** One entry of `GPUAdapterInfo.subgroupMatrixConfigs` (not in @webgpu/types yet). */
+interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
+}
+
+type InfoWithMatrices = GPUAdapterInfo & { subgroupMatrixConfigs?: readonly SubgroupMatrixConfig[]; subgroupMaxSize?: number };
+
+/**
+ * The shape our kernels use on this device, or null: the feature enabled, shader-f16 enabled, and
+ * a config of f16 operands with an f32 result, M = N = K = 16 (NVIDIA, AMD, Intel under Vulkan)
+ * preferred over 8 (Apple, lavapipe).
+ */
+export function subgroupMatrixShape(gpu: Gpu): SubgroupMatrixShape | null {
+  if (!gpu.features.subgroupMatrix || !gpu.features.f16) return null;
+  const info = gpu.adapterInfo as InfoWithMatrices;
+  const subgroupSize = info.subgroupMaxSize;
+  if (!subgroupSize) return null;
+  const has = (f: number) =>
+    [...(info.subgroupMatrixConfigs ?? [])].some(
+      (c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === f && c.N === f && c.K === f,
+    );
+  if (has(16)) return { frag: 16, subgroupSize };
+  if (has(8)) return { frag: 8, subgroupSize };
+  return null;
+}
+
+/**
+ * What the check on this device concluded: the shape that passed (usable by name) and whether it
+ * is the default, or why there is none.
+ */
+export type SubgroupMatrixVerdict =
+  | { shape: SubgroupMatrixShape; isDefault: boolean; reason?: string }
+  | { shape: null; isDefault: false; reason: string };
+
+const verdicts = new WeakMap<Gpu, SubgroupMatrixVerdict>();
+
+export function markSubgroupMatrix(gpu: Gpu, verdict: SubgroupMatrixVerdict): void {
+  verdicts.set(gpu, verdict);
+}
+
+/** The checked shape for this device, or null (not checked yet, absent, or failed its check). */
+export function verifiedSubgroupMatrix(gpu: Gpu): SubgroupMatrixShape | null {
+  return verdicts.get(gpu)?.shape ?? null;
+}
+
+/** Whether kernels use the subgroup-matrix variant by default on this device. */
+export function subgroupMatrixIsDefault(gpu: Gpu): boolean {
+  return verdicts.get(gpu)?.isDefault ?? false;
+}
+
+export function subgroupMatrixVerdict(gpu: Gpu): SubgroupMatrixVerdict | undefined {
+  return verdicts.get(gpu);
+}
