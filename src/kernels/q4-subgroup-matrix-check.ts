@@ -10,7 +10,7 @@
 import type { Gpu } from '../gpu/device.js';
 import { record } from '../gpu/kernel.js';
 import { Tensor } from '../gpu/tensor.js';
-import { dequantizeQ4, quantizeQ4 } from '../quant/q4.js';
+import { q4MatMulRef, quantizeQ4 } from '../quant/q4.js';
 import { fromF16, roundF16, toF16 } from '../util/f16.js';
 import { destroyQ4, q4MatMul, q4MatMulSubgroupMatrixKernel, uploadQ4, type Q4Weight } from './q4.js';
 import { markSubgroupMatrix, subgroupMatrixShape, subgroupMatrixVerdict, type SubgroupMatrixShape, type SubgroupMatrixVerdict } from './subgroup-matrix.js';
@@ -79,11 +79,11 @@ async function runCheck(gpu: Gpu, shape: SubgroupMatrixShape): Promise<string | 
   const wave = (n: number, a: number) => Array.from({ length: n }, (_, i) => Math.sin(i * a + 0.5));
   const q = quantizeQ4(wave(N * K, 0.7311), N, K);
   const X = wave(M * K, 1.3177).map(roundF16);
-  const W = dequantizeQ4(q);
+  const ref = q4MatMulRef(q, X, M);
   const w = uploadQ4(gpu, q, 'subgroup-matrix-check.w');
   try {
     for (const dtype of ['f32', 'f16'] as const) {
-      const failure = await compare(gpu, shape, w, W, X, dtype);
+      const failure = await compare(gpu, shape, w, ref, X, dtype);
       if (failure) return failure;
     }
     return null;
@@ -92,26 +92,25 @@ async function runCheck(gpu: Gpu, shape: SubgroupMatrixShape): Promise<string | 
   }
 }
 
-async function compare(gpu: Gpu, shape: SubgroupMatrixShape, w: Q4Weight, W: Float32Array, X: number[], dtype: 'f32' | 'f16'): Promise<string | null> {
+async function compare(
+  gpu: Gpu,
+  shape: SubgroupMatrixShape,
+  w: Q4Weight,
+  ref: { y: Float64Array; mag: Float64Array },
+  X: number[],
+  dtype: 'f32' | 'f16',
+): Promise<string | null> {
   const x = Tensor.from(gpu, dtype === 'f16' ? toF16(X) : Float32Array.from(X), [M, K], dtype, 'subgroup-matrix-check.x');
   const y = Tensor.empty(gpu, [M, N], dtype, 'subgroup-matrix-check.y');
   try {
     record(gpu, 'subgroup-matrix-check', (ctx) => q4MatMul(ctx, w, x, y, M, { variant: 'subgroupMatrix', shape }));
     const raw = await y.read();
     const got = dtype === 'f16' ? fromF16(raw as Uint16Array) : (raw as Float32Array);
-    for (let m = 0; m < M; m++) {
-      for (let n = 0; n < N; n++) {
-        let ref = 0;
-        let mag = 0;
-        for (let k = 0; k < K; k++) {
-          const p = W[n * K + k]! * X[m * K + k]!;
-          ref += p;
-          mag += Math.abs(p);
-        }
-        const g = got[m * N + n]!;
-        if (!(Math.abs(g - ref) <= TOL * (Math.abs(ref) + mag))) {
-          return `${shape.frag}x${shape.frag} fragments, subgroup ${shape.subgroupSize}, ${dtype}: Y[${m}, ${n}] = ${g}, float64 reference ${ref.toFixed(5)}`;
-        }
+    for (let i = 0; i < M * N; i++) {
+      const [g, r] = [got[i]!, ref.y[i]!];
+      if (!(Math.abs(g - r) <= TOL * (Math.abs(r) + ref.mag[i]!))) {
+        const at = `Y[${Math.floor(i / N)}, ${i % N}]`;
+        return `${shape.frag}x${shape.frag} fragments, subgroup ${shape.subgroupSize}, ${dtype}: ${at} = ${g}, float64 reference ${r.toFixed(5)}`;
       }
     }
     return null;

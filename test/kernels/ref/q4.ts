@@ -35,31 +35,8 @@ export function q4MatVecWithMag(m: Q4Matrix, x: ArrayLike<number>): { y: Float64
   return { y, mag };
 }
 
-/**
- * Y [M, N] = X [M, K] W [N, K]^T in float64 over the dequantised weights, and
- * mag [M, N] = sum_k |w_nk x_mk| (the matmul sums exact dequantised products, nothing else).
- */
-export function q4MatMulRef(m: Q4Matrix, X: ArrayLike<number>, M: number): { y: Float64Array; mag: Float64Array } {
-  const w = dequantizeQ4(m);
-  const K = m.cols;
-  const N = m.rows;
-  const y = new Float64Array(M * N);
-  const mag = new Float64Array(M * N);
-  for (let i = 0; i < M; i++) {
-    for (let n = 0; n < N; n++) {
-      let acc = 0;
-      let a = 0;
-      for (let k = 0; k < K; k++) {
-        const p = w[n * K + k]! * X[i * K + k]!;
-        acc += p;
-        a += Math.abs(p);
-      }
-      y[i * N + n] = acc;
-      mag[i * N + n] = a;
-    }
-  }
-  return { y, mag };
-}
+/** Y = X W^T in float64 and its error scale: in src/quant/q4.ts (the on-device check of the subgroup-matrix kernel uses it too). */
+export { q4MatMulRef } from '../../../src/quant/q4.js';
 
 // ---- synthetic weights -------------------------------------------------------------------
 
