@@ -2,7 +2,7 @@
  * Linear layers and embedding gathers whose weights stay in ggml's block formats exactly as the
  * GGUF stores them (never re-quantised): the weight as row parts (`GgufWeight`, each part's bytes
  * in one buffer, small enough to bind), the decode matrix-vector product (`ggufMatVec`), the
- * prefill matrix product (`ggufMatMul`) and the token embedding gather (`ggufEmbed`). The block
+ * prefill matrix product (`ggufMatMul`: tiled, or on subgroup matrices) and the token embedding gather (`ggufEmbed`). The block
  * format is one knob (`type`) that becomes one define; the block decoding lives once, in
  * `shaders/gguf_blocks.wgsl`, appended to each op's shader. Decode fusions, as q4's: the residual
  * add as the epilogue, the RMSNorm folded in (`FoldedNorm`), gate/up + SiLU in one dispatch
@@ -15,11 +15,13 @@ import { createBuffer, splitRows, writeBuffer, type Tensor } from '../gpu/tensor
 import { KernelError } from '../errors.js';
 import { canUseSubgroups } from './q4.js';
 import { checkNormInput, normKnob, type FoldedNorm, type NormWeightKnob } from './folded-norm.js';
+import { subgroupMatrixIsDefault, subgroupMatrixSpec, verifiedSubgroupMatrix } from './subgroup-matrix.js';
 import { blockShape, GGML_TYPE, type SupportedType } from '../gguf/types.js';
 import blocksSource from '../../shaders/gguf_blocks.wgsl?raw';
 import ggufMatvecSource from '../../shaders/gguf_matvec.wgsl?raw';
 import matvecCommonSource from '../../shaders/matvec_common.wgsl?raw';
 import matmulSource from '../../shaders/gguf_matmul.wgsl?raw';
+import subgroupMatrixSource from '../../shaders/subgroup_matrix_matmul.wgsl?raw';
 import embeddingSource from '../../shaders/embedding.wgsl?raw';
 
 /** One row range of a GGUF weight: its rows' bytes as stored, in one buffer (padded to 4). */
@@ -233,6 +235,16 @@ export const ggufMatMulKernel = defineKernel({
   }),
 });
 
+/** The same product on the adapter's matrix units (shaders/subgroup_matrix_matmul.wgsl with GGUF). */
+export const ggufMatMulSubgroupMatrixKernel = defineKernel({
+  name: 'gguf_matmul_subgroup_matrix',
+  source: `${subgroupMatrixSource}\n${blocksSource}`,
+  bindings: ggufMatMulKernel.bindings,
+  uniforms: ggufMatMulKernel.uniforms,
+  specialize: (k: { type: SupportedType; dtype: Act; frag: 8 | 16; subgroupSize: number }) =>
+    subgroupMatrixSpec(k, { GGUF: true, ...formatDefine(k.type) }),
+});
+
 const EMBED_WG = 256;
 
 export const ggufEmbeddingKernel = defineKernel({
@@ -389,22 +401,44 @@ export function ggufMatVecMulti(
 /**
  * Y [m, n] = sum_k X [m, k] W [n, k] for m < M, n < W.rows (prefill).
  * X: [M, K] row-major, f32 or f16; Y: the same dtype, [M, N] row-major.
+ * `variant`: `tiled` (shaders/gguf_matmul.wgsl, 64 x 64 tiles) or `subgroupMatrix` (the adapter's
+ * matrix units, f16 operands: shaders/subgroup_matrix_matmul.wgsl); the default follows q4's
+ * (`defaultQ4MatMulVariant`: the device's subgroup-matrix check).
  */
-export function ggufMatMul(ctx: Ctx, w: GgufWeight, x: Tensor, y: Tensor, M: number): void {
+export function ggufMatMul(
+  ctx: Ctx,
+  w: GgufWeight,
+  x: Tensor,
+  y: Tensor,
+  M: number,
+  opts: { variant?: 'tiled' | 'subgroupMatrix' } = {},
+): void {
   const name = 'gguf_matmul';
   const dtype = checkAct(name, x, y);
   if (!(M > 0) || !Number.isInteger(M)) throw new KernelError(name, `M=${M}`);
   if (x.numel < M * w.cols) throw new KernelError(name, `X [${x.shape}] smaller than [${M}, ${w.cols}]`);
   if (y.numel < M * w.rows) throw new KernelError(name, `Y [${y.shape}] smaller than [${M}, ${w.rows}]`);
+  const variant = opts.variant ?? (subgroupMatrixIsDefault(ctx.gpu) ? 'subgroupMatrix' : 'tiled');
+  const shape = variant === 'subgroupMatrix' ? verifiedSubgroupMatrix(ctx.gpu) : null;
+  if (variant === 'subgroupMatrix' && !shape) {
+    throw new KernelError(name, 'subgroupMatrix: no checked subgroup-matrix shape on this device (see checkQ4MatMulSubgroupMatrix)');
+  }
+  // The subgroup-matrix tile is 4 x 4 fragments.
+  const tile = shape ? 4 * shape.frag : GGUF_MATMUL_TILE;
   const max = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
-  const tilesM = Math.ceil(M / GGUF_MATMUL_TILE);
+  const tilesM = Math.ceil(M / tile);
   if (tilesM > max) throw new KernelError(name, `M=${M} needs ${tilesM} > ${max} workgroup rows`);
   for (const part of w.parts) {
-    dispatch(ctx.gpu, ctx.pass, ggufMatMulKernel, { type: w.type, dtype, intcvt: ctx.gpu.isSoftware }, {
+    const args = {
       buffers: [part.data, x.buffer, y.buffer],
       uniforms: { M, K: w.cols, rows: part.rows, ldy: w.rows, yCol: part.rowStart, rowBase: part.dataRow },
-      workgroups: [Math.ceil(part.rows / GGUF_MATMUL_TILE), tilesM],
-    });
+      workgroups: [Math.ceil(part.rows / tile), tilesM] as const,
+    };
+    if (shape) {
+      dispatch(ctx.gpu, ctx.pass, ggufMatMulSubgroupMatrixKernel, { type: w.type, dtype, frag: shape.frag, subgroupSize: shape.subgroupSize }, args);
+    } else {
+      dispatch(ctx.gpu, ctx.pass, ggufMatMulKernel, { type: w.type, dtype, intcvt: ctx.gpu.isSoftware }, args);
+    }
   }
 }
 

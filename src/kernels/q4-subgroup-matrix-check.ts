@@ -5,7 +5,10 @@
  * CPU product, and record the verdict for the device (`markSubgroupMatrix`). `q4MatMul` uses the
  * kernel by default only after a pass, so a browser whose Dawn spells the experimental WGSL
  * differently, or a driver that computes it wrong, keeps the tiled kernels and says why
- * (`subgroupMatrixVerdict`). Run once per device during load (`prepareModel`); a few milliseconds.
+ * (`subgroupMatrixVerdict`). Run once per device during load (`compileModelPipelines`); a few
+ * milliseconds on a GPU. GGUF's variant (the same shader and fragment code, the block decoding
+ * of its tiled kernel) follows this verdict; if one of its formats fails to compile at load,
+ * `compileModelPipelines` takes the tiled kernels back instead of failing.
  */
 import type { Gpu } from '../gpu/device.js';
 import { record } from '../gpu/kernel.js';

@@ -19,8 +19,8 @@ import { Q4_GROUP, q4Supported, type Q4Matrix } from '../quant/q4.js';
 import q4MatvecSource from '../../shaders/q4_matvec.wgsl?raw';
 import matvecCommonSource from '../../shaders/matvec_common.wgsl?raw';
 import matmulSource from '../../shaders/q4_matmul.wgsl?raw';
-import matmulSubgroupMatrixSource from '../../shaders/q4_matmul_subgroup_matrix.wgsl?raw';
-import { subgroupMatrixIsDefault, verifiedSubgroupMatrix, type SubgroupMatrixShape } from './subgroup-matrix.js';
+import subgroupMatrixSource from '../../shaders/subgroup_matrix_matmul.wgsl?raw';
+import { subgroupMatrixIsDefault, subgroupMatrixSpec, verifiedSubgroupMatrix, type SubgroupMatrixShape } from './subgroup-matrix.js';
 
 const matvecSource = `${q4MatvecSource}\n${matvecCommonSource}`;
 
@@ -258,13 +258,10 @@ export const q4MatMulKernel = defineKernel({
 /** The same product on the adapter's matrix units (f16 operands whatever the activations): fragment side and subgroup size as knobs. */
 export const q4MatMulSubgroupMatrixKernel = defineKernel({
   name: 'q4_matmul_subgroup_matrix',
-  source: matmulSubgroupMatrixSource,
+  source: subgroupMatrixSource,
   bindings: q4MatMulKernel.bindings,
   uniforms: q4MatMulKernel.uniforms,
-  specialize: (k: { dtype: Act; frag: 8 | 16; subgroupSize: number }) => ({
-    defines: { F16: true, ACT_F16: k.dtype === 'f16', FRAG16: k.frag === 16 },
-    overrides: { SG: k.subgroupSize },
-  }),
+  specialize: (k: { dtype: Act; frag: 8 | 16; subgroupSize: number }) => subgroupMatrixSpec(k, {}),
 });
 
 function checkAct(name: string, x: Tensor, y: Tensor): Act {
@@ -440,7 +437,7 @@ export function q4MatVecMulti(
  * Kernel of the prefill product: `tile64` (shaders/q4_matmul.wgsl, 64 x 64 through workgroup
  * memory, 4 x 4 outputs per thread) or `tile128` (128 x 128, 8 x 8 per thread, K in half-group
  * steps: twice the multiply-adds per workgroup-memory read): both give the same bits.
- * `subgroupMatrix` (shaders/q4_matmul_subgroup_matrix.wgsl): one subgroup per 4 x 4 fragments
+ * `subgroupMatrix` (shaders/subgroup_matrix_matmul.wgsl): one subgroup per 4 x 4 fragments
  * (64 x 64 with 16 x 16 fragments, 32 x 32 with 8 x 8) on the adapter's matrix units, operands
  * (activations and dequantised weights) rounded to f16 once, sums in f32: the same values within
  * f16 rounding, not the same bits; usable once `checkQ4MatMulSubgroupMatrix` passed on the device.

@@ -16,6 +16,18 @@ export interface SubgroupMatrixShape {
   subgroupSize: number;
 }
 
+/**
+ * Defines and overrides of shaders/subgroup_matrix_matmul.wgsl: f16 enabled whatever the
+ * activations (the operands are f16), the fragment side, the subgroup size; `weight` adds the
+ * weight format's defines (GGUF and its block format; none for q4).
+ */
+export function subgroupMatrixSpec(k: { dtype: 'f32' | 'f16'; frag: 8 | 16; subgroupSize: number }, weight: Readonly<Record<string, boolean>>) {
+  return {
+    defines: { F16: true, ACT_F16: k.dtype === 'f16', FRAG16: k.frag === 16, ...weight },
+    overrides: { SG: k.subgroupSize },
+  };
+}
+
 /** One entry of `GPUAdapterInfo.subgroupMatrixConfigs` (not in @webgpu/types yet). */
 interface SubgroupMatrixConfig {
   componentType: string;

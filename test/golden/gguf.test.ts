@@ -9,6 +9,9 @@
  * 2e-4 on logits). The weights the kernels read are bit-identical to the goldens' (the block
  * decoding is exact), so the only error is float32 arithmetic, as for the converted f32 model;
  * the variants are 0.003 (F16) to 1.4 (Q4_0) apart in their last logits.
+ * Where the adapter has subgroup matrices (lavapipe from Mesa 26: `.ci/subgroup-matrix`), the
+ * last case runs Q4_K_M's prompts again with the prefill on them: f16 operands, so it is held to
+ * the tiled prefill's logits within f16 rounding instead of the goldens' float32 tolerance.
  */
 import { describe, expect, it } from 'vitest';
 import { getGpu } from '../helpers/gpu.js';
@@ -19,7 +22,9 @@ import { blobSource } from '../../src/gguf/source.js';
 import { GgufWeights } from '../../src/gguf/gpu-weights.js';
 import { VisionLanguageModel } from '../../src/model/vlm.js';
 import { fixtureUrl } from '../helpers/fixture-url.js';
-import { casePrompt, checkDecoder, loadCase, tol, type GoldenCase } from './cases.js';
+import { argmax, casePrompt, checkDecoder, loadCase, tol, type GoldenCase } from './cases.js';
+import { checkQ4MatMulSubgroupMatrix } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { subgroupMatrixIsDefault } from '../../src/kernels/subgroup-matrix.js';
 
 const VARIANTS = ['f16', 'q8_0', 'q6_k', 'q5_k_m', 'q4_k_m', 'q4_k_s', 'q4_0'];
 const kq = '/shared/fixtures/gguf/kq';
@@ -57,4 +62,40 @@ describe('kq GGUF variants through the model, against the float64 goldens', asyn
       }
     });
   }
+
+  // Last: it makes subgroup matrices the default on this file's device.
+  it.runIf(gpu.features.subgroupMatrix)('q4_k_m with the prefill on subgroup matrices: within f16 rounding of the tiled prefill', async () => {
+    const text = await file('pixtral-kq-tiny-text-q4_k_m.gguf');
+    const model = ggufModel(await readGgufHeader(text), mmHeader);
+    const weights = await GgufWeights.upload(gpu, model, { text, mmproj });
+    const m = new VisionLanguageModel(gpu, model.config, weights, { maxContext: 128, maxChunk: 32 });
+    try {
+      const c = await loadCase('gguf/kq/goldens/q4_k_m', 'one_image_wide');
+      const prompt = casePrompt(c, m.config.tokens.img, m.config.vision.patchSize);
+      expect(subgroupMatrixIsDefault(gpu)).toBe(false);
+      const tiled = (await m.prefill(prompt, { returnLogits: true })).logits!.slice();
+      // onCpu: the default on lavapipe too, where CPU adapters otherwise keep the tiled kernel.
+      expect((await checkQ4MatMulSubgroupMatrix(gpu, { onCpu: true })).reason).toBeUndefined();
+      const sgm = (await m.prefill(prompt, { returnLogits: true })).logits!;
+      const V = m.config.text.vocabSize;
+      let d = 0;
+      let r = 0;
+      let same = 0;
+      for (let i = 0; i < tiled.length; i++) {
+        d += (sgm[i]! - tiled[i]!) ** 2;
+        r += tiled[i]! ** 2;
+      }
+      const T = tiled.length / V;
+      for (let t = 0; t < T; t++) if (argmax(sgm.subarray(t * V, (t + 1) * V)) === argmax(tiled.subarray(t * V, (t + 1) * V))) same++;
+      const rel = Math.sqrt(d / r);
+      console.log(`[golden gguf subgroupMatrix] q4_k_m one_image_wide vs the tiled prefill: relative RMS ${rel.toExponential(2)}, top-1 the same at ${same}/${T}`);
+      // As for the q4 model (pixtral-q4.test.ts): f16 rounding moves the logits by ~5e-4; a wrong tile by tens of percent.
+      expect(rel).toBeGreaterThan(0);
+      expect(rel).toBeLessThan(4e-3);
+      expect(same / T).toBeGreaterThan(0.95);
+    } finally {
+      m.destroy();
+      weights.destroy();
+    }
+  });
 });

@@ -29,6 +29,7 @@ import {
 } from '../../src/kernels/gguf.js';
 import { roundF16 } from '../../src/util/f16.js';
 import { canUseSubgroups } from '../../src/kernels/q4.js';
+import { checkQ4MatMulSubgroupMatrix } from '../../src/kernels/q4-subgroup-matrix-check.js';
 import { activationDtypes, getGpu } from '../helpers/gpu.js';
 import { readF32, upload } from '../helpers/act.js';
 import { fixtureUrl } from '../helpers/fixture-url.js';
@@ -159,7 +160,7 @@ describe('gguf matmul', async () => {
             if (dtype === 'f16') xv.forEach((v, i) => (xv[i] = roundF16(v)));
             const x = upload(gpu, xv, dtype, 'X');
             const y = upload(gpu, new Float32Array(M * N), dtype, 'Y');
-            record(gpu, 'gguf_matmul', (ctx) => ggufMatMul(ctx, w, x, y, M));
+            record(gpu, 'gguf_matmul', (ctx) => ggufMatMul(ctx, w, x, y, M, { variant: 'tiled' }));
             const got = await readF32(y);
             x.destroy();
             y.destroy();
@@ -171,6 +172,55 @@ describe('gguf matmul', async () => {
           destroyGgufWeight(w);
         }
         console.log(`gguf_matmul ${type} ${dtype}: worst err ${worst.toFixed(3)} u sqrt(K) mag`);
+      });
+    }
+  }
+});
+
+/**
+ * The same products on subgroup matrices (shaders/subgroup_matrix_matmul.wgsl with GGUF), wherever
+ * the adapter has them (lavapipe from Mesa 26: `.ci/subgroup-matrix`; elsewhere skipped, saying
+ * so). Tolerance as q4's subgroup-matrix cases (q4-matmul.test.ts): each dequantised weight and
+ * each f32 activation rounded to f16 once (2^-11 of |w x| each, |w| |x| <= the mag term), an f16
+ * store 2^-11 |ref|, plus the f32 sums' C u sqrt(K) mag.
+ */
+describe('gguf matmul on subgroup matrices', async () => {
+  const gpu = await getGpu();
+  const dtypes = await activationDtypes();
+  const verdict = await checkQ4MatMulSubgroupMatrix(gpu, { onCpu: true });
+  if (!verdict.shape) console.log(`gguf_matmul subgroupMatrix: not used on this adapter: ${verdict.reason}`);
+
+  for (const type of SUPPORTED_TYPES) {
+    for (const dtype of dtypes) {
+      it.runIf(!!verdict.shape)(`${type}, ${dtype}: M in {1, 5, 70} x N in {7, 70}, K = 3 blocks, against float64`, async () => {
+        const K = 3 * unitK(type);
+        let worst = 0;
+        for (const N of [7, 70]) {
+          const bytes = synthGguf(type, N, K, N + K);
+          const w = uploadGgufWeight(gpu, type, N, K, bytes, `w${N}x${K}`);
+          for (const M of [1, 5, 70]) {
+            const xv = randn(M * K, M * 31 + N);
+            if (dtype === 'f16') xv.forEach((v, i) => (xv[i] = roundF16(v)));
+            const x = upload(gpu, xv, dtype, 'X');
+            const y = upload(gpu, new Float32Array(M * N), dtype, 'Y');
+            record(gpu, 'gguf_matmul', (ctx) => ggufMatMul(ctx, w, x, y, M, { variant: 'subgroupMatrix' }));
+            const got = await readF32(y);
+            x.destroy();
+            y.destroy();
+            for (let m = 0; m < M; m++) {
+              const { y: ref, mag } = ggufMatVecRef(type, bytes, N, K, xv.subarray(m * K, (m + 1) * K));
+              for (let n = 0; n < N; n++) {
+                const bound = 2 ** -11 * ((dtype === 'f16' ? Math.abs(ref[n]!) : 0) + (dtype === 'f16' ? 1 : 2) * mag[n]!);
+                const err = Math.abs(got[m * N + n]! - ref[n]!);
+                const ratio = Math.max(0, err - bound) / (U32 * Math.sqrt(K) * mag[n]!);
+                if (!(ratio <= C)) expect.fail(`M=${M} N=${N} [${m}, ${n}]: got ${got[m * N + n]} want ${ref[n]} (mag ${mag[n]})`);
+                worst = Math.max(worst, err / bound);
+              }
+            }
+          }
+          destroyGgufWeight(w);
+        }
+        console.log(`gguf_matmul subgroupMatrix ${type} ${dtype}: worst |err| / bound ${worst.toFixed(3)}`);
       });
     }
   }
