@@ -143,6 +143,42 @@ describe('gguf matvec', async () => {
   });
 });
 
+/**
+ * The matmul cases of one block type: M in {1, 5, 70} x N in {7, 70}, K = 3 blocks, through
+ * `variant`; `judge` gets each output row of M with its float64 reference and returns its worst
+ * error in its own unit.
+ */
+async function matMulCases(
+  gpu: Gpu,
+  type: SupportedType,
+  dtype: Act,
+  variant: 'tiled' | 'subgroupMatrix',
+  judge: (got: Float32Array, ref: Float64Array, mag: Float64Array, K: number, what: string) => number,
+): Promise<number> {
+  const K = 3 * unitK(type);
+  let worst = 0;
+  for (const N of [7, 70]) {
+    const bytes = synthGguf(type, N, K, N + K);
+    const w = uploadGgufWeight(gpu, type, N, K, bytes, `w${N}x${K}`);
+    for (const M of [1, 5, 70]) {
+      const xv = randn(M * K, M * 31 + N);
+      if (dtype === 'f16') xv.forEach((v, i) => (xv[i] = roundF16(v)));
+      const x = upload(gpu, xv, dtype, 'X');
+      const y = upload(gpu, new Float32Array(M * N), dtype, 'Y');
+      record(gpu, 'gguf_matmul', (ctx) => ggufMatMul(ctx, w, x, y, M, { variant }));
+      const got = await readF32(y);
+      x.destroy();
+      y.destroy();
+      for (let m = 0; m < M; m++) {
+        const { y: ref, mag } = ggufMatVecRef(type, bytes, N, K, xv.subarray(m * K, (m + 1) * K));
+        worst = Math.max(worst, judge(got.subarray(m * N, (m + 1) * N), ref, mag, K, `M=${M} N=${N} row ${m}`));
+      }
+    }
+    destroyGgufWeight(w);
+  }
+  return worst;
+}
+
 describe('gguf matmul', async () => {
   const gpu = await getGpu();
   const dtypes = await activationDtypes();
@@ -150,27 +186,7 @@ describe('gguf matmul', async () => {
   for (const type of SUPPORTED_TYPES) {
     for (const dtype of dtypes) {
       it(`${type}, ${dtype}: M in {1, 5, 70} x N in {7, 70}, K = 3 blocks`, async () => {
-        const K = 3 * unitK(type);
-        let worst = 0;
-        for (const N of [7, 70]) {
-          const bytes = synthGguf(type, N, K, N + K);
-          const w = uploadGgufWeight(gpu, type, N, K, bytes, `w${N}x${K}`);
-          for (const M of [1, 5, 70]) {
-            const xv = randn(M * K, M * 31 + N);
-            if (dtype === 'f16') xv.forEach((v, i) => (xv[i] = roundF16(v)));
-            const x = upload(gpu, xv, dtype, 'X');
-            const y = upload(gpu, new Float32Array(M * N), dtype, 'Y');
-            record(gpu, 'gguf_matmul', (ctx) => ggufMatMul(ctx, w, x, y, M, { variant: 'tiled' }));
-            const got = await readF32(y);
-            x.destroy();
-            y.destroy();
-            for (let m = 0; m < M; m++) {
-              const { y: ref, mag } = ggufMatVecRef(type, bytes, N, K, xv.subarray(m * K, (m + 1) * K));
-              worst = Math.max(worst, checkRows(got, ref, mag, K, dtype, `M=${M} N=${N} row ${m}`, (i) => m * N + i));
-            }
-          }
-          destroyGgufWeight(w);
-        }
+        const worst = await matMulCases(gpu, type, dtype, 'tiled', (got, ref, mag, K, what) => checkRows(got, ref, mag, K, dtype, what));
         console.log(`gguf_matmul ${type} ${dtype}: worst err ${worst.toFixed(3)} u sqrt(K) mag`);
       });
     }
@@ -193,33 +209,16 @@ describe('gguf matmul on subgroup matrices', async () => {
   for (const type of SUPPORTED_TYPES) {
     for (const dtype of dtypes) {
       it.runIf(!!verdict.shape)(`${type}, ${dtype}: M in {1, 5, 70} x N in {7, 70}, K = 3 blocks, against float64`, async () => {
-        const K = 3 * unitK(type);
-        let worst = 0;
-        for (const N of [7, 70]) {
-          const bytes = synthGguf(type, N, K, N + K);
-          const w = uploadGgufWeight(gpu, type, N, K, bytes, `w${N}x${K}`);
-          for (const M of [1, 5, 70]) {
-            const xv = randn(M * K, M * 31 + N);
-            if (dtype === 'f16') xv.forEach((v, i) => (xv[i] = roundF16(v)));
-            const x = upload(gpu, xv, dtype, 'X');
-            const y = upload(gpu, new Float32Array(M * N), dtype, 'Y');
-            record(gpu, 'gguf_matmul', (ctx) => ggufMatMul(ctx, w, x, y, M, { variant: 'subgroupMatrix' }));
-            const got = await readF32(y);
-            x.destroy();
-            y.destroy();
-            for (let m = 0; m < M; m++) {
-              const { y: ref, mag } = ggufMatVecRef(type, bytes, N, K, xv.subarray(m * K, (m + 1) * K));
-              for (let n = 0; n < N; n++) {
-                const bound = 2 ** -11 * ((dtype === 'f16' ? Math.abs(ref[n]!) : 0) + (dtype === 'f16' ? 1 : 2) * mag[n]!);
-                const err = Math.abs(got[m * N + n]! - ref[n]!);
-                const ratio = Math.max(0, err - bound) / (U32 * Math.sqrt(K) * mag[n]!);
-                if (!(ratio <= C)) expect.fail(`M=${M} N=${N} [${m}, ${n}]: got ${got[m * N + n]} want ${ref[n]} (mag ${mag[n]})`);
-                worst = Math.max(worst, err / bound);
-              }
-            }
+        const worst = await matMulCases(gpu, type, dtype, 'subgroupMatrix', (got, ref, mag, K, what) => {
+          let w = 0;
+          for (let n = 0; n < ref.length; n++) {
+            const bound = 2 ** -11 * ((dtype === 'f16' ? Math.abs(ref[n]!) : 0) + (dtype === 'f16' ? 1 : 2) * mag[n]!);
+            const err = Math.abs(got[n]! - ref[n]!);
+            if (!(Math.max(0, err - bound) / (U32 * Math.sqrt(K) * mag[n]!) <= C)) expect.fail(`${what} [${n}]: got ${got[n]} want ${ref[n]} (mag ${mag[n]})`);
+            w = Math.max(w, err / bound);
           }
-          destroyGgufWeight(w);
-        }
+          return w;
+        });
         console.log(`gguf_matmul subgroupMatrix ${type} ${dtype}: worst |err| / bound ${worst.toFixed(3)}`);
       });
     }
