@@ -56,7 +56,7 @@ export interface AdapterReport {
   vendor: string;
   architecture: string;
   description: string;
-  features: { shaderF16: boolean; subgroups: boolean; timestampQuery: boolean };
+  features: { shaderF16: boolean; subgroups: boolean; timestampQuery: boolean; subgroupMatrix: boolean };
   limits: Record<(typeof LIMITS)[number], number>;
 }
 
@@ -70,7 +70,12 @@ async function adapterReport(adapter?: string): Promise<AdapterReport> {
     vendor: a.info.vendor,
     architecture: a.info.architecture,
     description: a.info.description,
-    features: { shaderF16: a.features.has('shader-f16'), subgroups: a.features.has('subgroups'), timestampQuery: a.features.has('timestamp-query') },
+    features: {
+      shaderF16: a.features.has('shader-f16'),
+      subgroups: a.features.has('subgroups'),
+      timestampQuery: a.features.has('timestamp-query'),
+      subgroupMatrix: a.features.has('chromium-experimental-subgroup-matrix'),
+    },
     limits,
   };
 }
@@ -152,7 +157,8 @@ export async function runInfo(argv: string[]): Promise<number> {
     const f = adapter.features;
     lines.push(
       `adapter     ${adapter.description || adapter.vendor} (${adapter.vendor}/${adapter.architecture}; ${adapter.selection})`,
-      `features    shader-f16=${f.shaderF16 ? 'yes' : 'no'} subgroups=${f.subgroups ? 'yes' : 'no'} timestamp-query=${f.timestampQuery ? 'yes' : 'no'}`,
+      `features    shader-f16=${f.shaderF16 ? 'yes' : 'no'} subgroups=${f.subgroups ? 'yes' : 'no'} timestamp-query=${f.timestampQuery ? 'yes' : 'no'} ` +
+        `subgroup-matrix=${f.subgroupMatrix ? 'yes' : 'no'}`,
       `limits      maxBufferSize ${formatBytes(adapter.limits.maxBufferSize)}, maxStorageBufferBindingSize ${formatBytes(adapter.limits.maxStorageBufferBindingSize)}, ` +
         `workgroup storage ${adapter.limits.maxComputeWorkgroupStorageSize} B, invocations ${adapter.limits.maxComputeInvocationsPerWorkgroup}`,
     );

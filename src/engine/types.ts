@@ -100,7 +100,17 @@ export interface ModelInfo {
   weightBytes: number;
   /** Where the vision transformer's layer weights live (the `visionWeights` load option). */
   visionWeights: 'gpu' | 'host';
-  adapter: { vendor: string; architecture: string; description: string; f16: boolean };
+  adapter: {
+    vendor: string;
+    architecture: string;
+    description: string;
+    f16: boolean;
+    /**
+     * The prefill's kernel for quantised weights: `subgroupMatrix` (the adapter's matrix units,
+     * f16 operands; GPUs whose load-time check passed) or `tiled`.
+     */
+    prefillMatmul: 'subgroupMatrix' | 'tiled';
+  };
   fromCache: boolean;
 }
 
