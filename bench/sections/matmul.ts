@@ -8,11 +8,14 @@
  * GFLOP/s of the dense matmul kernel (f16 weights; f32 and, with shader-f16, f16 activations) at
  * a large square shape (`peakShape`). WebGPU has no vendor GEMM to compare with, so this is the
  * yardstick the prefill figure (`e2e.<model>.prefillFractionOfMatmulPeak`) is a fraction of.
+ * Where the device passed its subgroup-matrix check, every case also runs on the matrix units
+ * (`variant: 'subgroupMatrix'`, f16 operands) and the peak is the better of the two kernels.
  */
 import type { Gpu } from '../../src/gpu/device.js';
 import { record, type Ctx } from '../../src/gpu/kernel.js';
 import { readBuffer, Tensor } from '../../src/gpu/tensor.js';
 import { destroyWeight, matmul, uploadWeight } from '../../src/kernels/matmul.js';
+import { checkQ4MatMulSubgroupMatrix } from '../../src/kernels/q4-subgroup-matrix-check.js';
 import { toF16 } from '../../src/util/f16.js';
 
 interface Case {
@@ -21,6 +24,7 @@ interface Case {
   N: number;
   act: 'f32' | 'f16';
   weight: 'f16';
+  variant: 'tiled' | 'subgroupMatrix';
 }
 
 export interface MatmulResult extends Case {
@@ -62,7 +66,7 @@ async function timeCase(gpu: Gpu, c: Case): Promise<MatmulResult> {
   const x = Tensor.from(gpu, c.act === 'f16' ? toF16(xv) : xv, [M, K], c.act, 'bench-x'); // [M, K]
   const w = uploadWeight(gpu, fill(N * K, 2, 1 / Math.sqrt(K)), [N, K], c.weight, 'bench-w'); // [N, K] f16
   const y = Tensor.empty(gpu, [M, N], c.act, 'bench-y'); // [M, N]
-  const body = (ctx: Ctx) => matmul(ctx, x, w, y);
+  const body = (ctx: Ctx) => matmul(ctx, x, w, y, { variant: c.variant });
   try {
     // Warm-up: pipeline compilation and first-touch costs, also a wall-time estimate for the count.
     let t0 = performance.now();
@@ -126,12 +130,19 @@ export function peakShape(gpu: Gpu): number {
   return gpu.isSoftware ? 1024 : 4096;
 }
 
-/** The dense matmul peak (see the module comment): best GFLOP/s over the activation dtypes. */
+/** The dense kernels to time on this device: tiled, and subgroupMatrix where its check passed. */
+async function variants(gpu: Gpu): Promise<Case['variant'][]> {
+  return (await checkQ4MatMulSubgroupMatrix(gpu)).shape ? ['tiled', 'subgroupMatrix'] : ['tiled'];
+}
+
+/** The dense matmul peak (see the module comment): best GFLOP/s over the activation dtypes and kernels. */
 export async function matmulPeak(gpu: Gpu): Promise<{ matmulPeakGflops: number; peakCases: MatmulResult[] }> {
   const n = peakShape(gpu);
   const acts: ('f32' | 'f16')[] = gpu.features.f16 ? ['f32', 'f16'] : ['f32'];
   const peakCases: MatmulResult[] = [];
-  for (const act of acts) peakCases.push(await timeCase(gpu, { M: n, K: n, N: n, act, weight: 'f16' }));
+  for (const variant of await variants(gpu)) {
+    for (const act of acts) peakCases.push(await timeCase(gpu, { M: n, K: n, N: n, act, weight: 'f16', variant }));
+  }
   return { matmulPeakGflops: Math.max(...peakCases.map((c) => c.gflops)), peakCases };
 }
 
@@ -143,12 +154,13 @@ export async function run(gpu: Gpu, opts: { patches?: number } = {}): Promise<ob
   const M = opts.patches ?? 4096;
   const acts: ('f32' | 'f16')[] = gpu.features.f16 ? ['f32', 'f16'] : ['f32'];
   const cases: MatmulResult[] = [];
-  for (const act of acts)
-    for (const [K, N] of [
-      [1024, 1024],
-      [1024, 4096],
-    ] as const) {
-      cases.push(await timeCase(gpu, { M, K, N, act, weight: 'f16' }));
-    }
+  for (const variant of await variants(gpu))
+    for (const act of acts)
+      for (const [K, N] of [
+        [1024, 1024],
+        [1024, 4096],
+      ] as const) {
+        cases.push(await timeCase(gpu, { M, K, N, act, weight: 'f16', variant }));
+      }
   return { section: 'matmul', cases, ...(await matmulPeak(gpu)) };
 }

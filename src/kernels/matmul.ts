@@ -8,6 +8,8 @@
  *
  * A weight larger than one storage binding is held as row parts (`splitRows`); each part is one
  * dispatch writing its own column range of Y. `uploadWeight` builds such a weight from host data.
+ * On GPUs whose subgroup-matrix check passed, products without a bias run on the matrix units
+ * (`matmulSubgroupMatrixKernel`, f16 operands).
  */
 import { defineKernel, dispatch, type Ctx } from '../gpu/kernel.js';
 import { align4, BYTES, createBuffer, splitRows, writeBuffer, type Tensor } from '../gpu/tensor.js';
@@ -15,6 +17,9 @@ import type { Gpu } from '../gpu/device.js';
 import { KernelError } from '../errors.js';
 import { toF16 } from '../util/f16.js';
 import source from '../../shaders/matmul.wgsl?raw';
+import subgroupMatrixSource from '../../shaders/subgroup_matrix_matmul.wgsl?raw';
+import blocksSource from '../../shaders/gguf_blocks.wgsl?raw';
+import { subgroupMatrixIsDefault, subgroupMatrixSpec, verifiedSubgroupMatrix } from './subgroup-matrix.js';
 
 /** Output tile side of the shader (64 x 64 per workgroup). */
 export const MATMUL_TILE = 64;
@@ -66,6 +71,24 @@ export const matmulBiasKernel = defineKernel({
   ],
   uniforms,
   specialize,
+});
+
+/**
+ * The same product on the adapter's matrix units, for weights without a bias (every linear of
+ * the vision encoder): shaders/subgroup_matrix_matmul.wgsl reading the f16 / f32 rows as ggml's
+ * F16 / F32 formats (the same bytes), f16 operands, f32 sums.
+ */
+export const matmulSubgroupMatrixKernel = defineKernel({
+  name: 'matmul_subgroup_matrix',
+  source: `${subgroupMatrixSource}\n${blocksSource}`,
+  bindings: [
+    { name: 'w', access: 'read' },
+    { name: 'x', access: 'read' },
+    { name: 'y', access: 'write' },
+  ],
+  uniforms: { M: 'u32', K: 'u32', rows: 'u32', ldy: 'u32', yCol: 'u32', rowBase: 'u32' },
+  specialize: (k: { dtype: ActDtype; weight: WeightDtype; frag: 8 | 16; subgroupSize: number }) =>
+    subgroupMatrixSpec(k, { GGUF: true, W_F16: k.weight === 'f16', W_F32: k.weight === 'f32' }),
 });
 
 /** Rows `rowStart .. rowStart + rows - 1` of a weight matrix, in their own buffer. */
@@ -130,6 +153,12 @@ export interface MatmulOptions {
   /** Rows of X to use (default all: numel / K). Y must hold at least M rows. */
   M?: number;
   /**
+   * `subgroupMatrix` (the adapter's matrix units, f16 operands: needs no bias and K % 32 == 0) or
+   * `tiled`; the default is `subgroupMatrix` where the device's check made it the default
+   * (`checkQ4MatMulSubgroupMatrix`) and the product qualifies, else `tiled`.
+   */
+  variant?: 'tiled' | 'subgroupMatrix';
+  /**
    * First row of X read and first row of Y written (default 0): a window of rows of larger
    * activations, e.g. an MLP run over row chunks so its [rows, I] intermediate stays small. Bound
    * at that byte offset, so row offset x row bytes must be a multiple of the adapter's
@@ -191,11 +220,30 @@ export function matmul(ctx: Ctx, x: Tensor, weight: MatWeight | Tensor, y: Tenso
     covered += part.rows;
   }
   if (covered !== N) fail(`weight parts cover ${covered} of ${N} rows`);
+  const qualifies = !bias && K % 32 === 0;
+  const variant = opts.variant ?? (qualifies && subgroupMatrixIsDefault(gpu) ? 'subgroupMatrix' : 'tiled');
+  const shape = variant === 'subgroupMatrix' ? verifiedSubgroupMatrix(gpu) : null;
+  if (variant === 'subgroupMatrix' && (!shape || !qualifies)) {
+    fail(`subgroupMatrix: ${shape ? 'needs no bias and K % 32 == 0' : 'no checked subgroup-matrix shape on this device (see checkQ4MatMulSubgroupMatrix)'}`);
+  }
   if (M === 0) return;
-  const knobs: MatmulKnobs = { act: x.dtype as ActDtype, weight: w.dtype, bias: bias ? (bias.dtype as WeightDtype) : 'none', vec4: K % 4 === 0 };
   // Bind only the bytes used: activations are often views of a larger buffer (`Tensor.view`).
   const xb = { buffer: x.buffer, offset: xOff, size: align4(M * K * BYTES[x.dtype]) };
   const yb = { buffer: y.buffer, offset: yOff, size: align4(M * N * BYTES[y.dtype]) };
+  if (shape) {
+    // The subgroup-matrix tile is 4 x 4 fragments.
+    const tile = 4 * shape.frag;
+    for (const part of w.parts) {
+      const wb = { buffer: part.buffer, size: align4(part.rows * K * BYTES[w.dtype]) };
+      dispatch(gpu, ctx.pass, matmulSubgroupMatrixKernel, { dtype: x.dtype as ActDtype, weight: w.dtype, frag: shape.frag, subgroupSize: shape.subgroupSize }, {
+        buffers: [wb, xb, yb],
+        uniforms: { M, K, rows: part.rows, ldy: N, yCol: part.rowStart, rowBase: 0 },
+        workgroups: [Math.ceil(part.rows / tile), Math.ceil(M / tile)],
+      });
+    }
+    return;
+  }
+  const knobs: MatmulKnobs = { act: x.dtype as ActDtype, weight: w.dtype, bias: bias ? (bias.dtype as WeightDtype) : 'none', vec4: K % 4 === 0 };
   const bb = bias && { buffer: bias.buffer, size: align4(N * BYTES[bias.dtype]) };
   for (const part of w.parts) {
     const wb = { buffer: part.buffer, size: align4(part.rows * K * BYTES[w.dtype]) };
