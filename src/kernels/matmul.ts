@@ -8,8 +8,9 @@
  *
  * A weight larger than one storage binding is held as row parts (`splitRows`); each part is one
  * dispatch writing its own column range of Y. `uploadWeight` builds such a weight from host data.
- * On GPUs whose subgroup-matrix check passed, products without a bias run on the matrix units
- * (`matmulSubgroupMatrixKernel`, f16 operands).
+ * On GPUs whose subgroup-matrix check passed, products without a bias (every linear of the vision
+ * encoder) run on the matrix units: GGUF's subgroup-matrix kernel reading the f16 / f32 rows as
+ * ggml's F16 / F32 formats (the same bytes), f16 operands, f32 sums.
  */
 import { defineKernel, dispatch, type Ctx } from '../gpu/kernel.js';
 import { align4, BYTES, createBuffer, splitRows, writeBuffer, type Tensor } from '../gpu/tensor.js';
@@ -17,9 +18,8 @@ import type { Gpu } from '../gpu/device.js';
 import { KernelError } from '../errors.js';
 import { toF16 } from '../util/f16.js';
 import source from '../../shaders/matmul.wgsl?raw';
-import subgroupMatrixSource from '../../shaders/subgroup_matrix_matmul.wgsl?raw';
-import blocksSource from '../../shaders/gguf_blocks.wgsl?raw';
-import { subgroupMatrixIsDefault, subgroupMatrixSpec, verifiedSubgroupMatrix } from './subgroup-matrix.js';
+import { subgroupMatrixIsDefault, verifiedSubgroupMatrix } from './subgroup-matrix.js';
+import { ggufMatMulSubgroupMatrixKernel } from './gguf.js';
 
 /** Output tile side of the shader (64 x 64 per workgroup). */
 export const MATMUL_TILE = 64;
@@ -71,24 +71,6 @@ export const matmulBiasKernel = defineKernel({
   ],
   uniforms,
   specialize,
-});
-
-/**
- * The same product on the adapter's matrix units, for weights without a bias (every linear of
- * the vision encoder): shaders/subgroup_matrix_matmul.wgsl reading the f16 / f32 rows as ggml's
- * F16 / F32 formats (the same bytes), f16 operands, f32 sums.
- */
-export const matmulSubgroupMatrixKernel = defineKernel({
-  name: 'matmul_subgroup_matrix',
-  source: `${subgroupMatrixSource}\n${blocksSource}`,
-  bindings: [
-    { name: 'w', access: 'read' },
-    { name: 'x', access: 'read' },
-    { name: 'y', access: 'write' },
-  ],
-  uniforms: { M: 'u32', K: 'u32', rows: 'u32', ldy: 'u32', yCol: 'u32', rowBase: 'u32' },
-  specialize: (k: { dtype: ActDtype; weight: WeightDtype; frag: 8 | 16; subgroupSize: number }) =>
-    subgroupMatrixSpec(k, { GGUF: true, W_F16: k.weight === 'f16', W_F32: k.weight === 'f32' }),
 });
 
 /** Rows `rowStart .. rowStart + rows - 1` of a weight matrix, in their own buffer. */
@@ -235,7 +217,8 @@ export function matmul(ctx: Ctx, x: Tensor, weight: MatWeight | Tensor, y: Tenso
     const tile = 4 * shape.frag;
     for (const part of w.parts) {
       const wb = { buffer: part.buffer, size: align4(part.rows * K * BYTES[w.dtype]) };
-      dispatch(gpu, ctx.pass, matmulSubgroupMatrixKernel, { dtype: x.dtype as ActDtype, weight: w.dtype, frag: shape.frag, subgroupSize: shape.subgroupSize }, {
+      const type = w.dtype === 'f16' ? 'F16' : 'F32';
+      dispatch(gpu, ctx.pass, ggufMatMulSubgroupMatrixKernel, { type, dtype: x.dtype as ActDtype, frag: shape.frag, subgroupSize: shape.subgroupSize }, {
         buffers: [wb, xb, yb],
         uniforms: { M, K, rows: part.rows, ldy: N, yCol: part.rowStart, rowBase: 0 },
         workgroups: [Math.ceil(part.rows / tile), Math.ceil(M / tile)],
