@@ -17,6 +17,8 @@ import { checkQ4MatMulSubgroupMatrix } from '../../src/kernels/q4-subgroup-matri
 import { defaultQ4MatMulVariant } from '../../src/kernels/q4.js';
 import { Sampler } from '../../src/kernels/sampling.js';
 import { compileModelPipelines } from '../../src/model/pipelines.js';
+import { markSubgroupMatrix, subgroupMatrixShape, subgroupMatrixVerdict } from '../../src/kernels/subgroup-matrix.js';
+import { Gpu } from '../../src/gpu/device.js';
 
 let f: LoadedFixture;
 const hasSubgroupMatrix = (await getGpu()).features.subgroupMatrix;
@@ -84,6 +86,31 @@ describe('pixtral-tiny-a q4 vs the float goldens', () => {
     tiled = await measure('');
     expect(tiled.agree / tiled.total).toBeGreaterThan(0.45);
     expect(tiled.relRms).toBeLessThan(0.35);
+  });
+
+  it.runIf(hasSubgroupMatrix)('a subgroup-matrix kernel that fails to compile at load gives the tiled kernels back, with the reason', async () => {
+    // Its own device, told that a fragment shape the adapter does not list passed (16 x 16 on
+    // lavapipe's 8 x 8): the plan's compile of those pipelines fails, as an unforeseen format or
+    // driver would, and the load must still succeed on the tiled kernels.
+    const gpu = await Gpu.create();
+    const other = await loadFixtureModel(gpu, 'pixtral-tiny-a-q4', { maxContext: 128, maxChunk: 32 });
+    const sampler = new Sampler(gpu, other.model.config.text.vocabSize);
+    try {
+      const real = subgroupMatrixShape(gpu)!;
+      markSubgroupMatrix(gpu, { shape: { frag: real.frag === 8 ? 16 : 8, subgroupSize: real.subgroupSize }, isDefault: true });
+      expect(defaultQ4MatMulVariant(gpu)).toBe('subgroupMatrix');
+      await compileModelPipelines(gpu, other.model, sampler);
+      expect(defaultQ4MatMulVariant(gpu)).toBe('tile64');
+      expect(subgroupMatrixVerdict(gpu)!.reason).toMatch(/subgroup_matrix failed to compile/);
+      console.log(`[golden q4] after a failed compile: ${subgroupMatrixVerdict(gpu)!.reason!.split('\n')[0]}`);
+      const c = await loadCase('pixtral-tiny-a', 'text_only');
+      const r = await other.model.prefill(casePrompt(c, other.model.config.tokens.img, other.model.config.vision.patchSize), { returnLogits: true });
+      expect(r.logits!.every(Number.isFinite)).toBe(true);
+    } finally {
+      sampler.destroy();
+      await other.dispose();
+      gpu.destroy();
+    }
   });
 
   it.runIf(hasSubgroupMatrix)('the same with the prefill on subgroup matrices (compiled at load): as close to the goldens, within f16 rounding of the tiled run', async () => {
