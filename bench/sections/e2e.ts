@@ -460,6 +460,7 @@ async function tinyScreens(
       encode: encodeCost(l, midRunPosition(turn)),
       dispatchesPerDecodeLayer: countLayerDispatches(l.gpu, l.model, turn.ids.length) / c.text.numLayers,
       peakGpuBytes: l.gpu.ledger.peakBytes,
+      prefillMatmul: prefillMatmul(l.gpu),
     };
   } finally {
     releaseModel(l);
