@@ -1,14 +1,14 @@
 /**
- * The on-device check that admits the subgroup-matrix prefill kernel
- * (shaders/q4_matmul_subgroup_matrix.wgsl): compile it for the adapter's shape, run one small
+ * The on-device check that admits the subgroup-matrix prefill kernels
+ * (shaders/subgroup_matrix_matmul.wgsl): compile its q4 variant for the adapter's shape, run one small
  * product with partial tiles on both sides and two quantisation groups, compare with a float64
  * CPU product, and record the verdict for the device (`markSubgroupMatrix`). `q4MatMul` uses the
  * kernel by default only after a pass, so a browser whose Dawn spells the experimental WGSL
  * differently, or a driver that computes it wrong, keeps the tiled kernels and says why
  * (`subgroupMatrixVerdict`). Run once per device during load (`compileModelPipelines`); a few
- * milliseconds on a GPU. GGUF's variant (the same shader and fragment code, the block decoding
- * of its tiled kernel) follows this verdict; if one of its formats fails to compile at load,
- * `compileModelPipelines` takes the tiled kernels back instead of failing.
+ * milliseconds on a GPU. The GGUF and dense variants (the same shader and fragment code, with the
+ * block decoding of GGUF's tiled kernel) follow this verdict; if one of them fails to compile at
+ * load, `compileModelPipelines` takes the tiled kernels back instead of failing.
  */
 import type { Gpu } from '../gpu/device.js';
 import { record } from '../gpu/kernel.js';

@@ -448,8 +448,8 @@ const VARIANT_TILE: Record<'tile64' | 'tile128', number> = { tile64: 64, tile128
 
 /**
  * The variant `q4MatMul` uses by default: `subgroupMatrix` where its check made it the default (a
- * GPU that passed it: `checkQ4MatMulSubgroupMatrix`; f16 operands on the matrix units, as
- * llama.cpp's and WebLLM's tensor-core paths round activations to f16;
+ * GPU that passed it: `checkQ4MatMulSubgroupMatrix`; f16 operands on the matrix units: WebLLM
+ * computes in f16 throughout, llama.cpp's GPU matmuls round or quantise the activations too;
  * `GpuOptions.disableSubgroupMatrix` keeps f32 operands), else `tile64` (on SwiftShader `tile128`
  * measured 3x slower, 128 x 5120 -> 4096, bench section q4matmul; on GPUs `tile64` is the split
  * measured on an H100 before, and `tile128` waits for a GPU run of the q4matmul section, which

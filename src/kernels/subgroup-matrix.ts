@@ -3,10 +3,11 @@
  * the fragment shape a kernel can use on this adapter (`subgroupMatrixShape`, from
  * `adapterInfo.subgroupMatrixConfigs`) and, per device, whether a kernel built on them passed its
  * check on that device and is the default there (`markSubgroupMatrix`, `verifiedSubgroupMatrix`,
- * `subgroupMatrixIsDefault`). The extension is
- * experimental: its WGSL has changed between Dawn revisions and drivers differ, so a kernel using
- * it is chosen only after it compiled and matched a CPU reference on the device itself
- * (`checkQ4MatMulSubgroupMatrix` in q4.ts, run during load); anything else keeps the tiled kernels.
+ * `subgroupMatrixIsDefault`). The extension is experimental: its WGSL has changed between Dawn
+ * revisions and drivers differ, so the prefill kernels built on it (q4, GGUF and dense weights:
+ * shaders/subgroup_matrix_matmul.wgsl) are chosen only after one compiled and matched a CPU
+ * reference on the device itself (`checkQ4MatMulSubgroupMatrix`, q4-subgroup-matrix-check.ts, run
+ * during load); anything else keeps the tiled kernels.
  */
 import type { Gpu } from '../gpu/device.js';
 
@@ -41,8 +42,8 @@ type InfoWithMatrices = GPUAdapterInfo & { subgroupMatrixConfigs?: readonly Subg
 
 /**
  * The shape our kernels use on this device, or null: the feature enabled, shader-f16 enabled, and
- * a config of f16 operands with an f32 result, M = N = K = 16 (NVIDIA, AMD, Intel under Vulkan)
- * preferred over 8 (Apple, lavapipe).
+ * a config of f16 operands with an f32 result and M = N = K, 16 preferred over 8 (lavapipe lists
+ * only 8). Subgroups of the adapter's largest size run it (a workgroup is one subgroup).
  */
 export function subgroupMatrixShape(gpu: Gpu): SubgroupMatrixShape | null {
   if (!gpu.features.subgroupMatrix || !gpu.features.f16) return null;
