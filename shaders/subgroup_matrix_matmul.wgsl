@@ -18,18 +18,24 @@
 //   0 wq [(rowBase + rows) * rowBytes / 4] u32, read (the part's rows start at row rowBase)
 //   1 x, 2 y as above
 //   3 params  { M, K, rows, ldy, yCol, rowBase }
-// Tiling: a workgroup is one subgroup, so every subgroup matrix offset derives from the
-// workgroup id alone (the extension needs them uniform, and WGSL's uniformity analysis knows no
-// uniform per-subgroup index). It computes a T x T tile of Y (T tokens x T weight rows) as 4 x 4
-// result fragments of F x F, T = 4F: F = 16 with FRAG16 (T = 64), else 8 (T = 32); the adapter's
-// `subgroupMatrixConfigs` say which it has. Per 32 of K it stages the T x 32 slice of X and the
-// T x 32 slice of W, dequantised once to f16 (one rounding of the f32 value), in workgroup memory, X row-major (the left operand) and W as [n][k] (the right operand, read
-// column-major); fragments multiply-accumulate in f32. Results go out one fragment at a time
-// through an f32 staging tile, so the edges (M, rows not multiples of T) are written with
-// ordinary bounds checks. Tile rows past M or past `rows` load clamped (valid) data and are never
-// written. Workgroup size SG, the adapter's subgroup size.
-// Dispatch: (ceil(rows / T), ceil(M / T)) workgroups.
+// Tiling: a subgroup computes a T x T tile of Y (T tokens x T weight rows) as 4 x 4 result
+// fragments of F x F, T = 4F: F = 16 with FRAG16 (T = 64), else 8 (T = 32); the adapter's
+// `subgroupMatrixConfigs` say which it has. A workgroup is one subgroup (every matrix offset then
+// derives from the workgroup id: the extension needs them uniform), or with SUBGROUPS4 four, 2 x 2
+// over a 2T x 2T tile, each placed by its `subgroup_id` (a WGSL language feature the analysis
+// treats as subgroup-uniform): the four share each staged slice, so a weight is dequantised once
+// per 2T tokens instead of T. Per 32 of K the workgroup stages its slice of X and of W,
+// dequantised once to f16 (one rounding of the f32 value), in workgroup memory, X row-major (the
+// left operand) and W as [n][k] (the right operand, read column-major); fragments
+// multiply-accumulate in f32. Results go out one fragment at a time through an f32 staging tile
+// per subgroup, so the edges (M, rows not multiples of the tile) are written with ordinary bounds
+// checks. Tile rows past M or past `rows` load clamped (valid) data and are never written.
+// Workgroup size: the subgroups times SG, the adapter's subgroup size.
+// Dispatch: (ceil(rows / WT), ceil(M / WT)) workgroups, WT = T, or 2T with SUBGROUPS4.
 enable chromium_experimental_subgroup_matrix;
+#if SUBGROUPS4
+enable subgroups;
+#endif
 
 #if ACT_F16
 alias act = f16;
@@ -54,7 +60,7 @@ struct Params { M: u32, K: u32, G: u32, rows: u32, ldy: u32, yCol: u32 }
 @group(0) @binding(4) var<uniform> p: Params;
 #endif
 
-/** Lanes per subgroup (the adapter's subgroup size): the workgroup size. */
+/** Lanes per subgroup (the adapter's subgroup size); a workgroup is NSG subgroups. */
 override SG: u32 = 32u;
 
 #if FRAG16
@@ -68,9 +74,16 @@ alias Left = subgroup_matrix_left<f16, 8, 8>;
 alias Right = subgroup_matrix_right<f16, 8, 8>;
 alias Result = subgroup_matrix_result<f32, 8, 8>;
 #endif
-/** Fragments along each side of the tile. */
+/** Fragments along each side of a subgroup's tile. */
 const FB: u32 = 4u;
 const TILE: u32 = FB * F;
+#if SUBGROUPS4
+const SIDE: u32 = 2u; // subgroups along each side of the workgroup's tile
+#else
+const SIDE: u32 = 1u;
+#endif
+const NSG: u32 = SIDE * SIDE;
+const WT: u32 = SIDE * TILE;
 const KS: u32 = 32u; // k per step: one q4 quantisation group, four GGUF octets
 
 /** The 8 weights k = 8c .. 8c + 7 of tile row `row` (a weight row of the part), dequantised. */
@@ -91,18 +104,32 @@ fn weightOctet(row: u32, c: u32) -> array<f32, 8> {
 #endif
 }
 
-var<workgroup> xs: array<f16, TILE * KS>; // [TILE m][32 k]
-var<workgroup> ws: array<f16, TILE * KS>; // [TILE n][32 k]
-var<workgroup> staged: array<f32, F * F>;
+var<workgroup> xs: array<f16, WT * KS>; // [WT m][32 k]
+var<workgroup> ws: array<f16, WT * KS>; // [WT n][32 k]
+var<workgroup> staged: array<f32, NSG * F * F>; // per subgroup
 
-@compute @workgroup_size(SG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n0 = wid.x * TILE;
-  let m0 = wid.y * TILE;
+@compute @workgroup_size(NSG * SG)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+#if SUBGROUPS4
+  @builtin(subgroup_id) sid: u32,
+  @builtin(subgroup_invocation_id) lane: u32,
+#endif
+) {
+#if !SUBGROUPS4
+  let sid = 0u;
+  let lane = lid;
+#endif
+  let n0 = wid.x * WT;
+  let m0 = wid.y * WT;
+  // This subgroup's tile: rows bm .. bm + T - 1, columns bn .. bn + T - 1 of the workgroup's.
+  let bm = (sid / SIDE) * TILE;
+  let bn = (sid % SIDE) * TILE;
   var acc: array<Result, FB * FB>;
   for (var g = 0u; g < p.K / KS; g++) {
-    // X: TILE rows x 8 vec4 of this group's 32 k.
-    for (var i = lid; i < TILE * 8u; i += SG) {
+    // X: WT rows x 8 vec4 of this step's 32 k.
+    for (var i = lid; i < WT * 8u; i += NSG * SG) {
       let r = i / 8u;
       let j = i % 8u;
       let v = x[(min(m0 + r, p.M - 1u) * p.K + g * KS) / 4u + j];
@@ -112,8 +139,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       xs[o + 2u] = f16(v.z);
       xs[o + 3u] = f16(v.w);
     }
-    // W: TILE rows x 4 octets.
-    for (var i = lid; i < TILE * 4u; i += SG) {
+    // W: WT rows x 4 octets.
+    for (var i = lid; i < WT * 4u; i += NSG * SG) {
       let r = i / 4u;
       let q = i % 4u;
       let v = weightOctet(min(n0 + r, p.rows - 1u), g * 4u + q);
@@ -127,8 +154,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var left: array<Left, FB>;
       var right: array<Right, FB>;
       for (var a = 0u; a < FB; a++) {
-        left[a] = subgroupMatrixLoad<Left, row_major>(&xs, a * F * KS + kk, KS);
-        right[a] = subgroupMatrixLoad<Right, col_major>(&ws, a * F * KS + kk, KS);
+        left[a] = subgroupMatrixLoad<Left, row_major>(&xs, (bm + a * F) * KS + kk, KS);
+        right[a] = subgroupMatrixLoad<Right, col_major>(&ws, (bn + a * F) * KS + kk, KS);
       }
       for (var a = 0u; a < FB; a++) {
         for (var b = 0u; b < FB; b++) {
@@ -139,15 +166,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
   }
 
+  let own = sid * F * F;
   for (var a = 0u; a < FB; a++) {
     for (var b = 0u; b < FB; b++) {
-      subgroupMatrixStore<row_major>(&staged, 0u, acc[a * FB + b], F);
+      subgroupMatrixStore<row_major>(&staged, own, acc[a * FB + b], F);
       workgroupBarrier();
-      for (var e = lid; e < F * F; e += SG) {
-        let m = m0 + a * F + e / F;
-        let n = n0 + b * F + e % F;
+      for (var e = lane; e < F * F; e += SG) {
+        let m = m0 + bm + a * F + e / F;
+        let n = n0 + bn + b * F + e % F;
         if (m < p.M && n < p.rows) {
-          y[m * p.ldy + p.yCol + n] = act(staged[e]);
+          y[m * p.ldy + p.yCol + n] = act(staged[own + e]);
         }
       }
       workgroupBarrier();

@@ -66,7 +66,7 @@ import { pixelKey, type PreparedTurn } from '../../src/engine/turn.js';
 import { Engine } from '../../src/engine/engine.js';
 import { compileModelPipelines } from '../../src/model/pipelines.js';
 import { defaultQ4MatMulVariant } from '../../src/kernels/q4.js';
-import { subgroupMatrixVerdict } from '../../src/kernels/subgroup-matrix.js';
+import { describeShape, subgroupMatrixVerdict } from '../../src/kernels/subgroup-matrix.js';
 import { decoderLayerWeights } from '../../src/presets.js';
 import { copyGBps, timeDispatches } from './timing.js';
 import { matmulPeak } from './matmul.js';
@@ -536,7 +536,7 @@ function prefillMatmul(gpu: Gpu): { variant: string; subgroupMatrix: string } {
   return {
     variant: defaultQ4MatMulVariant(gpu),
     subgroupMatrix: v?.shape
-      ? `${v.shape.frag}x${v.shape.frag} fragments, subgroup ${v.shape.subgroupSize}${v.isDefault ? '' : `: ${v.reason}`}`
+      ? `${describeShape(v.shape)}${v.isDefault ? '' : `: ${v.reason}`}`
       : `not used: ${v?.reason ?? 'not checked'}`,
   };
 }

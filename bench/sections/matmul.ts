@@ -9,13 +9,15 @@
  * a large square shape (`peakShape`). WebGPU has no vendor GEMM to compare with, so this is the
  * yardstick the prefill figure (`e2e.<model>.prefillFractionOfMatmulPeak`) is a fraction of.
  * Where the device passed its subgroup-matrix check, every case also runs on the matrix units
- * (`variant: 'subgroupMatrix'`, f16 operands) and the peak is the better of the two kernels.
+ * (`variant: 'subgroupMatrix'`, f16 operands; `kernel` names the shape, also 4 subgroups per
+ * workgroup where the device has `subgroup_id`) and the peak is the best of the kernels.
  */
 import type { Gpu } from '../../src/gpu/device.js';
 import { record, type Ctx } from '../../src/gpu/kernel.js';
 import { readBuffer, Tensor } from '../../src/gpu/tensor.js';
 import { destroyWeight, matmul, uploadWeight } from '../../src/kernels/matmul.js';
-import { checkQ4MatMulSubgroupMatrix } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { checkQ4MatMulSubgroupMatrix, checkSubgroupMatrixShape } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { describeShape, fourSubgroups, type SubgroupMatrixShape } from '../../src/kernels/subgroup-matrix.js';
 import { toF16 } from '../../src/util/f16.js';
 
 interface Case {
@@ -25,6 +27,8 @@ interface Case {
   act: 'f32' | 'f16';
   weight: 'f16';
   variant: 'tiled' | 'subgroupMatrix';
+  /** The subgroup-matrix shape (`describeShape`), for that variant. */
+  kernel?: string;
 }
 
 export interface MatmulResult extends Case {
@@ -60,13 +64,13 @@ function itersFor(oneMs: number, budgetMs = 1500): number {
   return Math.max(1, Math.min(20, Math.round(budgetMs / Math.max(oneMs, 1e-3))));
 }
 
-async function timeCase(gpu: Gpu, c: Case): Promise<MatmulResult> {
+async function timeCase(gpu: Gpu, c: Case, shape?: SubgroupMatrixShape): Promise<MatmulResult> {
   const { M, K, N } = c;
   const xv = fill(M * K, 1, 1);
   const x = Tensor.from(gpu, c.act === 'f16' ? toF16(xv) : xv, [M, K], c.act, 'bench-x'); // [M, K]
   const w = uploadWeight(gpu, fill(N * K, 2, 1 / Math.sqrt(K)), [N, K], c.weight, 'bench-w'); // [N, K] f16
   const y = Tensor.empty(gpu, [M, N], c.act, 'bench-y'); // [M, N]
-  const body = (ctx: Ctx) => matmul(ctx, x, w, y, { variant: c.variant });
+  const body = (ctx: Ctx) => matmul(ctx, x, w, y, { variant: c.variant, shape });
   try {
     // Warm-up: pipeline compilation and first-touch costs, also a wall-time estimate for the count.
     let t0 = performance.now();
@@ -130,18 +134,32 @@ export function peakShape(gpu: Gpu): number {
   return gpu.isSoftware ? 1024 : 4096;
 }
 
-/** The dense kernels to time on this device: tiled, and subgroupMatrix where its check passed. */
-async function variants(gpu: Gpu): Promise<Case['variant'][]> {
-  return (await checkQ4MatMulSubgroupMatrix(gpu)).shape ? ['tiled', 'subgroupMatrix'] : ['tiled'];
+/** One dense kernel to time: tiled, or a subgroup-matrix shape. */
+type Kernel = { variant: Case['variant']; shape?: SubgroupMatrixShape };
+
+/**
+ * The dense kernels to time on this device: tiled, and where the check passed the checked
+ * subgroup-matrix shape and its 4-subgroup workgroups (where those pass the same check).
+ */
+async function kernels(gpu: Gpu): Promise<Kernel[]> {
+  const shape = (await checkQ4MatMulSubgroupMatrix(gpu)).shape;
+  const out: Kernel[] = [{ variant: 'tiled' }];
+  if (!shape) return out;
+  out.push({ variant: 'subgroupMatrix', shape });
+  const four = fourSubgroups(gpu, shape);
+  if (four && !(await checkSubgroupMatrixShape(gpu, four))) out.push({ variant: 'subgroupMatrix', shape: four });
+  return out;
 }
+
+const caseOf = (k: Kernel) => ({ variant: k.variant, ...(k.shape ? { kernel: describeShape(k.shape) } : {}) });
 
 /** The dense matmul peak (see the module comment): best GFLOP/s over the activation dtypes and kernels. */
 export async function matmulPeak(gpu: Gpu): Promise<{ matmulPeakGflops: number; peakCases: MatmulResult[] }> {
   const n = peakShape(gpu);
   const acts: ('f32' | 'f16')[] = gpu.features.f16 ? ['f32', 'f16'] : ['f32'];
   const peakCases: MatmulResult[] = [];
-  for (const variant of await variants(gpu)) {
-    for (const act of acts) peakCases.push(await timeCase(gpu, { M: n, K: n, N: n, act, weight: 'f16', variant }));
+  for (const k of await kernels(gpu)) {
+    for (const act of acts) peakCases.push(await timeCase(gpu, { M: n, K: n, N: n, act, weight: 'f16', ...caseOf(k) }, k.shape));
   }
   return { matmulPeakGflops: Math.max(...peakCases.map((c) => c.gflops)), peakCases };
 }
@@ -154,13 +172,13 @@ export async function run(gpu: Gpu, opts: { patches?: number } = {}): Promise<ob
   const M = opts.patches ?? 4096;
   const acts: ('f32' | 'f16')[] = gpu.features.f16 ? ['f32', 'f16'] : ['f32'];
   const cases: MatmulResult[] = [];
-  for (const variant of await variants(gpu))
+  for (const k of await kernels(gpu))
     for (const act of acts)
       for (const [K, N] of [
         [1024, 1024],
         [1024, 4096],
       ] as const) {
-        cases.push(await timeCase(gpu, { M, K, N, act, weight: 'f16', variant }));
+        cases.push(await timeCase(gpu, { M, K, N, act, weight: 'f16', ...caseOf(k) }, k.shape));
       }
   return { section: 'matmul', cases, ...(await matmulPeak(gpu)) };
 }

@@ -21,6 +21,8 @@ export interface GpuFeatures {
    * unsafe APIs; Vulkan cooperative matrices, Apple GPUs). Its shapes: `adapterInfo.subgroupMatrixConfigs`.
    */
   subgroupMatrix: boolean;
+  /** WGSL's `subgroup_id` builtin (a language feature: `navigator.gpu.wgslLanguageFeatures`), with `subgroups`. */
+  subgroupId: boolean;
 }
 
 export interface GpuOptions {
@@ -135,7 +137,9 @@ export class Gpu {
       subgroups: want('subgroups', !opts.disableSubgroups),
       timestampQuery: want('timestamp-query', true),
       subgroupMatrix: want('chromium-experimental-subgroup-matrix', !opts.disableSubgroupMatrix),
+      subgroupId: false,
     };
+    features.subgroupId = features.subgroups && !!navigator.gpu.wgslLanguageFeatures?.has('subgroup_id');
     const requiredLimits: Record<string, number> = {};
     for (const k of WANTED_LIMITS) requiredLimits[k] = adapter.limits[k];
     let device: GPUDevice;

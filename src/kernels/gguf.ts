@@ -15,7 +15,7 @@ import { createBuffer, splitRows, writeBuffer, type Tensor } from '../gpu/tensor
 import { KernelError } from '../errors.js';
 import { canUseSubgroups } from './q4.js';
 import { checkNormInput, normKnob, type FoldedNorm, type NormWeightKnob } from './folded-norm.js';
-import { subgroupMatrixIsDefault, subgroupMatrixSpec, verifiedSubgroupMatrix } from './subgroup-matrix.js';
+import { subgroupMatrixIsDefault, subgroupMatrixSpec, subgroupMatrixTile, verifiedSubgroupMatrix, type SubgroupMatrixShape } from './subgroup-matrix.js';
 import { blockShape, GGML_TYPE, type SupportedType } from '../gguf/types.js';
 import blocksSource from '../../shaders/gguf_blocks.wgsl?raw';
 import ggufMatvecSource from '../../shaders/gguf_matvec.wgsl?raw';
@@ -241,7 +241,7 @@ export const ggufMatMulSubgroupMatrixKernel = defineKernel({
   source: `${subgroupMatrixSource}\n${blocksSource}`,
   bindings: ggufMatMulKernel.bindings,
   uniforms: ggufMatMulKernel.uniforms,
-  specialize: (k: { type: SupportedType; dtype: Act; frag: 8 | 16; subgroupSize: number }) =>
+  specialize: (k: { type: SupportedType; dtype: Act } & SubgroupMatrixShape) =>
     subgroupMatrixSpec(k, { GGUF: true, ...formatDefine(k.type) }),
 });
 
@@ -402,8 +402,8 @@ export function ggufMatVecMulti(
  * Y [m, n] = sum_k X [m, k] W [n, k] for m < M, n < W.rows (prefill).
  * X: [M, K] row-major, f32 or f16; Y: the same dtype, [M, N] row-major.
  * `variant`: `tiled` (shaders/gguf_matmul.wgsl, 64 x 64 tiles) or `subgroupMatrix` (the adapter's
- * matrix units, f16 operands: shaders/subgroup_matrix_matmul.wgsl); the default follows q4's
- * (`defaultQ4MatMulVariant`: the device's subgroup-matrix check).
+ * matrix units, f16 operands: shaders/subgroup_matrix_matmul.wgsl, in the checked `shape` unless
+ * one is given); the default follows q4's (`defaultQ4MatMulVariant`: the device's check).
  */
 export function ggufMatMul(
   ctx: Ctx,
@@ -411,7 +411,7 @@ export function ggufMatMul(
   x: Tensor,
   y: Tensor,
   M: number,
-  opts: { variant?: 'tiled' | 'subgroupMatrix' } = {},
+  opts: { variant?: 'tiled' | 'subgroupMatrix'; shape?: SubgroupMatrixShape } = {},
 ): void {
   const name = 'gguf_matmul';
   const dtype = checkAct(name, x, y);
@@ -419,12 +419,11 @@ export function ggufMatMul(
   if (x.numel < M * w.cols) throw new KernelError(name, `X [${x.shape}] smaller than [${M}, ${w.cols}]`);
   if (y.numel < M * w.rows) throw new KernelError(name, `Y [${y.shape}] smaller than [${M}, ${w.rows}]`);
   const variant = opts.variant ?? (subgroupMatrixIsDefault(ctx.gpu) ? 'subgroupMatrix' : 'tiled');
-  const shape = variant === 'subgroupMatrix' ? verifiedSubgroupMatrix(ctx.gpu) : null;
+  const shape = variant === 'subgroupMatrix' ? (opts.shape ?? verifiedSubgroupMatrix(ctx.gpu)) : null;
   if (variant === 'subgroupMatrix' && !shape) {
     throw new KernelError(name, 'subgroupMatrix: no checked subgroup-matrix shape on this device (see checkQ4MatMulSubgroupMatrix)');
   }
-  // The subgroup-matrix tile is 4 x 4 fragments.
-  const tile = shape ? 4 * shape.frag : GGUF_MATMUL_TILE;
+  const tile = shape ? subgroupMatrixTile(shape) : GGUF_MATMUL_TILE;
   const max = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
   const tilesM = Math.ceil(M / tile);
   if (tilesM > max) throw new KernelError(name, `M=${M} needs ${tilesM} > ${max} workgroup rows`);
@@ -435,7 +434,7 @@ export function ggufMatMul(
       workgroups: [Math.ceil(part.rows / tile), tilesM] as const,
     };
     if (shape) {
-      dispatch(ctx.gpu, ctx.pass, ggufMatMulSubgroupMatrixKernel, { type: w.type, dtype, frag: shape.frag, subgroupSize: shape.subgroupSize }, args);
+      dispatch(ctx.gpu, ctx.pass, ggufMatMulSubgroupMatrixKernel, { type: w.type, dtype, ...shape }, args);
     } else {
       dispatch(ctx.gpu, ctx.pass, ggufMatMulKernel, { type: w.type, dtype, intcvt: ctx.gpu.isSoftware }, args);
     }

@@ -18,7 +18,7 @@ import type { Gpu } from '../gpu/device.js';
 import { KernelError } from '../errors.js';
 import { toF16 } from '../util/f16.js';
 import source from '../../shaders/matmul.wgsl?raw';
-import { subgroupMatrixIsDefault, verifiedSubgroupMatrix } from './subgroup-matrix.js';
+import { subgroupMatrixIsDefault, subgroupMatrixTile, verifiedSubgroupMatrix, type SubgroupMatrixShape } from './subgroup-matrix.js';
 import { ggufMatMulSubgroupMatrixKernel } from './gguf.js';
 
 /** Output tile side of the shader (64 x 64 per workgroup). */
@@ -140,6 +140,8 @@ export interface MatmulOptions {
    * (`checkQ4MatMulSubgroupMatrix`) and the product qualifies, else `tiled`.
    */
   variant?: 'tiled' | 'subgroupMatrix';
+  /** The subgroup-matrix shape to run (default: the device's checked one). */
+  shape?: SubgroupMatrixShape;
   /**
    * First row of X read and first row of Y written (default 0): a window of rows of larger
    * activations, e.g. an MLP run over row chunks so its [rows, I] intermediate stays small. Bound
@@ -204,7 +206,7 @@ export function matmul(ctx: Ctx, x: Tensor, weight: MatWeight | Tensor, y: Tenso
   if (covered !== N) fail(`weight parts cover ${covered} of ${N} rows`);
   const qualifies = !bias && K % 32 === 0;
   const variant = opts.variant ?? (qualifies && subgroupMatrixIsDefault(gpu) ? 'subgroupMatrix' : 'tiled');
-  const shape = variant === 'subgroupMatrix' ? verifiedSubgroupMatrix(gpu) : null;
+  const shape = variant === 'subgroupMatrix' ? (opts.shape ?? verifiedSubgroupMatrix(gpu)) : null;
   if (variant === 'subgroupMatrix' && (!shape || !qualifies)) {
     fail(`subgroupMatrix: ${shape ? 'needs no bias and K % 32 == 0' : 'no checked subgroup-matrix shape on this device (see checkQ4MatMulSubgroupMatrix)'}`);
   }
@@ -213,12 +215,11 @@ export function matmul(ctx: Ctx, x: Tensor, weight: MatWeight | Tensor, y: Tenso
   const xb = { buffer: x.buffer, offset: xOff, size: align4(M * K * BYTES[x.dtype]) };
   const yb = { buffer: y.buffer, offset: yOff, size: align4(M * N * BYTES[y.dtype]) };
   if (shape) {
-    // The subgroup-matrix tile is 4 x 4 fragments.
-    const tile = 4 * shape.frag;
+    const tile = subgroupMatrixTile(shape);
     for (const part of w.parts) {
       const wb = { buffer: part.buffer, size: align4(part.rows * K * BYTES[w.dtype]) };
       const type = w.dtype === 'f16' ? 'F16' : 'F32';
-      dispatch(gpu, ctx.pass, ggufMatMulSubgroupMatrixKernel, { type, dtype: x.dtype as ActDtype, frag: shape.frag, subgroupSize: shape.subgroupSize }, {
+      dispatch(gpu, ctx.pass, ggufMatMulSubgroupMatrixKernel, { type, dtype: x.dtype as ActDtype, ...shape }, {
         buffers: [wb, xb, yb],
         uniforms: { M, K, rows: part.rows, ldy: N, yCol: part.rowStart, rowBase: 0 },
         workgroups: [Math.ceil(part.rows / tile), Math.ceil(M / tile)],

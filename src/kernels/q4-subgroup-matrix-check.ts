@@ -16,7 +16,7 @@ import { Tensor } from '../gpu/tensor.js';
 import { q4MatMulRef, quantizeQ4 } from '../quant/q4.js';
 import { fromF16, roundF16, toF16 } from '../util/f16.js';
 import { destroyQ4, q4MatMul, q4MatMulSubgroupMatrixKernel, uploadQ4, type Q4Weight } from './q4.js';
-import { markSubgroupMatrix, subgroupMatrixShape, subgroupMatrixVerdict, type SubgroupMatrixShape, type SubgroupMatrixVerdict } from './subgroup-matrix.js';
+import { describeShape, markSubgroupMatrix, subgroupMatrixShape, subgroupMatrixVerdict, type SubgroupMatrixShape, type SubgroupMatrixVerdict } from './subgroup-matrix.js';
 
 /** M, N past a 64 tile (and N not a multiple of 16), K two groups. */
 const [M, N, K] = [67, 72, 64];
@@ -76,7 +76,7 @@ export async function checkSubgroupMatrixShape(gpu: Gpu, shape: SubgroupMatrixSh
 /** Both activation dtypes (the model's prefill is f32, the kernel tests run f16 too). */
 async function runCheck(gpu: Gpu, shape: SubgroupMatrixShape): Promise<string | null> {
   for (const dtype of ['f32', 'f16'] as const) {
-    await gpu.pipelines.compile(q4MatMulSubgroupMatrixKernel, { dtype, frag: shape.frag, subgroupSize: shape.subgroupSize });
+    await gpu.pipelines.compile(q4MatMulSubgroupMatrixKernel, { dtype, ...shape });
   }
   // Deterministic values in (-1, 1); X is exact in f16, so both dtypes have one reference.
   const wave = (n: number, a: number) => Array.from({ length: n }, (_, i) => Math.sin(i * a + 0.5));
@@ -113,7 +113,7 @@ async function compare(
       const [g, r] = [got[i]!, ref.y[i]!];
       if (!(Math.abs(g - r) <= TOL * (Math.abs(r) + ref.mag[i]!))) {
         const at = `Y[${Math.floor(i / N)}, ${i % N}]`;
-        return `${shape.frag}x${shape.frag} fragments, subgroup ${shape.subgroupSize}, ${dtype}: ${at} = ${g}, float64 reference ${r.toFixed(5)}`;
+        return `${describeShape(shape)}, ${dtype}: ${at} = ${g}, float64 reference ${r.toFixed(5)}`;
       }
     }
     return null;

@@ -20,7 +20,7 @@ import q4MatvecSource from '../../shaders/q4_matvec.wgsl?raw';
 import matvecCommonSource from '../../shaders/matvec_common.wgsl?raw';
 import matmulSource from '../../shaders/q4_matmul.wgsl?raw';
 import subgroupMatrixSource from '../../shaders/subgroup_matrix_matmul.wgsl?raw';
-import { subgroupMatrixIsDefault, subgroupMatrixSpec, verifiedSubgroupMatrix, type SubgroupMatrixShape } from './subgroup-matrix.js';
+import { subgroupMatrixIsDefault, subgroupMatrixSpec, subgroupMatrixTile, verifiedSubgroupMatrix, type SubgroupMatrixShape } from './subgroup-matrix.js';
 
 const matvecSource = `${q4MatvecSource}\n${matvecCommonSource}`;
 
@@ -261,7 +261,7 @@ export const q4MatMulSubgroupMatrixKernel = defineKernel({
   source: subgroupMatrixSource,
   bindings: q4MatMulKernel.bindings,
   uniforms: q4MatMulKernel.uniforms,
-  specialize: (k: { dtype: Act; frag: 8 | 16; subgroupSize: number }) => subgroupMatrixSpec(k, {}),
+  specialize: (k: { dtype: Act } & SubgroupMatrixShape) => subgroupMatrixSpec(k, {}),
 });
 
 function checkAct(name: string, x: Tensor, y: Tensor): Act {
@@ -483,8 +483,7 @@ export function q4MatMul(
     shape = opts.shape ?? verifiedSubgroupMatrix(ctx.gpu);
     if (!shape) throw new KernelError('q4_matmul', 'subgroupMatrix: no checked subgroup-matrix shape on this device (see checkQ4MatMulSubgroupMatrix)');
   }
-  // The subgroup-matrix tile is 4 x 4 fragments.
-  const tile = shape ? 4 * shape.frag : VARIANT_TILE[variant as 'tile64' | 'tile128'];
+  const tile = shape ? subgroupMatrixTile(shape) : VARIANT_TILE[variant as 'tile64' | 'tile128'];
   const max = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
   const tilesM = Math.ceil(M / tile);
   if (tilesM > max) throw new KernelError('q4_matmul', `M=${M} needs ${tilesM} > ${max} workgroup rows`);
@@ -495,7 +494,7 @@ export function q4MatMul(
       workgroups: [Math.ceil(part.rows / tile), tilesM] as const,
     };
     if (shape) {
-      dispatch(ctx.gpu, ctx.pass, q4MatMulSubgroupMatrixKernel, { dtype, frag: shape.frag, subgroupSize: shape.subgroupSize }, args);
+      dispatch(ctx.gpu, ctx.pass, q4MatMulSubgroupMatrixKernel, { dtype, ...shape }, args);
     } else {
       dispatch(ctx.gpu, ctx.pass, q4MatMulKernel, { dtype, variant: variant as 'tile64' | 'tile128' }, args);
     }

@@ -11,10 +11,25 @@
  */
 import type { Gpu } from '../gpu/device.js';
 
-/** A square fragment of F x F f16 operands with an f32 result, and the subgroup size that runs it. */
-export interface SubgroupMatrixShape {
+/**
+ * A square fragment of F x F f16 operands with an f32 result, the subgroup size that runs it, and
+ * the subgroups of a workgroup: 1 (a 4F x 4F tile), or 4 sharing the staged operands of an
+ * 8F x 8F tile (needs `subgroup_id`; shaders/subgroup_matrix_matmul.wgsl, SUBGROUPS4).
+ */
+export type SubgroupMatrixShape = {
   frag: 8 | 16;
   subgroupSize: number;
+  subgroups: 1 | 4;
+};
+
+/** '16x16 fragments, subgroup 32, 1 subgroup per workgroup': for messages and bench output. */
+export function describeShape(s: SubgroupMatrixShape): string {
+  return `${s.frag}x${s.frag} fragments, subgroup ${s.subgroupSize}, ${s.subgroups} subgroup${s.subgroups > 1 ? 's' : ''} per workgroup`;
+}
+
+/** Side of a workgroup's output tile. */
+export function subgroupMatrixTile(shape: SubgroupMatrixShape): number {
+  return (shape.subgroups === 4 ? 2 : 1) * 4 * shape.frag;
 }
 
 /**
@@ -22,9 +37,9 @@ export interface SubgroupMatrixShape {
  * activations (the operands are f16), the fragment side, the subgroup size; `weight` adds the
  * weight format's defines (GGUF and its block format; none for q4).
  */
-export function subgroupMatrixSpec(k: { dtype: 'f32' | 'f16'; frag: 8 | 16; subgroupSize: number }, weight: Readonly<Record<string, boolean>>) {
+export function subgroupMatrixSpec(k: { dtype: 'f32' | 'f16' } & SubgroupMatrixShape, weight: Readonly<Record<string, boolean>>) {
   return {
-    defines: { F16: true, ACT_F16: k.dtype === 'f16', FRAG16: k.frag === 16, ...weight },
+    defines: { F16: true, ACT_F16: k.dtype === 'f16', FRAG16: k.frag === 16, SUBGROUPS4: k.subgroups === 4, ...weight },
     overrides: { SG: k.subgroupSize },
   };
 }
@@ -54,9 +69,22 @@ export function subgroupMatrixShape(gpu: Gpu): SubgroupMatrixShape | null {
     [...(info.subgroupMatrixConfigs ?? [])].some(
       (c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === f && c.N === f && c.K === f,
     );
-  if (has(16)) return { frag: 16, subgroupSize };
-  if (has(8)) return { frag: 8, subgroupSize };
+  if (has(16)) return { frag: 16, subgroupSize, subgroups: 1 };
+  if (has(8)) return { frag: 8, subgroupSize, subgroups: 1 };
   return null;
+}
+
+/**
+ * `shape` with 4 subgroups per workgroup, or null where the device cannot run that: no
+ * `subgroup_id`, or the workgroup's size or memory (2 x 8F x 32 halves + 4 F x F floats) over its
+ * limits. Not the default: it waits for a GPU run of bench section q4matmul, which times both.
+ */
+export function fourSubgroups(gpu: Gpu, shape: SubgroupMatrixShape): SubgroupMatrixShape | null {
+  const side = 8 * shape.frag;
+  const bytes = 2 * side * 32 * 2 + 4 * shape.frag * shape.frag * 4;
+  if (!gpu.features.subgroupId) return null;
+  if (4 * shape.subgroupSize > gpu.limits.maxComputeInvocationsPerWorkgroup || bytes > gpu.limits.maxComputeWorkgroupStorageSize) return null;
+  return { ...shape, subgroups: 4 };
 }
 
 /**

@@ -97,7 +97,7 @@ describe('pixtral-tiny-a q4 vs the float goldens', () => {
     const sampler = new Sampler(gpu, other.model.config.text.vocabSize);
     try {
       const real = subgroupMatrixShape(gpu)!;
-      markSubgroupMatrix(gpu, { shape: { frag: real.frag === 8 ? 16 : 8, subgroupSize: real.subgroupSize }, isDefault: true });
+      markSubgroupMatrix(gpu, { shape: { ...real, frag: real.frag === 8 ? 16 : 8 }, isDefault: true });
       expect(defaultQ4MatMulVariant(gpu)).toBe('subgroupMatrix');
       await compileModelPipelines(gpu, other.model, sampler);
       expect(defaultQ4MatMulVariant(gpu)).toBe('tile64');

@@ -30,6 +30,7 @@ import {
 import { roundF16 } from '../../src/util/f16.js';
 import { canUseSubgroups } from '../../src/kernels/q4.js';
 import { checkQ4MatMulSubgroupMatrix } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { describeShape, fourSubgroups, type SubgroupMatrixShape } from '../../src/kernels/subgroup-matrix.js';
 import { activationDtypes, getGpu } from '../helpers/gpu.js';
 import { readF32, upload } from '../helpers/act.js';
 import { fixtureUrl } from '../helpers/fixture-url.js';
@@ -154,6 +155,7 @@ async function matMulCases(
   dtype: Act,
   variant: 'tiled' | 'subgroupMatrix',
   judge: (got: Float32Array, ref: Float64Array, mag: Float64Array, K: number, what: string) => number,
+  shape?: SubgroupMatrixShape,
 ): Promise<number> {
   const K = 3 * unitK(type);
   let worst = 0;
@@ -165,7 +167,7 @@ async function matMulCases(
       if (dtype === 'f16') xv.forEach((v, i) => (xv[i] = roundF16(v)));
       const x = upload(gpu, xv, dtype, 'X');
       const y = upload(gpu, new Float32Array(M * N), dtype, 'Y');
-      record(gpu, 'gguf_matmul', (ctx) => ggufMatMul(ctx, w, x, y, M, { variant }));
+      record(gpu, 'gguf_matmul', (ctx) => ggufMatMul(ctx, w, x, y, M, { variant, shape }));
       const got = await readF32(y);
       x.destroy();
       y.destroy();
@@ -205,10 +207,12 @@ describe('gguf matmul on subgroup matrices', async () => {
   const dtypes = await activationDtypes();
   const verdict = await checkQ4MatMulSubgroupMatrix(gpu, { onCpu: true });
   if (!verdict.shape) console.log(`gguf_matmul subgroupMatrix: not used on this adapter: ${verdict.reason}`);
+  // The checked shape, and 4 subgroups per workgroup where the device has `subgroup_id`.
+  const shapes = [verdict.shape, verdict.shape && fourSubgroups(gpu, verdict.shape)].filter((s): s is SubgroupMatrixShape => !!s);
 
   for (const type of SUPPORTED_TYPES) {
-    for (const dtype of dtypes) {
-      it.runIf(!!verdict.shape)(`${type}, ${dtype}: M in {1, 5, 70} x N in {7, 70}, K = 3 blocks, against float64`, async () => {
+    for (const dtype of dtypes) for (const shape of shapes) {
+      it(`${type}, ${dtype}, ${describeShape(shape)}: M in {1, 5, 70} x N in {7, 70}, K = 3 blocks, against float64`, async () => {
         const worst = await matMulCases(gpu, type, dtype, 'subgroupMatrix', (got, ref, mag, K, what) => {
           let w = 0;
           for (let n = 0; n < ref.length; n++) {
@@ -218,8 +222,8 @@ describe('gguf matmul on subgroup matrices', async () => {
             w = Math.max(w, err / bound);
           }
           return w;
-        });
-        console.log(`gguf_matmul subgroupMatrix ${type} ${dtype}: worst |err| / bound ${worst.toFixed(3)}`);
+        }, shape);
+        console.log(`gguf_matmul subgroupMatrix ${type} ${dtype} ${describeShape(shape)}: worst |err| / bound ${worst.toFixed(3)}`);
       });
     }
   }

@@ -22,6 +22,7 @@ import { randn, randu } from '../helpers/random.js';
 import { im2colRef, matmulRef, patchConvRef, type DotRef } from './ref/matmul.js';
 import type { Gpu } from '../../src/gpu/device.js';
 import { checkQ4MatMulSubgroupMatrix } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { describeShape, fourSubgroups, type SubgroupMatrixShape } from '../../src/kernels/subgroup-matrix.js';
 
 const U = 2 ** -24;
 
@@ -293,50 +294,54 @@ describe('matmul on subgroup matrices', async () => {
       it.runIf(gpu.features.subgroupMatrix)(`M {1, 65, 127} x N {17, 130} x K {32, 768}, act ${act}, weight ${wdt}; a row window and a split weight`, async () => {
         const verdict = await checkQ4MatMulSubgroupMatrix(gpu);
         expect(verdict.shape, verdict.reason).not.toBeNull();
-        let worst = 0;
-        const check = (got: Float32Array, ref: DotRef, xv: Float32Array, K: number, M: number, N: number, what: string) => {
-          for (let i = 0; i < M * N; i++) {
-            const m = Math.floor(i / N);
-            let sumX = 0;
-            for (let k = 0; k < K; k++) sumX += Math.abs(xv[m * K + k]!);
-            const rounded = (act === 'f32' ? 1 : 0) + (wdt === 'f32' ? 1 : 0);
-            const tol = (K + 2) * U * ref.absSum[i]! + 2 ** -11 * (rounded * ref.absSum[i]! + (act === 'f16' ? Math.abs(ref.y[i]!) : 0)) + 2 ** -25 * sumX;
-            const err = Math.abs(got[i]! - ref.y[i]!);
-            if (!(err <= tol)) expect.fail(`${what} [${i}]: got ${got[i]} want ${ref.y[i]} (err/tol ${(err / tol).toFixed(2)})`);
-            worst = Math.max(worst, err / tol);
-          }
-        };
-        let seed = 500;
-        for (const K of [32, 768])
-          for (const N of [17, 130]) {
-            const wv = randn(N * K, seed++, 1 / Math.sqrt(K));
-            const wRef = wdt === 'f16' ? Float32Array.from(wv, roundF16) : wv;
-            // 130 rows split into parts of 50, 50, 30: each part's columns.
-            const w = uploadWeight(gpu, wv, [N, K], wdt, 'w', N > 100 ? 50 * K * (wdt === 'f16' ? 2 : 4) : undefined);
-            for (const M of [1, 65, 127]) {
+        // The checked shape, and 4 subgroups per workgroup where the device has `subgroup_id`.
+        const shapes = [verdict.shape!, fourSubgroups(gpu, verdict.shape!)].filter((s): s is SubgroupMatrixShape => !!s);
+        for (const shape of shapes) {
+          let worst = 0;
+          const check = (got: Float32Array, ref: DotRef, xv: Float32Array, K: number, M: number, N: number, what: string) => {
+            for (let i = 0; i < M * N; i++) {
+              const m = Math.floor(i / N);
+              let sumX = 0;
+              for (let k = 0; k < K; k++) sumX += Math.abs(xv[m * K + k]!);
+              const rounded = (act === 'f32' ? 1 : 0) + (wdt === 'f32' ? 1 : 0);
+              const tol = (K + 2) * U * ref.absSum[i]! + 2 ** -11 * (rounded * ref.absSum[i]! + (act === 'f16' ? Math.abs(ref.y[i]!) : 0)) + 2 ** -25 * sumX;
+              const err = Math.abs(got[i]! - ref.y[i]!);
+              if (!(err <= tol)) expect.fail(`${what} [${i}]: got ${got[i]} want ${ref.y[i]} (err/tol ${(err / tol).toFixed(2)})`);
+              worst = Math.max(worst, err / tol);
+            }
+          };
+          let seed = 500;
+          for (const K of [32, 768])
+            for (const N of [17, 130]) {
+              const wv = randn(N * K, seed++, 1 / Math.sqrt(K));
+              const wRef = wdt === 'f16' ? Float32Array.from(wv, roundF16) : wv;
+              // 130 rows split into parts of 50, 50, 30: each part's columns.
+              const w = uploadWeight(gpu, wv, [N, K], wdt, 'w', N > 100 ? 50 * K * (wdt === 'f16' ? 2 : 4) : undefined);
+              for (const M of [1, 65, 127]) {
+                const xv = asAct(randn(M * K, seed++), act);
+                const x = actTensor(gpu, xv, [M, K], act, 'x');
+                const y = Tensor.empty(gpu, [M, N], act, 'y');
+                record(gpu, 'matmul', (ctx) => matmul(ctx, x, w, y, { variant: 'subgroupMatrix', shape }));
+                check(await readAct(y), matmulRef(xv, wRef, M, N, K), xv, K, M, N, `M=${M} N=${N} K=${K}`);
+                x.destroy();
+                y.destroy();
+              }
+              // A window: rows [r0, r0 + 40) of x into the same rows of y (the vision MLP's row
+              // chunks), r0 the first row offset both bindings allow.
+              const r0 = Math.max(rowAlignment(gpu, K, act), rowAlignment(gpu, N, act));
+              const M = r0 + 40;
               const xv = asAct(randn(M * K, seed++), act);
               const x = actTensor(gpu, xv, [M, K], act, 'x');
               const y = Tensor.empty(gpu, [M, N], act, 'y');
-              record(gpu, 'matmul', (ctx) => matmul(ctx, x, w, y, { variant: 'subgroupMatrix' }));
-              check(await readAct(y), matmulRef(xv, wRef, M, N, K), xv, K, M, N, `M=${M} N=${N} K=${K}`);
+              record(gpu, 'matmul', (ctx) => matmul(ctx, x, w, y, { variant: 'subgroupMatrix', shape, M: 40, xRowOffset: r0, yRowOffset: r0 }));
+              const got = (await readAct(y)).subarray(r0 * N, (r0 + 40) * N);
+              check(got, matmulRef(xv.subarray(r0 * K), wRef, 40, N, K), xv.subarray(r0 * K), K, 40, N, `window M=40 at ${r0} N=${N} K=${K}`);
               x.destroy();
               y.destroy();
+              destroyWeight(w);
             }
-            // A window: rows [r0, r0 + 40) of x into the same rows of y (the vision MLP's row
-            // chunks), r0 the first row offset both bindings allow.
-            const r0 = Math.max(rowAlignment(gpu, K, act), rowAlignment(gpu, N, act));
-            const M = r0 + 40;
-            const xv = asAct(randn(M * K, seed++), act);
-            const x = actTensor(gpu, xv, [M, K], act, 'x');
-            const y = Tensor.empty(gpu, [M, N], act, 'y');
-            record(gpu, 'matmul', (ctx) => matmul(ctx, x, w, y, { variant: 'subgroupMatrix', M: 40, xRowOffset: r0, yRowOffset: r0 }));
-            const got = (await readAct(y)).subarray(r0 * N, (r0 + 40) * N);
-            check(got, matmulRef(xv.subarray(r0 * K), wRef, 40, N, K), xv.subarray(r0 * K), K, 40, N, `window M=40 at ${r0} N=${N} K=${K}`);
-            x.destroy();
-            y.destroy();
-            destroyWeight(w);
-          }
-        console.log(`matmul subgroupMatrix act ${act} weight ${wdt}: worst err/tol ${worst.toFixed(3)}`);
+          console.log(`matmul subgroupMatrix act ${act} weight ${wdt} ${describeShape(shape)}: worst err/tol ${worst.toFixed(3)}`);
+        }
       });
     }
 

@@ -19,6 +19,7 @@ import { quantizeQ4 } from '../../src/quant/q4.js';
 import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
 import { defaultQ4MatMulVariant, destroyQ4, q4MatMul, uploadQ4, type Q4MatMulVariant, type Q4Weight } from '../../src/kernels/q4.js';
 import { checkQ4MatMulSubgroupMatrix, checkSubgroupMatrixShape } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { describeShape, fourSubgroups, type SubgroupMatrixShape } from '../../src/kernels/subgroup-matrix.js';
 import { activationDtypes, getGpu, realShapes } from '../helpers/gpu.js';
 import { randn } from '../helpers/random.js';
 import { U32, q4MatMulRef, synthRowDot, uploadSynthQ4 } from './ref/q4.js';
@@ -151,8 +152,13 @@ describe('q4 matmul on subgroup matrices', async () => {
     expect(defaultQ4MatMulVariant(gpu)).toBe('tile64');
   });
 
-  for (const dtype of dtypes) {
-    it.runIf(!!shape)(`${dtype}: K x N x M in {32,160} x {7,130,257} x {3,129,200} against float64 (partial tiles, split row parts)`, async () => {
+  // The checked shape, and 4 subgroups per workgroup where the device has `subgroup_id`.
+  const four = shape && fourSubgroups(gpu, shape);
+  const shapes = [shape, four].filter((x): x is SubgroupMatrixShape => !!x);
+  if (shape && !four) console.log('q4_matmul subgroupMatrix: no 4-subgroup workgroups here (no subgroup_id)');
+
+  for (const dtype of dtypes) for (const s of shapes) {
+    it(`${dtype}, ${describeShape(s)}: K x N x M in {32,160} x {7,130,257} x {3,129,200} against float64 (partial tiles, split row parts)`, async () => {
       let worst = 0;
       for (const K of [32, 160]) {
         for (const N of [7, 130, 257]) {
@@ -165,7 +171,7 @@ describe('q4 matmul on subgroup matrices', async () => {
             const { y: ref, mag } = q4MatMulRef(m, X, M);
             const x = Tensor.from(gpu, dtype === 'f16' ? toF16(X) : X, [M, K], dtype, 'X');
             const y = Tensor.empty(gpu, [M, N], dtype, 'Y');
-            record(gpu, 'q4_matmul', (ctx) => q4MatMul(ctx, w, x, y, M, { variant: 'subgroupMatrix' }));
+            record(gpu, 'q4_matmul', (ctx) => q4MatMul(ctx, w, x, y, M, { variant: 'subgroupMatrix', shape: s }));
             const raw = await y.read();
             const got = dtype === 'f16' ? fromF16(raw as Uint16Array) : (raw as Float32Array);
             x.destroy();
@@ -181,7 +187,7 @@ describe('q4 matmul on subgroup matrices', async () => {
           destroyQ4(w);
         }
       }
-      console.log(`q4_matmul subgroupMatrix ${dtype} ${shape!.frag}x${shape!.frag}: worst |err| / bound: ${worst.toFixed(3)}`);
+      console.log(`q4_matmul subgroupMatrix ${dtype} ${describeShape(s)}: worst |err| / bound: ${worst.toFixed(3)}`);
     });
   }
 
@@ -197,9 +203,27 @@ describe('q4 matmul on subgroup matrices', async () => {
     }
   });
 
+  it.runIf(!!four)('the 4-subgroup shape passes the same on-device check and gives the 1-subgroup bits (the same sums per fragment)', async () => {
+    expect(await checkSubgroupMatrixShape(gpu, four!)).toBeNull();
+    const [M, N, K] = [200, 257, 160];
+    const w = uploadQ4(gpu, quantizeQ4(randn(N * K, 41), N, K), 'w');
+    const X = randn(M * K, 42);
+    const out: Float32Array[] = [];
+    for (const s of [shape!, four!]) {
+      const x = Tensor.from(gpu, X, [M, K], 'f32', 'X');
+      const y = Tensor.empty(gpu, [M, N], 'f32', 'Y');
+      record(gpu, 'q4_matmul', (ctx) => q4MatMul(ctx, w, x, y, M, { variant: 'subgroupMatrix', shape: s }));
+      out.push((await y.read()) as Float32Array);
+      x.destroy();
+      y.destroy();
+    }
+    destroyQ4(w);
+    expect(out[1]).toEqual(out[0]);
+  });
+
   it.runIf(!!shape)('a fragment shape the adapter does not list is refused by its check, with the reason', async () => {
     const other = shape!.frag === 8 ? 16 : 8;
-    const failure = await checkSubgroupMatrixShape(gpu, { frag: other, subgroupSize: shape!.subgroupSize });
+    const failure = await checkSubgroupMatrixShape(gpu, { ...shape!, frag: other });
     expect(failure).toMatch(/KernelError/);
     console.log(`q4_matmul subgroupMatrix ${other}x${other} refused: ${failure!.split('\n')[0]}`);
     // The device still works afterwards.
