@@ -15,7 +15,7 @@ import { createBuffer, splitRows, writeBuffer, type Tensor } from '../gpu/tensor
 import { KernelError } from '../errors.js';
 import { canUseSubgroups } from './q4.js';
 import { checkNormInput, normKnob, type FoldedNorm, type NormWeightKnob } from './folded-norm.js';
-import { subgroupMatrixIsDefault, subgroupMatrixSpec, subgroupMatrixTile, verifiedSubgroupMatrix, type SubgroupMatrixShape } from './subgroup-matrix.js';
+import { subgroupMatrixSpec, subgroupMatrixTile, subgroupMatrixToRun, type SubgroupMatrixShape } from './subgroup-matrix.js';
 import { blockShape, GGML_TYPE, type SupportedType } from '../gguf/types.js';
 import blocksSource from '../../shaders/gguf_blocks.wgsl?raw';
 import ggufMatvecSource from '../../shaders/gguf_matvec.wgsl?raw';
@@ -418,11 +418,7 @@ export function ggufMatMul(
   if (!(M > 0) || !Number.isInteger(M)) throw new KernelError(name, `M=${M}`);
   if (x.numel < M * w.cols) throw new KernelError(name, `X [${x.shape}] smaller than [${M}, ${w.cols}]`);
   if (y.numel < M * w.rows) throw new KernelError(name, `Y [${y.shape}] smaller than [${M}, ${w.rows}]`);
-  const variant = opts.variant ?? (subgroupMatrixIsDefault(ctx.gpu) ? 'subgroupMatrix' : 'tiled');
-  const shape = variant === 'subgroupMatrix' ? (opts.shape ?? verifiedSubgroupMatrix(ctx.gpu)) : null;
-  if (variant === 'subgroupMatrix' && !shape) {
-    throw new KernelError(name, 'subgroupMatrix: no checked subgroup-matrix shape on this device (see checkQ4MatMulSubgroupMatrix)');
-  }
+  const shape = subgroupMatrixToRun(ctx.gpu, name, opts);
   const tile = shape ? subgroupMatrixTile(shape) : GGUF_MATMUL_TILE;
   const max = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
   const tilesM = Math.ceil(M / tile);

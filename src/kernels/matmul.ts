@@ -18,7 +18,7 @@ import type { Gpu } from '../gpu/device.js';
 import { KernelError } from '../errors.js';
 import { toF16 } from '../util/f16.js';
 import source from '../../shaders/matmul.wgsl?raw';
-import { subgroupMatrixIsDefault, subgroupMatrixTile, verifiedSubgroupMatrix, type SubgroupMatrixShape } from './subgroup-matrix.js';
+import { subgroupMatrixTile, subgroupMatrixToRun, type SubgroupMatrixShape } from './subgroup-matrix.js';
 import { ggufMatMulSubgroupMatrixKernel } from './gguf.js';
 
 /** Output tile side of the shader (64 x 64 per workgroup). */
@@ -204,12 +204,7 @@ export function matmul(ctx: Ctx, x: Tensor, weight: MatWeight | Tensor, y: Tenso
     covered += part.rows;
   }
   if (covered !== N) fail(`weight parts cover ${covered} of ${N} rows`);
-  const qualifies = !bias && K % 32 === 0;
-  const variant = opts.variant ?? (qualifies && subgroupMatrixIsDefault(gpu) ? 'subgroupMatrix' : 'tiled');
-  const shape = variant === 'subgroupMatrix' ? (opts.shape ?? verifiedSubgroupMatrix(gpu)) : null;
-  if (variant === 'subgroupMatrix' && (!shape || !qualifies)) {
-    fail(`subgroupMatrix: ${shape ? 'needs no bias and K % 32 == 0' : 'no checked subgroup-matrix shape on this device (see checkQ4MatMulSubgroupMatrix)'}`);
-  }
+  const shape = subgroupMatrixToRun(gpu, 'matmul', opts, bias || K % 32 ? 'needs no bias and K % 32 == 0' : null);
   if (M === 0) return;
   // Bind only the bytes used: activations are often views of a larger buffer (`Tensor.view`).
   const xb = { buffer: x.buffer, offset: xOff, size: align4(M * K * BYTES[x.dtype]) };

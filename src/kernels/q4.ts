@@ -20,7 +20,7 @@ import q4MatvecSource from '../../shaders/q4_matvec.wgsl?raw';
 import matvecCommonSource from '../../shaders/matvec_common.wgsl?raw';
 import matmulSource from '../../shaders/q4_matmul.wgsl?raw';
 import subgroupMatrixSource from '../../shaders/subgroup_matrix_matmul.wgsl?raw';
-import { subgroupMatrixIsDefault, subgroupMatrixSpec, subgroupMatrixTile, verifiedSubgroupMatrix, type SubgroupMatrixShape } from './subgroup-matrix.js';
+import { subgroupMatrixIsDefault, subgroupMatrixSpec, subgroupMatrixTile, subgroupMatrixToRun, type SubgroupMatrixShape } from './subgroup-matrix.js';
 
 const matvecSource = `${q4MatvecSource}\n${matvecCommonSource}`;
 
@@ -477,13 +477,9 @@ export function q4MatMul(
   if (!(M > 0) || !Number.isInteger(M)) throw new KernelError('q4_matmul', `M=${M}`);
   if (x.numel < M * w.cols) throw new KernelError('q4_matmul', `X [${x.shape}] smaller than [${M}, ${w.cols}]`);
   if (y.numel < M * w.rows) throw new KernelError('q4_matmul', `Y [${y.shape}] smaller than [${M}, ${w.rows}]`);
-  const variant = opts.variant ?? defaultQ4MatMulVariant(ctx.gpu);
-  let shape: SubgroupMatrixShape | null = null;
-  if (variant === 'subgroupMatrix') {
-    shape = opts.shape ?? verifiedSubgroupMatrix(ctx.gpu);
-    if (!shape) throw new KernelError('q4_matmul', 'subgroupMatrix: no checked subgroup-matrix shape on this device (see checkQ4MatMulSubgroupMatrix)');
-  }
-  const tile = shape ? subgroupMatrixTile(shape) : VARIANT_TILE[variant as 'tile64' | 'tile128'];
+  const shape = subgroupMatrixToRun(ctx.gpu, 'q4_matmul', opts);
+  const tiled = opts.variant === 'tile128' ? 'tile128' : 'tile64';
+  const tile = shape ? subgroupMatrixTile(shape) : VARIANT_TILE[tiled];
   const max = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
   const tilesM = Math.ceil(M / tile);
   if (tilesM > max) throw new KernelError('q4_matmul', `M=${M} needs ${tilesM} > ${max} workgroup rows`);
@@ -496,7 +492,7 @@ export function q4MatMul(
     if (shape) {
       dispatch(ctx.gpu, ctx.pass, q4MatMulSubgroupMatrixKernel, { dtype, ...shape }, args);
     } else {
-      dispatch(ctx.gpu, ctx.pass, q4MatMulKernel, { dtype, variant: variant as 'tile64' | 'tile128' }, args);
+      dispatch(ctx.gpu, ctx.pass, q4MatMulKernel, { dtype, variant: tiled }, args);
     }
   }
 }

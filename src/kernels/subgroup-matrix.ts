@@ -10,6 +10,7 @@
  * during load); anything else keeps the tiled kernels.
  */
 import type { Gpu } from '../gpu/device.js';
+import { KernelError } from '../errors.js';
 
 /**
  * A square fragment of F x F f16 operands with an f32 result, the subgroup size that runs it, and
@@ -113,4 +114,24 @@ export function subgroupMatrixIsDefault(gpu: Gpu): boolean {
 
 export function subgroupMatrixVerdict(gpu: Gpu): SubgroupMatrixVerdict | undefined {
   return verdicts.get(gpu);
+}
+
+/**
+ * The subgroup-matrix shape a prefill wrapper (`q4MatMul`, `ggufMatMul`, `matmul`) runs, or null
+ * for its tiled kernel. `requested.variant` `subgroupMatrix` asks for it, any other names a tiled
+ * kernel; absent, it runs where the device's check made it the default and the product qualifies
+ * (`unfit`: why it does not, or null). The shape is `requested.shape`, else the checked one.
+ * Asking for it where it cannot run throws a KernelError naming `kernel`.
+ */
+export function subgroupMatrixToRun(
+  gpu: Gpu,
+  kernel: string,
+  requested: { variant?: string; shape?: SubgroupMatrixShape },
+  unfit: string | null = null,
+): SubgroupMatrixShape | null {
+  if (requested.variant ? requested.variant !== 'subgroupMatrix' : unfit || !subgroupMatrixIsDefault(gpu)) return null;
+  const shape = requested.shape ?? verifiedSubgroupMatrix(gpu);
+  if (!shape) throw new KernelError(kernel, 'subgroupMatrix: no checked subgroup-matrix shape on this device (see checkQ4MatMulSubgroupMatrix)');
+  if (unfit) throw new KernelError(kernel, `subgroupMatrix: ${unfit}`);
+  return shape;
 }
