@@ -8,7 +8,7 @@ import { placeOnHost } from '../gpu/host-buffer.js';
 import { isVisionLayerLabel } from '../model/vision-slots.js';
 import { Tensor } from '../gpu/tensor.js';
 import { Sampler } from '../kernels/sampling.js';
-import { defaultQ4MatMulVariant } from '../kernels/q4.js';
+import { subgroupMatrixIsDefault } from '../kernels/subgroup-matrix.js';
 import { VisionLanguageModel, type ModelWeightMap } from '../model/vlm.js';
 import { Grammars } from '../grammar/constraint.js';
 import type { Tokenizer } from '../text/tokenizer.js';
@@ -68,7 +68,7 @@ export function modelInfo(
       architecture: gpu.adapterInfo.architecture,
       description: gpu.adapterInfo.description,
       f16: gpu.features.f16,
-      prefillMatmul: defaultQ4MatMulVariant(gpu) === 'subgroupMatrix' ? 'subgroupMatrix' : 'tiled',
+      prefillMatmul: subgroupMatrixIsDefault(gpu) ? 'subgroupMatrix' : 'tiled',
     },
   };
 }

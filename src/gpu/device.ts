@@ -132,14 +132,14 @@ export class Gpu {
       }
       return false;
     };
+    const subgroups = want('subgroups', !opts.disableSubgroups);
     const features: GpuFeatures = {
       f16: want('shader-f16', !opts.disableF16),
-      subgroups: want('subgroups', !opts.disableSubgroups),
+      subgroups,
       timestampQuery: want('timestamp-query', true),
       subgroupMatrix: want('chromium-experimental-subgroup-matrix', !opts.disableSubgroupMatrix),
-      subgroupId: false,
+      subgroupId: subgroups && !!navigator.gpu.wgslLanguageFeatures?.has('subgroup_id'),
     };
-    features.subgroupId = features.subgroups && !!navigator.gpu.wgslLanguageFeatures?.has('subgroup_id');
     const requiredLimits: Record<string, number> = {};
     for (const k of WANTED_LIMITS) requiredLimits[k] = adapter.limits[k];
     let device: GPUDevice;
