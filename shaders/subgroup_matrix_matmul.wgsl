@@ -63,17 +63,6 @@ struct Params { M: u32, K: u32, G: u32, rows: u32, ldy: u32, yCol: u32 }
 /** Lanes per subgroup (the adapter's subgroup size); a workgroup is NSG subgroups. */
 override SG: u32 = 32u;
 
-#if FRAG16
-const F: u32 = 16u;
-alias Left = subgroup_matrix_left<f16, 16, 16>;
-alias Right = subgroup_matrix_right<f16, 16, 16>;
-alias Result = subgroup_matrix_result<f32, 16, 16>;
-#else
-const F: u32 = 8u;
-alias Left = subgroup_matrix_left<f16, 8, 8>;
-alias Right = subgroup_matrix_right<f16, 8, 8>;
-alias Result = subgroup_matrix_result<f32, 8, 8>;
-#endif
 /** Fragments along each side of a subgroup's tile. */
 const FB: u32 = 4u;
 const TILE: u32 = FB * F;

@@ -7,14 +7,19 @@
  * memory-bound: it reads the K and V rows once, so the figure of merit is K+V bytes actually read
  * (at the cache's element size) per second, also given as a fraction of the copy yardstick
  * measured in the same run (`timing.ts`, bytes read + written per second).
- * On a real GPU it also times vision attention (4096 patches x 16 heads x 64, one image).
+ * It also times prefill attention (4096 tokens on GPUs, 1024 on CPU adapters), each variant (`simt`; `subgroupMatrix` where
+ * the device's check passed) in TFLOP/s: vision (4096 patches x 16 heads x 64, one image, `vision`)
+ * and the decoder's causal prefill of 4096 tokens over an f16 cache (`prefill`).
  */
 import type { Gpu } from '../../src/gpu/device.js';
 import { Tensor, writeBuffer } from '../../src/gpu/tensor.js';
+import type { Ctx } from '../../src/gpu/kernel.js';
 import {
-  blockDiagonalAttention, createDecodeScratch, createKvCache, decodeAttention, decodeChunk, destroyDecodeScratch,
-  destroyKvCache, imageSegments, widestDecodeChunk,
+  blockDiagonalAttention, causalAttention, createDecodeScratch, createKvCache, decodeAttention, decodeChunk, destroyDecodeScratch,
+  destroyKvCache, imageSegments, widestDecodeChunk, type AttentionPrefillVariant,
 } from '../../src/kernels/attention.js';
+import { checkSubgroupMatrix } from '../../src/kernels/subgroup-matrix-check.js';
+import { describeShape, type SubgroupMatrixShape } from '../../src/kernels/subgroup-matrix.js';
 import { toF16 } from '../../src/util/f16.js';
 import { randn } from '../../test/helpers/random.js';
 import { copyGBps, isSoftware, timeDispatches } from './timing.js';
@@ -95,20 +100,62 @@ async function decodeRow(gpu: Gpu, nCtx: number, dtype: 'f32' | 'f16', kv: 'f32'
   }
 }
 
-async function visionRow(gpu: Gpu): Promise<object> {
-  const [T, H, d] = [4096, 16, 64];
+type PrefillVariant = { variant: AttentionPrefillVariant; shape?: SubgroupMatrixShape };
+
+/** Each prefill variant this device can run: SIMT, and the subgroup-matrix kernel once its check passed. */
+async function prefillVariants(gpu: Gpu): Promise<PrefillVariant[]> {
+  const verdict = await checkSubgroupMatrix(gpu);
+  return [{ variant: 'simt' }, ...(verdict.shape ? [{ variant: 'subgroupMatrix' as const, shape: verdict.shape }] : [])];
+}
+
+/** ms, TFLOP/s (flops given) and the timing method of one prefill dispatch per variant. */
+async function timeVariants(gpu: Gpu, tag: string, flops: number, variants: PrefillVariant[], run: (ctx: Ctx, v: PrefillVariant) => void) {
+  const rows: object[] = [];
+  for (const v of variants) {
+    const t = await timeDispatches(gpu, `attention.${tag}.${v.variant}`, (ctx) => run(ctx, v));
+    rows.push({ variant: v.variant, ...(v.shape ? { shape: describeShape(v.shape) } : {}), ms: t.ms, TFLOPs: flops / t.ms / 1e9, iters: t.iters, timing: t.method });
+  }
+  return rows;
+}
+
+/** Vision attention, one 1024 x 1024 image (T = 4096 patches) x 16 heads x 64, non-causal. */
+async function visionRows(gpu: Gpu, variants: PrefillVariant[], T: number): Promise<object> {
+  const [H, d] = [16, 64];
   const mk = (seed: number) => Tensor.from(gpu, randn(T * H * d, seed), [T, H, d], 'f32', 'bench.vis');
   const [q, k, v] = [mk(4), mk(5), mk(6)];
   const seg = Tensor.from(gpu, imageSegments([T]), [T, 2], 'u32', 'bench.seg');
   const out = Tensor.empty(gpu, [T, H, d], 'f32', 'bench.vis.out');
   try {
-    const t = await timeDispatches(gpu, 'attention.vision', (ctx) =>
-      blockDiagonalAttention(ctx, out, q, k, v, seg, { tokens: T, heads: H, kvHeads: H, headDim: d, keyRows: T }),
-    );
     const flops = 4 * T * T * d * H; // q k^T and p v, 2 flops per multiply-add
-    return { patches: T, heads: H, headDim: d, ms: t.ms, TFLOPs: flops / t.ms / 1e9, iters: t.iters, timing: t.method };
+    const runs = await timeVariants(gpu, 'vision', flops, variants, (ctx, x) =>
+      blockDiagonalAttention(ctx, out, q, k, v, seg, { tokens: T, heads: H, kvHeads: H, headDim: d, keyRows: T, ...x }),
+    );
+    return { patches: T, heads: H, headDim: d, runs };
   } finally {
     for (const x of [q, k, v, seg, out]) x.destroy();
+  }
+}
+
+/**
+ * The decoder's prefill attention at Nemo's shape: T = 4096 new tokens (a 1024 x 1024 image and a
+ * question) over an f16-storage cache holding them, causal: half the 4 T^2 d H flops of full attention.
+ */
+async function decoderPrefillRows(gpu: Gpu, variants: PrefillVariant[], T: number): Promise<object> {
+  const cache = createKvCache(gpu, T, KV_HEADS, HEAD_DIM, 'f32', 'bench.prefill.kv', 'f16');
+  const n = T * KV_HEADS * HEAD_DIM;
+  writeBuffer(gpu, cache.k.buffer, 0, toF16(randn(n, 7)));
+  writeBuffer(gpu, cache.v.buffer, 0, toF16(randn(n, 8)));
+  const q = Tensor.from(gpu, randn(T * HEADS * HEAD_DIM, 9), [T, HEADS, HEAD_DIM], 'f32', 'bench.prefill.q');
+  const out = Tensor.empty(gpu, [T, HEADS, HEAD_DIM], 'f32', 'bench.prefill.out');
+  try {
+    await gpu.sync();
+    const flops = 2 * T * T * HEAD_DIM * HEADS;
+    const runs = await timeVariants(gpu, 'prefill', flops, variants, (ctx, x) => causalAttention(ctx, out, q, cache, { tokens: T, heads: HEADS, pos0: 0, ...x }));
+    return { tokens: T, cache: 'f16', runs };
+  } finally {
+    q.destroy();
+    out.destroy();
+    destroyKvCache(cache);
   }
 }
 
@@ -126,7 +173,11 @@ export async function run(gpu: Gpu): Promise<object> {
   }
   const best = (await copyGBps(gpu)).GBps;
   for (const r of decode) r.fractionOfCopy = r.GBps / best;
-  // ~70 GFLOP: minutes on a CPU adapter, milliseconds on a GPU.
-  const vision = isSoftware(gpu) ? { skipped: 'software adapter' } : await visionRow(gpu);
-  return { attention: { shape: { heads: HEADS, kvHeads: KV_HEADS, headDim: HEAD_DIM }, copyGBps: best, decode, vision } };
+  // 4096 tokens: ~70 and ~140 GFLOP, milliseconds on a GPU but minutes on a CPU adapter, which
+  // runs 1024 (1/16 of the work; the `patches` and `tokens` fields say which).
+  const prefillRuns = await prefillVariants(gpu);
+  const T = isSoftware(gpu) ? 1024 : 4096;
+  const vision = await visionRows(gpu, prefillRuns, T);
+  const prefill = await decoderPrefillRows(gpu, prefillRuns, T);
+  return { attention: { shape: { heads: HEADS, kvHeads: KV_HEADS, headDim: HEAD_DIM }, copyGBps: best, decode, vision, prefill } };
 }

@@ -67,6 +67,7 @@ import { Engine } from '../../src/engine/engine.js';
 import { compileModelPipelines } from '../../src/model/pipelines.js';
 import { defaultQ4MatMulVariant } from '../../src/kernels/q4.js';
 import { describeShape, subgroupMatrixVerdict } from '../../src/kernels/subgroup-matrix.js';
+import { defaultAttentionPrefillVariant } from '../../src/kernels/attention.js';
 import { decoderLayerWeights } from '../../src/presets.js';
 import { copyGBps, timeDispatches } from './timing.js';
 import { matmulPeak } from './matmul.js';
@@ -366,6 +367,7 @@ async function pixtral12b(gpu: Gpu, copy: number, peakGflops: number, log: (line
       pipelinesCompiledAtLoad: pipelines,
       compileMs,
       prefillMatmul: prefillMatmul(gpu),
+      prefillAttention: defaultAttentionPrefillVariant(gpu, cfg.text.headDim),
       ...e2e,
       gpuOnlyDecodeTokensPerSecond: 1000 / gpuMs,
       gpuOnlyMsPerToken: gpuMs,
@@ -461,6 +463,7 @@ async function tinyScreens(
       dispatchesPerDecodeLayer: countLayerDispatches(l.gpu, l.model, turn.ids.length) / c.text.numLayers,
       peakGpuBytes: l.gpu.ledger.peakBytes,
       prefillMatmul: prefillMatmul(l.gpu),
+      prefillAttention: defaultAttentionPrefillVariant(l.gpu, c.text.headDim),
     };
   } finally {
     releaseModel(l);

@@ -16,7 +16,7 @@ import type { Gpu } from '../../src/gpu/device.js';
 import { record, type Ctx } from '../../src/gpu/kernel.js';
 import { readBuffer, Tensor } from '../../src/gpu/tensor.js';
 import { destroyWeight, matmul, uploadWeight } from '../../src/kernels/matmul.js';
-import { checkQ4MatMulSubgroupMatrix, checkSubgroupMatrixShape } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { checkSubgroupMatrix, checkSubgroupMatrixShape } from '../../src/kernels/subgroup-matrix-check.js';
 import { describeShape, fourSubgroups, type SubgroupMatrixShape } from '../../src/kernels/subgroup-matrix.js';
 import { toF16 } from '../../src/util/f16.js';
 
@@ -142,7 +142,7 @@ type Kernel = { variant: Case['variant']; shape?: SubgroupMatrixShape };
  * subgroup-matrix shape and its 4-subgroup workgroups (where those pass the same check).
  */
 async function kernels(gpu: Gpu): Promise<Kernel[]> {
-  const shape = (await checkQ4MatMulSubgroupMatrix(gpu)).shape;
+  const shape = (await checkSubgroupMatrix(gpu)).shape;
   const out: Kernel[] = [{ variant: 'tiled' }];
   if (!shape) return out;
   out.push({ variant: 'subgroupMatrix', shape });

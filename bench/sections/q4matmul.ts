@@ -13,7 +13,7 @@ import type { Gpu } from '../../src/gpu/device.js';
 import { Tensor } from '../../src/gpu/tensor.js';
 import { destroyQ4, q4MatMul, type Q4MatMulVariant } from '../../src/kernels/q4.js';
 import { uploadSynthQ4 } from '../../test/kernels/ref/q4.js';
-import { checkQ4MatMulSubgroupMatrix, checkSubgroupMatrixShape } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { checkSubgroupMatrix, checkSubgroupMatrixShape } from '../../src/kernels/subgroup-matrix-check.js';
 import { describeShape, fourSubgroups, type SubgroupMatrixShape } from '../../src/kernels/subgroup-matrix.js';
 import { isSoftware, timeDispatches } from './timing.js';
 import { matmulPeak } from './matmul.js';
@@ -22,7 +22,7 @@ export async function run(gpu: Gpu): Promise<object> {
   const K = 5120;
   const N = 4096;
   const peak = (await matmulPeak(gpu)).matmulPeakGflops;
-  const verdict = await checkQ4MatMulSubgroupMatrix(gpu);
+  const verdict = await checkSubgroupMatrix(gpu);
   // Each kernel to time: the tiles, then the checked subgroup-matrix shape and its 4-subgroup
   // workgroups (`kernel` in the output) where the device passes the same check with them.
   const runs: { variant: Q4MatMulVariant; shape?: SubgroupMatrixShape }[] = [{ variant: 'tile64' }, { variant: 'tile128' }];

@@ -9,6 +9,7 @@ import { isVisionLayerLabel } from '../model/vision-slots.js';
 import { Tensor } from '../gpu/tensor.js';
 import { Sampler } from '../kernels/sampling.js';
 import { subgroupMatrixIsDefault } from '../kernels/subgroup-matrix.js';
+import { defaultAttentionPrefillVariant } from '../kernels/attention.js';
 import { VisionLanguageModel, type ModelWeightMap } from '../model/vlm.js';
 import { Grammars } from '../grammar/constraint.js';
 import type { Tokenizer } from '../text/tokenizer.js';
@@ -69,6 +70,7 @@ export function modelInfo(
       description: gpu.adapterInfo.description,
       f16: gpu.features.f16,
       prefillMatmul: subgroupMatrixIsDefault(gpu) ? 'subgroupMatrix' : 'tiled',
+      prefillAttention: defaultAttentionPrefillVariant(gpu, model.config.text.headDim),
     },
   };
 }

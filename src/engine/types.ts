@@ -110,6 +110,11 @@ export interface ModelInfo {
      * f16 operands; GPUs whose load-time check passed) or `tiled`.
      */
     prefillMatmul: 'subgroupMatrix' | 'tiled';
+    /**
+     * The decoder's prefill attention: `subgroupMatrix` (the same check, f16 operands; head_dim a
+     * multiple of the fragment) or `simt` (one thread per query row, f32).
+     */
+    prefillAttention: 'subgroupMatrix' | 'simt';
   };
   fromCache: boolean;
 }

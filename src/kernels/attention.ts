@@ -7,6 +7,11 @@
  *   attend only within their own image (`imageSegments` builds the table).
  * - `causalAttention` (same shader): T new query tokens at positions pos0..pos0+T-1 over a KV
  *   cache, query t seeing cache rows 0..pos0+t. GQA: query head h uses kv head h / (H / H_kv).
+ * - Both on the adapter's matrix units (`attention_prefill_subgroup_matrix.wgsl`, variant
+ *   `subgroupMatrix`): the same masks and online softmax, q k^T and p v as f16 fragments with f32
+ *   sums, a subgroup per F query rows of a head. The default wherever the device's subgroup-matrix
+ *   check passed (subgroup-matrix-check.ts, which runs this kernel too) and head_dim is a multiple
+ *   of the fragment; else the SIMT kernel (`simt`, one thread per query row, f32 throughout).
  * - `decodeAttention` (`attention_decode.wgsl` + `attention_combine.wgsl`): one query token over
  *   the cache, split-K on GPUs: (chunks x kv heads) workgroups each reduce a chunk of keys for
  *   the H / H_kv query heads sharing a kv head (K and V read once), then a combine pass merges
@@ -38,7 +43,10 @@ import { Tensor } from '../gpu/tensor.js';
 import type { Gpu } from '../gpu/device.js';
 import { KernelError } from '../errors.js';
 import type { RopeTable } from './rope.js';
+import { subgroupMatrixIsDefault, subgroupMatrixToRun, verifiedSubgroupMatrix, withFragments, type SubgroupMatrixShape } from './subgroup-matrix.js';
 import prefillSource from '../../shaders/attention_prefill.wgsl?raw';
+import prefillSubgroupMatrixSource from '../../shaders/attention_prefill_subgroup_matrix.wgsl?raw';
+import prefillIoSource from '../../shaders/attention_prefill_io.wgsl?raw';
 import decodeSource from '../../shaders/attention_decode.wgsl?raw';
 import combineSource from '../../shaders/attention_combine.wgsl?raw';
 import kvWriteSource from '../../shaders/kv_write.wgsl?raw';
@@ -66,23 +74,39 @@ export const DECODE_SINGLE_MAX = 256;
 const COMBINE_WG = 128;
 const KV_WG = 256;
 
+const prefillBindings = [
+  { name: 'q', access: 'read' },
+  { name: 'k', access: 'read' },
+  { name: 'v', access: 'read' },
+  { name: 'out', access: 'write' },
+  { name: 'seg', access: 'read' },
+] as const;
+const prefillUniforms = {
+  n_q: 'u32', n_heads: 'u32', n_kv: 'u32', q_stride4: 'u32', q_off4: 'u32', k_stride4: 'u32',
+  k_off4: 'u32', v_stride4: 'u32', v_off4: 'u32', pos0: 'u32', scale: 'f32',
+} as const;
+type PrefillKnobs = { dtype: Act; kvF16: boolean; segments: boolean; d4: number };
+
 export const attentionPrefillKernel = defineKernel({
   name: 'attention_prefill',
-  source: prefillSource,
-  bindings: [
-    { name: 'q', access: 'read' },
-    { name: 'k', access: 'read' },
-    { name: 'v', access: 'read' },
-    { name: 'out', access: 'write' },
-    { name: 'seg', access: 'read' },
-  ],
-  uniforms: {
-    n_q: 'u32', n_heads: 'u32', n_kv: 'u32', q_stride4: 'u32', q_off4: 'u32', k_stride4: 'u32',
-    k_off4: 'u32', v_stride4: 'u32', v_off4: 'u32', pos0: 'u32', scale: 'f32',
-  },
-  specialize: (kn: { dtype: Act; kvF16: boolean; segments: boolean; bk: number; d4: number }) => ({
-    defines: { F16: kn.dtype === 'f16', KV_F16: kn.kvF16, SEGMENTS: kn.segments },
+  source: `${prefillSource}\n${prefillIoSource}`,
+  bindings: prefillBindings,
+  uniforms: prefillUniforms,
+  specialize: (kn: PrefillKnobs & { bk: number }) => ({
+    defines: { F16: kn.dtype === 'f16', ACT_F16: kn.dtype === 'f16', KV_F16: kn.kvF16, SEGMENTS: kn.segments },
     overrides: { WG: PREFILL_WG, BK: kn.bk, D4: kn.d4 },
+  }),
+});
+
+/** The same product on subgroup matrices (f16 operands): `ck` key fragments per tile. */
+export const attentionPrefillSubgroupMatrixKernel = defineKernel({
+  name: 'attention_prefill_subgroup_matrix',
+  source: withFragments(`${prefillSubgroupMatrixSource}\n${prefillIoSource}`),
+  bindings: prefillBindings,
+  uniforms: prefillUniforms,
+  specialize: (kn: PrefillKnobs & { ck: number } & SubgroupMatrixShape) => ({
+    defines: { F16: true, ACT_F16: kn.dtype === 'f16', KV_F16: kn.kvF16, SEGMENTS: kn.segments, FRAG16: kn.frag === 16 },
+    overrides: { SG: kn.subgroupSize, D4: kn.d4, CK: kn.ck },
   }),
 });
 
@@ -253,6 +277,42 @@ function prefillTile(gpu: Gpu, d4: number): number {
   return bk;
 }
 
+/**
+ * Key fragments per tile of the subgroup-matrix prefill: the most, up to 4, whose workgroup
+ * memory fits the device (shaders/attention_prefill_subgroup_matrix.wgsl: the K or V tile, S or
+ * O in f32, P, the rows' state), or 0. Nemo's head_dim 128 with 16 x 16 fragments: 1 under the
+ * 16 KiB default limit (12.6 KB), 4 with 32 KiB (26.6 KB).
+ */
+export function subgroupMatrixKeyFragments(gpu: Gpu, frag: number, headDim: number): number {
+  for (const ck of [4, 2, 1]) {
+    const bk = ck * frag;
+    const bytes = 2 * bk * headDim + 4 * frag * Math.max(headDim, bk) + 2 * frag * bk + 12 * frag + 16;
+    if (bytes <= gpu.limits.maxComputeWorkgroupStorageSize) return ck;
+  }
+  return 0;
+}
+
+/** Why the subgroup-matrix attention cannot take head_dim `headDim` with F x F fragments, or null. */
+function subgroupMatrixUnfit(gpu: Gpu, frag: number, headDim: number): string | null {
+  if (headDim % frag) return `head_dim ${headDim} is not a multiple of the ${frag}x${frag} fragment`;
+  if (!subgroupMatrixKeyFragments(gpu, frag, headDim)) return 'workgroup memory too small for one key fragment per tile';
+  return null;
+}
+
+/** The prefill attention that runs by default on this device for heads of `headDim`. */
+export function defaultAttentionPrefillVariant(gpu: Gpu, headDim: number): AttentionPrefillVariant {
+  const shape = verifiedSubgroupMatrix(gpu);
+  return shape && subgroupMatrixIsDefault(gpu) && !subgroupMatrixUnfit(gpu, shape.frag, headDim) ? 'subgroupMatrix' : 'simt';
+}
+
+/**
+ * `simt`: one thread per query row, f32 scores and sums (attention_prefill.wgsl). `subgroupMatrix`
+ * (attention_prefill_subgroup_matrix.wgsl): both products on the matrix units, q, k, v and the
+ * weights rounded to f16; the default where the device's subgroup-matrix check made that kernel
+ * family the default and head_dim is a multiple of the fragment.
+ */
+export type AttentionPrefillVariant = 'simt' | 'subgroupMatrix';
+
 interface PrefillArgs {
   tokens: number;
   heads: number;
@@ -264,6 +324,9 @@ interface PrefillArgs {
   qView?: View;
   kView?: View;
   vView?: View;
+  variant?: AttentionPrefillVariant;
+  /** The fragment shape for `subgroupMatrix` (default: the one checked on the device). */
+  shape?: SubgroupMatrixShape;
 }
 
 /** `kvF16`: k and v hold packed f16 bits (an f16-storage cache under f32 activations). */
@@ -278,16 +341,27 @@ function prefill(ctx: Ctx, out: Tensor, q: Tensor, k: Tensor, v: Tensor, seg: Te
   const vv = view4(name, v, a.keyRows, a.kvHeads, a.headDim, a.vView);
   view4(name, out, a.tokens, a.heads, a.headDim);
   const d4 = a.headDim / 4;
-  const bk = prefillTile(ctx.gpu, d4);
-  dispatch(ctx.gpu, ctx.pass, attentionPrefillKernel, { dtype, kvF16, segments: seg !== null, bk, d4 }, {
+  const args = {
     buffers: [q.buffer, k.buffer, v.buffer, out.buffer, (seg ?? q).buffer],
     uniforms: {
       n_q: a.tokens, n_heads: a.heads, n_kv: a.kvHeads, q_stride4: qv.stride4, q_off4: qv.off4,
       k_stride4: kv.stride4, k_off4: kv.off4, v_stride4: vv.stride4, v_off4: vv.off4, pos0,
       scale: a.scale ?? 1 / Math.sqrt(a.headDim),
     },
-    workgroups: [Math.ceil(a.tokens / PREFILL_WG), a.heads],
-  });
+  };
+  const knobs = { dtype, kvF16, segments: seg !== null, d4 };
+  const frag = (a.shape ?? verifiedSubgroupMatrix(ctx.gpu))?.frag;
+  const unfit = frag ? subgroupMatrixUnfit(ctx.gpu, frag, a.headDim) : null;
+  const shape = subgroupMatrixToRun(ctx.gpu, 'attention_prefill_subgroup_matrix', { variant: a.variant, shape: a.shape }, unfit);
+  if (shape) {
+    // One subgroup per workgroup whatever the shape says (the kernel has no 4-subgroup form).
+    const one = { ...shape, subgroups: 1 as const };
+    const ck = subgroupMatrixKeyFragments(ctx.gpu, shape.frag, a.headDim);
+    dispatch(ctx.gpu, ctx.pass, attentionPrefillSubgroupMatrixKernel, { ...knobs, ck, ...one }, { ...args, workgroups: [Math.ceil(a.tokens / shape.frag), a.heads] });
+  } else {
+    const bk = prefillTile(ctx.gpu, d4);
+    dispatch(ctx.gpu, ctx.pass, attentionPrefillKernel, { ...knobs, bk }, { ...args, workgroups: [Math.ceil(a.tokens / PREFILL_WG), a.heads] });
+  }
 }
 
 /**
@@ -329,7 +403,7 @@ export function causalAttention(
   out: Tensor,
   q: Tensor,
   cache: KvCache,
-  a: { tokens: number; heads: number; pos0: number; scale?: number; qView?: View },
+  a: { tokens: number; heads: number; pos0: number; scale?: number; qView?: View; variant?: AttentionPrefillVariant; shape?: SubgroupMatrixShape },
 ): void {
   if (a.pos0 + a.tokens > cache.maxCtx) {
     throw new KernelError('attention_prefill', `positions up to ${a.pos0 + a.tokens - 1} exceed the cache (${cache.maxCtx})`);
@@ -337,7 +411,7 @@ export function causalAttention(
   const kvF16 = packedKv('attention_prefill', cache, actDtype('attention_prefill', out, q));
   prefill(ctx, out, q, cache.k, cache.v, null, a.pos0, {
     tokens: a.tokens, heads: a.heads, kvHeads: cache.kvHeads, headDim: cache.headDim, keyRows: cache.maxCtx,
-    scale: a.scale, qView: a.qView,
+    scale: a.scale, qView: a.qView, variant: a.variant, shape: a.shape,
   }, kvF16);
 }
 

@@ -15,7 +15,7 @@ import { createBuffer, splitRows, writeBuffer, type Tensor } from '../gpu/tensor
 import { KernelError } from '../errors.js';
 import { canUseSubgroups } from './q4.js';
 import { checkNormInput, normKnob, type FoldedNorm, type NormWeightKnob } from './folded-norm.js';
-import { subgroupMatrixSpec, subgroupMatrixTile, subgroupMatrixToRun, type SubgroupMatrixShape } from './subgroup-matrix.js';
+import { subgroupMatrixSpec, subgroupMatrixTile, subgroupMatrixToRun, withFragments, type SubgroupMatrixShape } from './subgroup-matrix.js';
 import { blockShape, GGML_TYPE, type SupportedType } from '../gguf/types.js';
 import blocksSource from '../../shaders/gguf_blocks.wgsl?raw';
 import ggufMatvecSource from '../../shaders/gguf_matvec.wgsl?raw';
@@ -238,7 +238,7 @@ export const ggufMatMulKernel = defineKernel({
 /** The same product on the adapter's matrix units (shaders/subgroup_matrix_matmul.wgsl with GGUF). */
 export const ggufMatMulSubgroupMatrixKernel = defineKernel({
   name: 'gguf_matmul_subgroup_matrix',
-  source: `${subgroupMatrixSource}\n${blocksSource}`,
+  source: withFragments(`${subgroupMatrixSource}\n${blocksSource}`),
   bindings: ggufMatMulKernel.bindings,
   uniforms: ggufMatMulKernel.uniforms,
   specialize: (k: { type: SupportedType; dtype: Act } & SubgroupMatrixShape) =>

@@ -137,7 +137,7 @@ export interface MatmulOptions {
   /**
    * `subgroupMatrix` (the adapter's matrix units, f16 operands: needs no bias and K % 32 == 0) or
    * `tiled`; the default is `subgroupMatrix` where the device's check made it the default
-   * (`checkQ4MatMulSubgroupMatrix`) and the product qualifies, else `tiled`.
+   * (`checkSubgroupMatrix`) and the product qualifies, else `tiled`.
    */
   variant?: 'tiled' | 'subgroupMatrix';
   /** The subgroup-matrix shape to run (default: the device's checked one). */

@@ -20,7 +20,7 @@ import q4MatvecSource from '../../shaders/q4_matvec.wgsl?raw';
 import matvecCommonSource from '../../shaders/matvec_common.wgsl?raw';
 import matmulSource from '../../shaders/q4_matmul.wgsl?raw';
 import subgroupMatrixSource from '../../shaders/subgroup_matrix_matmul.wgsl?raw';
-import { subgroupMatrixIsDefault, subgroupMatrixSpec, subgroupMatrixTile, subgroupMatrixToRun, type SubgroupMatrixShape } from './subgroup-matrix.js';
+import { subgroupMatrixIsDefault, subgroupMatrixSpec, subgroupMatrixTile, subgroupMatrixToRun, withFragments, type SubgroupMatrixShape } from './subgroup-matrix.js';
 
 const matvecSource = `${q4MatvecSource}\n${matvecCommonSource}`;
 
@@ -258,7 +258,7 @@ export const q4MatMulKernel = defineKernel({
 /** The same product on the adapter's matrix units (f16 operands whatever the activations): fragment side and subgroup size as knobs. */
 export const q4MatMulSubgroupMatrixKernel = defineKernel({
   name: 'q4_matmul_subgroup_matrix',
-  source: subgroupMatrixSource,
+  source: withFragments(subgroupMatrixSource),
   bindings: q4MatMulKernel.bindings,
   uniforms: q4MatMulKernel.uniforms,
   specialize: (k: { dtype: Act } & SubgroupMatrixShape) => subgroupMatrixSpec(k, {}),
@@ -440,7 +440,7 @@ export function q4MatVecMulti(
  * `subgroupMatrix` (shaders/subgroup_matrix_matmul.wgsl): one subgroup per 4 x 4 fragments
  * (64 x 64 with 16 x 16 fragments, 32 x 32 with 8 x 8) on the adapter's matrix units, operands
  * (activations and dequantised weights) rounded to f16 once, sums in f32: the same values within
- * f16 rounding, not the same bits; usable once `checkQ4MatMulSubgroupMatrix` passed on the device.
+ * f16 rounding, not the same bits; usable once `checkSubgroupMatrix` passed on the device.
  */
 export type Q4MatMulVariant = 'tile64' | 'tile128' | 'subgroupMatrix';
 
@@ -448,7 +448,7 @@ const VARIANT_TILE: Record<'tile64' | 'tile128', number> = { tile64: 64, tile128
 
 /**
  * The variant `q4MatMul` uses by default: `subgroupMatrix` where its check made it the default (a
- * GPU that passed it: `checkQ4MatMulSubgroupMatrix`; f16 operands on the matrix units: WebLLM
+ * GPU that passed it: `checkSubgroupMatrix`; f16 operands on the matrix units: WebLLM
  * computes in f16 throughout, llama.cpp's GPU matmuls round or quantise the activations too;
  * `GpuOptions.disableSubgroupMatrix` keeps f32 operands), else `tile64` (on SwiftShader `tile128`
  * measured 3x slower, 128 x 5120 -> 4096, bench section q4matmul; on GPUs `tile64` is the split

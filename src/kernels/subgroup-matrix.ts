@@ -5,12 +5,19 @@
  * check on that device and is the default there (`markSubgroupMatrix`, `verifiedSubgroupMatrix`,
  * `subgroupMatrixIsDefault`). The extension is experimental: its WGSL has changed between Dawn
  * revisions and drivers differ, so the prefill kernels built on it (q4, GGUF and dense weights:
- * shaders/subgroup_matrix_matmul.wgsl) are chosen only after one compiled and matched a CPU
- * reference on the device itself (`checkQ4MatMulSubgroupMatrix`, q4-subgroup-matrix-check.ts, run
- * during load); anything else keeps the tiled kernels.
+ * shaders/subgroup_matrix_matmul.wgsl; attention: attention_prefill_subgroup_matrix.wgsl) are
+ * chosen only after they compiled and matched CPU references on the device itself
+ * (`checkSubgroupMatrix`, subgroup-matrix-check.ts, run during load); anything else keeps the
+ * tiled and SIMT kernels.
  */
 import type { Gpu } from '../gpu/device.js';
 import { KernelError } from '../errors.js';
+import fragmentsSource from '../../shaders/subgroup_matrix_fragments.wgsl?raw';
+
+/** A subgroup-matrix kernel's WGSL with the fragment types (F, Left, Right, Result) appended. */
+export function withFragments(source: string): string {
+  return `${source}\n${fragmentsSource}`;
+}
 
 /**
  * A square fragment of F x F f16 operands with an f32 result, the subgroup size that runs it, and
@@ -131,7 +138,7 @@ export function subgroupMatrixToRun(
 ): SubgroupMatrixShape | null {
   if (requested.variant ? requested.variant !== 'subgroupMatrix' : unfit || !subgroupMatrixIsDefault(gpu)) return null;
   const shape = requested.shape ?? verifiedSubgroupMatrix(gpu);
-  if (!shape) throw new KernelError(kernel, 'subgroupMatrix: no checked subgroup-matrix shape on this device (see checkQ4MatMulSubgroupMatrix)');
+  if (!shape) throw new KernelError(kernel, 'subgroupMatrix: no checked subgroup-matrix shape on this device (see checkSubgroupMatrix)');
   if (unfit) throw new KernelError(kernel, `subgroupMatrix: ${unfit}`);
   return shape;
 }

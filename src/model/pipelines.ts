@@ -5,9 +5,9 @@
  * prefill chunk, lm_head with and without the final norm folded in, a response_format's mask, and
  * every sampling mode) under `PipelineCache.plan`, which notes the pipelines instead of recording and
  * then builds them all in parallel with `createComputePipelineAsync`. A pipeline this misses is
- * still built on first use, as before. Before planning, the subgroup-matrix prefill kernel gets
- * its one-off check on the device (`checkQ4MatMulSubgroupMatrix`), so the plan holds the prefill
- * kernel the model will really use. `warmModel` then runs the smallest real input once, so the
+ * still built on first use, as before. Before planning, the subgroup-matrix prefill kernels get
+ * their one-off check on the device (`checkSubgroupMatrix`), so the plan holds the prefill
+ * kernels the model will really use. `warmModel` then runs the smallest real input once, so the
  * other first-use costs are paid during load too.
  */
 import type { Gpu } from '../gpu/device.js';
@@ -15,7 +15,7 @@ import { TOPK_MAX, type Sampler } from '../kernels/sampling.js';
 import { imageTokenIds } from '../text/prompt.js';
 import { Tensor } from '../gpu/tensor.js';
 import { maskLogits } from '../kernels/logit-mask.js';
-import { checkQ4MatMulSubgroupMatrix } from '../kernels/q4-subgroup-matrix-check.js';
+import { checkSubgroupMatrix } from '../kernels/subgroup-matrix-check.js';
 import { markSubgroupMatrix, subgroupMatrixVerdict } from '../kernels/subgroup-matrix.js';
 import { KernelError } from '../errors.js';
 import type { VisionLanguageModel } from './vlm.js';
@@ -27,12 +27,13 @@ export async function compileModelPipelines(
   sampler: Sampler,
   onCompiled?: (done: number, total: number) => void,
 ): Promise<number> {
-  await checkQ4MatMulSubgroupMatrix(gpu);
+  await checkSubgroupMatrix(gpu);
   try {
     return await gpu.pipelines.plan(() => recordEveryStage(gpu, model, sampler), onCompiled);
   } catch (e) {
-    // A subgroup-matrix variant the check did not build (a GGUF block format's) failed to
-    // compile on this device: the model keeps the tiled kernels instead of failing to load.
+    // A subgroup-matrix variant the check did not build (a GGUF block format's, a cache form of
+    // the attention's) failed to compile on this device: the model keeps the tiled and SIMT
+    // kernels instead of failing to load.
     const v = subgroupMatrixVerdict(gpu);
     if (!(e instanceof KernelError) || !e.kernel.endsWith('subgroup_matrix') || !v?.shape || !v.isDefault) throw e;
     markSubgroupMatrix(gpu, { shape: v.shape, isDefault: false, reason: `${e.kernel} failed to compile: ${e.message}` });

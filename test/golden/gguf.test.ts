@@ -23,7 +23,7 @@ import { GgufWeights } from '../../src/gguf/gpu-weights.js';
 import { VisionLanguageModel } from '../../src/model/vlm.js';
 import { fixtureUrl } from '../helpers/fixture-url.js';
 import { argmax, casePrompt, checkDecoder, loadCase, tol, type GoldenCase } from './cases.js';
-import { checkQ4MatMulSubgroupMatrix } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { checkSubgroupMatrix } from '../../src/kernels/subgroup-matrix-check.js';
 import { subgroupMatrixIsDefault } from '../../src/kernels/subgroup-matrix.js';
 
 const VARIANTS = ['f16', 'q8_0', 'q6_k', 'q5_k_m', 'q4_k_m', 'q4_k_s', 'q4_0'];
@@ -75,7 +75,7 @@ describe('kq GGUF variants through the model, against the float64 goldens', asyn
       expect(subgroupMatrixIsDefault(gpu)).toBe(false);
       const tiled = (await m.prefill(prompt, { returnLogits: true })).logits!.slice();
       // onCpu: the default on lavapipe too, where CPU adapters otherwise keep the tiled kernel.
-      expect((await checkQ4MatMulSubgroupMatrix(gpu, { onCpu: true })).reason).toBeUndefined();
+      expect((await checkSubgroupMatrix(gpu, { onCpu: true })).reason).toBeUndefined();
       const sgm = (await m.prefill(prompt, { returnLogits: true })).logits!;
       const V = m.config.text.vocabSize;
       let d = 0;

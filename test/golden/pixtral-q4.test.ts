@@ -6,14 +6,14 @@
  * prompt positions, while a broken 4-bit path lands near 0%. Thresholds below sit under our
  * measured values (printed) with margin, and far above what a broken path gives.
  * Where the adapter has subgroup matrices (lavapipe from Mesa 26: `.ci/subgroup-matrix`), the
- * same prompts run again with the prefill products on them (`checkQ4MatMulSubgroupMatrix` makes
+ * same prompts run again with the prefill products on them (`checkSubgroupMatrix` makes
  * them the default): operands rounded to f16, so the logits move by f16 rounding, not more.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getGpu } from '../helpers/gpu.js';
 import { loadFixtureModel, type LoadedFixture } from './load.js';
 import { argmax, casePrompt, loadCase } from './cases.js';
-import { checkQ4MatMulSubgroupMatrix } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { checkSubgroupMatrix } from '../../src/kernels/subgroup-matrix-check.js';
 import { defaultQ4MatMulVariant } from '../../src/kernels/q4.js';
 import { Sampler } from '../../src/kernels/sampling.js';
 import { compileModelPipelines } from '../../src/model/pipelines.js';
@@ -116,12 +116,12 @@ describe('pixtral-tiny-a q4 vs the float goldens', () => {
   it.runIf(hasSubgroupMatrix)('the same with the prefill on subgroup matrices (compiled at load): as close to the goldens, within f16 rounding of the tiled run', async () => {
     // The load phase runs the device check, then plans the pipelines: the prefill must build none.
     // onCpu: the default on lavapipe too, where CPU adapters otherwise keep tile64.
-    expect((await checkQ4MatMulSubgroupMatrix(f.gpu, { onCpu: true })).reason).toBeUndefined();
+    expect((await checkSubgroupMatrix(f.gpu, { onCpu: true })).reason).toBeUndefined();
     const sampler = new Sampler(f.gpu, f.model.config.text.vocabSize);
     await compileModelPipelines(f.gpu, f.model, sampler);
     sampler.destroy();
     const built = f.gpu.pipelines.size;
-    const verdict = await checkQ4MatMulSubgroupMatrix(f.gpu);
+    const verdict = await checkSubgroupMatrix(f.gpu);
     expect(verdict.reason).toBeUndefined();
     expect(defaultQ4MatMulVariant(f.gpu)).toBe('subgroupMatrix');
     const m = await measure(' subgroupMatrix');

@@ -10,7 +10,8 @@ import { toF16, fromF16, roundF16 } from '../../src/util/f16.js';
 import { activationDtypes, getGpu, realShapes } from '../helpers/gpu.js';
 import { randn } from '../helpers/random.js';
 import { compare, expectClose, type Tol } from '../helpers/close.js';
-import { attentionRef, takeRows } from './ref/attention.js';
+import { attentionRef } from '../../src/kernels/attention-ref.js';
+import { splitFusedPrefill, takeRows } from './ref/attention.js';
 
 type Act = 'f32' | 'f16';
 
@@ -197,16 +198,7 @@ describe('causal prefill over a KV cache (kvWrite + causalAttention)', async () 
         causalAttention(ctx, out, x, cache, { tokens: T, heads: H, pos0, qView: { rowStride: row, offset: 0 } });
       });
       // Reference cache rows 0..pos0+T-1 and q [T, H, d].
-      const kAll = new Float32Array((pos0 + T) * KV * d);
-      const vAll = new Float32Array((pos0 + T) * KV * d);
-      kAll.set(histK);
-      vAll.set(histV);
-      const qh = new Float32Array(T * H * d);
-      for (let t = 0; t < T; t++) {
-        qh.set(qkv.subarray(t * row, t * row + H * d), t * H * d);
-        kAll.set(qkv.subarray(t * row + H * d, t * row + (H + KV) * d), (pos0 + t) * KV * d);
-        vAll.set(qkv.subarray(t * row + (H + KV) * d, (t + 1) * row), (pos0 + t) * KV * d);
-      }
+      const { qh, kAll, vAll } = splitFusedPrefill(qkv, histK, histV, T, pos0, H, KV, d);
       const cached = await readAct(cache.k);
       expect(Array.from(cached.subarray(0, kAll.length))).toEqual(Array.from(kAll)); // kvWrite is a copy
       const want = attentionRef(qh, kAll, vAll, T, { heads: H, kvHeads: KV, d, scale: 1 / Math.sqrt(d), range: (t) => [0, pos0 + t + 1] });
@@ -359,16 +351,7 @@ describe('f16 KV storage (halves on any adapter)', async () => {
         kvWrite(ctx, cache, x, x, { tokens: T, pos0, kView: { rowStride: row, offset: H * d }, vView: { rowStride: row, offset: (H + KV) * d } });
         causalAttention(ctx, out, x, cache, { tokens: T, heads: H, pos0, qView: { rowStride: row, offset: 0 } });
       });
-      const kAll = new Float32Array((pos0 + T) * KV * d);
-      const vAll = new Float32Array((pos0 + T) * KV * d);
-      kAll.set(histK);
-      vAll.set(histV);
-      const qh = new Float32Array(T * H * d);
-      for (let t = 0; t < T; t++) {
-        qh.set(qkv.subarray(t * row, t * row + H * d), t * H * d);
-        kAll.set(qkv.subarray(t * row + H * d, t * row + (H + KV) * d), (pos0 + t) * KV * d);
-        vAll.set(qkv.subarray(t * row + (H + KV) * d, (t + 1) * row), (pos0 + t) * KV * d);
-      }
+      const { qh, kAll, vAll } = splitFusedPrefill(qkv, histK, histV, T, pos0, H, KV, d);
       const want = attentionRef(qh, half(kAll), half(vAll), T, { heads: H, kvHeads: KV, d, scale: 1 / Math.sqrt(d), range: (t) => [0, pos0 + t + 1] });
       check(await readAct(out), want, TOL[dtype], 'out vs f16-rounded k, v');
       for (const t of [x, hk, hv, out]) t.destroy();

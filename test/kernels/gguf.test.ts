@@ -29,7 +29,7 @@ import {
 } from '../../src/kernels/gguf.js';
 import { roundF16 } from '../../src/util/f16.js';
 import { canUseSubgroups } from '../../src/kernels/q4.js';
-import { checkQ4MatMulSubgroupMatrix } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { checkSubgroupMatrix } from '../../src/kernels/subgroup-matrix-check.js';
 import { describeShape, fourSubgroups, type SubgroupMatrixShape } from '../../src/kernels/subgroup-matrix.js';
 import { activationDtypes, getGpu } from '../helpers/gpu.js';
 import { readF32, upload } from '../helpers/act.js';
@@ -205,7 +205,7 @@ describe('gguf matmul', async () => {
 describe('gguf matmul on subgroup matrices', async () => {
   const gpu = await getGpu();
   const dtypes = await activationDtypes();
-  const verdict = await checkQ4MatMulSubgroupMatrix(gpu, { onCpu: true });
+  const verdict = await checkSubgroupMatrix(gpu, { onCpu: true });
   if (!verdict.shape) console.log(`gguf_matmul subgroupMatrix: not used on this adapter: ${verdict.reason}`);
   // The checked shape, and 4 subgroups per workgroup where the device has `subgroup_id`.
   const shapes = [verdict.shape, verdict.shape && fourSubgroups(gpu, verdict.shape)].filter((s): s is SubgroupMatrixShape => !!s);

@@ -21,7 +21,7 @@ import { activationDtypes, getGpu, realShapes } from '../helpers/gpu.js';
 import { randn, randu } from '../helpers/random.js';
 import { im2colRef, matmulRef, patchConvRef, type DotRef } from './ref/matmul.js';
 import type { Gpu } from '../../src/gpu/device.js';
-import { checkQ4MatMulSubgroupMatrix } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { checkSubgroupMatrix } from '../../src/kernels/subgroup-matrix-check.js';
 import { describeShape, fourSubgroups, type SubgroupMatrixShape } from '../../src/kernels/subgroup-matrix.js';
 
 const U = 2 ** -24;
@@ -292,7 +292,7 @@ describe('matmul on subgroup matrices', async () => {
   for (const act of acts)
     for (const wdt of ['f16', 'f32'] as const) {
       it.runIf(gpu.features.subgroupMatrix)(`M {1, 65, 127} x N {17, 130} x K {32, 768}, act ${act}, weight ${wdt}; a row window and a split weight`, async () => {
-        const verdict = await checkQ4MatMulSubgroupMatrix(gpu);
+        const verdict = await checkSubgroupMatrix(gpu);
         expect(verdict.shape, verdict.reason).not.toBeNull();
         // The checked shape, and 4 subgroups per workgroup where the device has `subgroup_id`.
         const shapes = [verdict.shape!, fourSubgroups(gpu, verdict.shape!)].filter((s): s is SubgroupMatrixShape => !!s);
@@ -345,7 +345,7 @@ describe('matmul on subgroup matrices', async () => {
     }
 
   it.runIf(gpu.features.subgroupMatrix)('refuses a product with a bias or K % 32 != 0 by name', async () => {
-    await checkQ4MatMulSubgroupMatrix(gpu);
+    await checkSubgroupMatrix(gpu);
     for (const [K, withBias] of [[40, false], [64, true]] as const) {
       const w = uploadWeight(gpu, randn(17 * K, K), [17, K], 'f16', 'w');
       const bias = withBias ? Tensor.empty(gpu, [17], 'f32', 'b') : undefined;

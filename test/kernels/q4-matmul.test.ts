@@ -18,7 +18,7 @@ import { Tensor } from '../../src/gpu/tensor.js';
 import { quantizeQ4 } from '../../src/quant/q4.js';
 import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
 import { defaultQ4MatMulVariant, destroyQ4, q4MatMul, uploadQ4, type Q4MatMulVariant, type Q4Weight } from '../../src/kernels/q4.js';
-import { checkQ4MatMulSubgroupMatrix, checkSubgroupMatrixShape } from '../../src/kernels/q4-subgroup-matrix-check.js';
+import { checkSubgroupMatrix, checkSubgroupMatrixShape } from '../../src/kernels/subgroup-matrix-check.js';
 import { describeShape, fourSubgroups, type SubgroupMatrixShape } from '../../src/kernels/subgroup-matrix.js';
 import { activationDtypes, getGpu, realShapes } from '../helpers/gpu.js';
 import { randn } from '../helpers/random.js';
@@ -138,7 +138,7 @@ describe('q4 matmul on subgroup matrices', async () => {
   const dtypes = await activationDtypes();
   const required = typeof process !== 'undefined' && process.env?.PIXTRAL_REQUIRE_SUBGROUP_MATRIX === '1';
   // onCpu: the default on lavapipe too, where CPU adapters otherwise keep tile64.
-  const verdict = await checkQ4MatMulSubgroupMatrix(gpu, { onCpu: true });
+  const verdict = await checkSubgroupMatrix(gpu, { onCpu: true });
   const shape = verdict.shape;
   if (!shape) console.log(`q4_matmul subgroupMatrix: not used on this adapter: ${verdict.reason}`);
 
@@ -194,7 +194,7 @@ describe('q4 matmul on subgroup matrices', async () => {
   it.runIf(!!shape && gpu.isSoftware)('on a CPU adapter a passing check leaves tile64 the default (emulated matrices are slower)', async () => {
     const other = await Gpu.create();
     try {
-      const v = await checkQ4MatMulSubgroupMatrix(other);
+      const v = await checkSubgroupMatrix(other);
       expect(v.shape).toEqual(shape);
       expect(v.isDefault).toBe(false);
       expect(defaultQ4MatMulVariant(other)).toBe('tile64');

@@ -38,7 +38,10 @@ describe('loadPixtral (Node, Dawn)', () => {
     expect(model.info).toMatchObject({ name: 'pixtral-tiny-screens', dtype: 'q4', modelType: 'pixtral', fromCache: true });
     expect(model.info.adapter.description.length).toBeGreaterThan(0);
     // lavapipe is a CPU adapter: the prefill keeps the tiled kernels even where it has subgroup matrices.
-    if (/llvmpipe|lavapipe/i.test(model.info.adapter.description)) expect(model.info.adapter.prefillMatmul).toBe('tiled');
+    if (/llvmpipe|lavapipe/i.test(model.info.adapter.description)) {
+      expect(model.info.adapter.prefillMatmul).toBe('tiled');
+      expect(model.info.adapter.prefillAttention).toBe('simt');
+    }
   });
 
   it('streams the reference answer for an image file path (ChatStream + stats)', async () => {

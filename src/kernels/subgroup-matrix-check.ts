@@ -1,20 +1,25 @@
 /**
- * The on-device check that admits the subgroup-matrix prefill kernels
- * (shaders/subgroup_matrix_matmul.wgsl): compile its q4 variant for the adapter's shape, run one small
- * product with partial tiles on both sides and two quantisation groups, compare with a float64
- * CPU product, and record the verdict for the device (`markSubgroupMatrix`). `q4MatMul` uses the
- * kernel by default only after a pass, so a browser whose Dawn spells the experimental WGSL
- * differently, or a driver that computes it wrong, keeps the tiled kernels and says why
- * (`subgroupMatrixVerdict`). Run once per device during load (`compileModelPipelines`); a few
- * milliseconds on a GPU. The GGUF and dense variants (the same shader and fragment code, with the
- * block decoding of GGUF's tiled kernel) follow this verdict; if one of them fails to compile at
- * load, `compileModelPipelines` takes the tiled kernels back instead of failing.
+ * The on-device check that admits the subgroup-matrix kernels: the prefill products
+ * (shaders/subgroup_matrix_matmul.wgsl) and prefill attention
+ * (shaders/attention_prefill_subgroup_matrix.wgsl). It compiles the q4 product and the attention
+ * for the adapter's shape, runs one small case of each with partial tiles (the product: both
+ * sides, two quantisation groups; the attention: causal key ranges over two key tiles, GQA),
+ * compares them with float64 CPU references, and records one verdict for the device
+ * (`markSubgroupMatrix`). The kernels are the default only after a pass, so a browser whose Dawn
+ * spells the experimental WGSL differently, or a driver that computes it wrong, keeps the tiled
+ * and SIMT kernels and says why (`subgroupMatrixVerdict`). Run once per device during load
+ * (`compileModelPipelines`); a few milliseconds on a GPU. The GGUF and dense products (the same
+ * shader and fragment code, with the block decoding of GGUF's tiled kernel) and the attention's
+ * cache forms follow this verdict; if one of them fails to compile at load,
+ * `compileModelPipelines` takes the tiled kernels back instead of failing.
  */
 import type { Gpu } from '../gpu/device.js';
 import { record } from '../gpu/kernel.js';
 import { Tensor } from '../gpu/tensor.js';
 import { q4MatMulRef, quantizeQ4 } from '../quant/q4.js';
 import { fromF16, roundF16, toF16 } from '../util/f16.js';
+import { attentionPrefillSubgroupMatrixKernel, blockDiagonalAttention, subgroupMatrixKeyFragments } from './attention.js';
+import { attentionRef } from './attention-ref.js';
 import { destroyQ4, q4MatMul, q4MatMulSubgroupMatrixKernel, uploadQ4, type Q4Weight } from './q4.js';
 import { describeShape, markSubgroupMatrix, subgroupMatrixShape, subgroupMatrixVerdict, type SubgroupMatrixShape, type SubgroupMatrixVerdict } from './subgroup-matrix.js';
 
@@ -36,7 +41,7 @@ const TOL = 2 ** -10;
  * slower than `tile64` (bench section q4matmul, 128 x 5120 -> 4096); `onCpu` makes it the
  * default there too (the tests, which check the model's path on lavapipe).
  */
-export async function checkQ4MatMulSubgroupMatrix(gpu: Gpu, opts: { onCpu?: boolean } = {}): Promise<SubgroupMatrixVerdict> {
+export async function checkSubgroupMatrix(gpu: Gpu, opts: { onCpu?: boolean } = {}): Promise<SubgroupMatrixVerdict> {
   const known = subgroupMatrixVerdict(gpu);
   if (known) return known;
   const shape = subgroupMatrixShape(gpu);
@@ -75,9 +80,15 @@ export async function checkSubgroupMatrixShape(gpu: Gpu, shape: SubgroupMatrixSh
 
 /** Both activation dtypes (the model's prefill is f32, the kernel tests run f16 too). */
 async function runCheck(gpu: Gpu, shape: SubgroupMatrixShape): Promise<string | null> {
+  const ck = subgroupMatrixKeyFragments(gpu, shape.frag, ATT.d);
   for (const dtype of ['f32', 'f16'] as const) {
     await gpu.pipelines.compile(q4MatMulSubgroupMatrixKernel, { dtype, ...shape });
+    await gpu.pipelines.compile(attentionPrefillSubgroupMatrixKernel, { dtype, kvF16: false, segments: true, d4: ATT.d / 4, ck, ...shape });
   }
+  return (await checkProduct(gpu, shape)) ?? (await checkAttention(gpu, shape));
+}
+
+async function checkProduct(gpu: Gpu, shape: SubgroupMatrixShape): Promise<string | null> {
   // Deterministic values in (-1, 1); X is exact in f16, so both dtypes have one reference.
   const wave = (n: number, a: number) => Array.from({ length: n }, (_, i) => Math.sin(i * a + 0.5));
   const q = quantizeQ4(wave(N * K, 0.7311), N, K);
@@ -93,6 +104,49 @@ async function runCheck(gpu: Gpu, shape: SubgroupMatrixShape): Promise<string | 
   } finally {
     destroyQ4(w);
   }
+}
+
+/**
+ * Attention: T query rows (past two fragments of rows, and past one key tile at the widest) with
+ * causal key ranges, 2 query heads over 1 kv head, head_dim 32; q, k, v in (-1, 1).
+ */
+const ATT = { T: 71, heads: 2, d: 32 };
+/**
+ * Allowed |got - ref| for the attention, absolute: q, k, v and the weights rounded to f16 move
+ * a score by at most 2^-10 sum |q k| scale <= 2^-10 sqrt(32) and each weight by e^{2E} - 1 with E
+ * that plus 2^-11, ~0.013 at worst of |v| <= 1 (an f16 output adds 2^-11). A misplaced fragment,
+ * a wrong mask or a missed rescale errs by tenths.
+ */
+const ATT_TOL = 2 ** -6;
+
+async function checkAttention(gpu: Gpu, shape: SubgroupMatrixShape): Promise<string | null> {
+  const { T, heads, d } = ATT;
+  const wave = (n: number, a: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * a + 0.5));
+  const [q, k, v] = [wave(T * heads * d, 0.917), wave(T * d, 1.771), wave(T * d, 0.5347)].map((x) => x.map(roundF16));
+  const segments = new Uint32Array(2 * T).map((_, i) => (i % 2 ? (i - 1) / 2 + 1 : 0)); // row t: keys [0, t]
+  const want = attentionRef(q!, k!, v!, T, { heads, kvHeads: 1, d, scale: 1 / Math.sqrt(d), range: (t) => [0, t + 1] });
+  for (const dtype of ['f32', 'f16'] as const) {
+    const up = (x: Float32Array, h: number, label: string) => Tensor.from(gpu, dtype === 'f16' ? toF16(x) : x, [T, h, d], dtype, label);
+    const t = [up(q!, heads, 'subgroup-matrix-check.q'), up(k!, 1, 'subgroup-matrix-check.k'), up(v!, 1, 'subgroup-matrix-check.v')] as const;
+    const seg = Tensor.from(gpu, segments, [T, 2], 'u32', 'subgroup-matrix-check.seg');
+    const out = Tensor.empty(gpu, [T, heads, d], dtype, 'subgroup-matrix-check.out');
+    try {
+      record(gpu, 'subgroup-matrix-check', (ctx) =>
+        blockDiagonalAttention(ctx, out, t[0], t[1], t[2], seg, { tokens: T, heads, kvHeads: 1, headDim: d, keyRows: T, variant: 'subgroupMatrix', shape }),
+      );
+      const raw = await out.read();
+      const got = dtype === 'f16' ? fromF16(raw as Uint16Array) : (raw as Float32Array);
+      for (let i = 0; i < want.length; i++) {
+        if (!(Math.abs(got[i]! - want[i]!) <= ATT_TOL)) {
+          const at = `out[${Math.floor(i / (heads * d))}, ${Math.floor(i / d) % heads}, ${i % d}]`;
+          return `${describeShape(shape)}, attention ${dtype}: ${at} = ${got[i]}, float64 reference ${want[i]!.toFixed(5)}`;
+        }
+      }
+    } finally {
+      for (const x of [...t, seg, out]) x.destroy();
+    }
+  }
+  return null;
 }
 
 async function compare(
