@@ -287,7 +287,7 @@ export function subgroupMatrixKeyFragments(gpu: Gpu, frag: number, headDim: numb
   for (const ck of [4, 2, 1]) {
     const bk = ck * frag;
     const bytes = 2 * bk * headDim + 4 * frag * Math.max(headDim, bk) + 2 * frag * bk + 12 * frag + 16;
-    if (bytes <= gpu.limits.maxComputeWorkgroupStorageSize) return ck;
+    if (bytes + 64 <= gpu.limits.maxComputeWorkgroupStorageSize) return ck; // 64: alignment padding
   }
   return 0;
 }
