@@ -7,9 +7,9 @@
  * memory-bound: it reads the K and V rows once, so the figure of merit is K+V bytes actually read
  * (at the cache's element size) per second, also given as a fraction of the copy yardstick
  * measured in the same run (`timing.ts`, bytes read + written per second).
- * It also times prefill attention (4096 tokens on GPUs, 1024 on CPU adapters), each variant (`simt`; `subgroupMatrix` where
- * the device's check passed) in TFLOP/s: vision (4096 patches x 16 heads x 64, one image, `vision`)
- * and the decoder's causal prefill of 4096 tokens over an f16 cache (`prefill`).
+ * It also times prefill attention, each variant (`simt`; `subgroupMatrix` where the device's
+ * check passed) in TFLOP/s: vision (16 heads x 64, `vision`) and the decoder's causal prefill over
+ * an f16 cache (`prefill`), at 4096 tokens on GPUs (one 1024 x 1024 image), 1024 on CPU adapters.
  */
 import type { Gpu } from '../../src/gpu/device.js';
 import { Tensor, writeBuffer } from '../../src/gpu/tensor.js';

@@ -88,9 +88,13 @@ async function runCheck(gpu: Gpu, shape: SubgroupMatrixShape): Promise<string | 
   return (await checkProduct(gpu, shape)) ?? (await checkAttention(gpu, shape));
 }
 
+/** Deterministic check inputs in (-1, 1). */
+function wave(n: number, a: number): number[] {
+  return Array.from({ length: n }, (_, i) => Math.sin(i * a + 0.5));
+}
+
 async function checkProduct(gpu: Gpu, shape: SubgroupMatrixShape): Promise<string | null> {
-  // Deterministic values in (-1, 1); X is exact in f16, so both dtypes have one reference.
-  const wave = (n: number, a: number) => Array.from({ length: n }, (_, i) => Math.sin(i * a + 0.5));
+  // X is exact in f16, so both dtypes have one reference.
   const q = quantizeQ4(wave(N * K, 0.7311), N, K);
   const X = wave(M * K, 1.3177).map(roundF16);
   const ref = q4MatMulRef(q, X, M);
@@ -121,8 +125,7 @@ const ATT_TOL = 2 ** -6;
 
 async function checkAttention(gpu: Gpu, shape: SubgroupMatrixShape): Promise<string | null> {
   const { T, heads, d } = ATT;
-  const wave = (n: number, a: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * a + 0.5));
-  const [q, k, v] = [wave(T * heads * d, 0.917), wave(T * d, 1.771), wave(T * d, 0.5347)].map((x) => x.map(roundF16));
+  const [q, k, v] = [wave(T * heads * d, 0.917), wave(T * d, 1.771), wave(T * d, 0.5347)].map((x) => Float32Array.from(x, roundF16));
   const segments = new Uint32Array(2 * T).map((_, i) => (i % 2 ? (i - 1) / 2 + 1 : 0)); // row t: keys [0, t]
   const want = attentionRef(q!, k!, v!, T, { heads, kvHeads: 1, d, scale: 1 / Math.sqrt(d), range: (t) => [0, t + 1] });
   for (const dtype of ['f32', 'f16'] as const) {

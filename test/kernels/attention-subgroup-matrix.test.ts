@@ -19,7 +19,7 @@ import { fromF16, toF16 } from '../../src/util/f16.js';
 import { activationDtypes, getGpu } from '../helpers/gpu.js';
 import { randn } from '../helpers/random.js';
 import { attentionRef, type AttnRefArgs } from '../../src/kernels/attention-ref.js';
-import { attentionF16Bound, splitFusedPrefill } from './ref/attention.js';
+import { attentionF16Bound, splitFusedPrefill, splitFusedQkv } from './ref/attention.js';
 
 type Act = 'f32' | 'f16';
 
@@ -126,11 +126,7 @@ describe('prefill attention on subgroup matrices', async () => {
     const [T, H, d] = [29, 2, 16];
     const row = 3 * H * d;
     const qkv = randn(T * row, 7);
-    const part = (p: number) => {
-      const o = new Float32Array(T * H * d);
-      for (let t = 0; t < T; t++) for (let j = 0; j < H * d; j++) o[t * H * d + j] = qkv[t * row + p * H * d + j]!;
-      return o;
-    };
+    const [qp, kp, vp] = splitFusedQkv(qkv, T, H * d);
     const seg = imageSegments([20, 9]);
     for (const t of [3, 21, 28]) seg[2 * t + 1] = seg[2 * t]!; // empty ranges
     const x = Tensor.from(gpu, qkv, [T, row], 'f32', 'qkv');
@@ -145,7 +141,7 @@ describe('prefill attention on subgroup matrices', async () => {
     const args: AttnRefArgs = { heads: H, kvHeads: H, d, scale: 0.3, range: (t) => [seg[2 * t]!, seg[2 * t + 1]!] };
     const got = await readAct(out);
     for (const t of [3, 21, 28]) expect(Array.from(got.subarray(t * H * d, (t + 1) * H * d))).toEqual(new Array(H * d).fill(0));
-    const worst = within(got, attentionRef(part(0), part(1), part(2), T, args), attentionF16Bound(part(0), part(1), part(2), T, args, { k: true, v: true, out: false }), 'fused');
+    const worst = within(got, attentionRef(qp, kp, vp, T, args), attentionF16Bound(qp, kp, vp, T, args, { k: true, v: true, out: false }), 'fused');
     log('fused views', worst);
     for (const t of [x, s, out]) t.destroy();
   });

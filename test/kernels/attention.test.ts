@@ -11,7 +11,7 @@ import { activationDtypes, getGpu, realShapes } from '../helpers/gpu.js';
 import { randn } from '../helpers/random.js';
 import { compare, expectClose, type Tol } from '../helpers/close.js';
 import { attentionRef } from '../../src/kernels/attention-ref.js';
-import { splitFusedPrefill, takeRows } from './ref/attention.js';
+import { splitFusedPrefill, splitFusedQkv, takeRows } from './ref/attention.js';
 
 type Act = 'f32' | 'f16';
 
@@ -104,11 +104,7 @@ describe('block-diagonal attention (vision)', async () => {
     const [T, H, d] = [29, 2, 16];
     const row = 3 * H * d;
     const qkv = randn(T * row, 7);
-    const part = (p: number) => {
-      const o = new Float32Array(T * H * d);
-      for (let t = 0; t < T; t++) for (let j = 0; j < H * d; j++) o[t * H * d + j] = qkv[t * row + p * H * d + j]!;
-      return o;
-    };
+    const [qp, kp, vp] = splitFusedQkv(qkv, T, H * d);
     const seg = imageSegments([20, 9]);
     const x = Tensor.from(gpu, qkv, [T, row], 'f32', 'qkv');
     const s = Tensor.from(gpu, seg, [T, 2], 'u32', 'seg');
@@ -119,7 +115,7 @@ describe('block-diagonal attention (vision)', async () => {
         qView: { rowStride: row, offset: 0 }, kView: { rowStride: row, offset: H * d }, vView: { rowStride: row, offset: 2 * H * d },
       }),
     );
-    const want = attentionRef(part(0), part(1), part(2), T, { heads: H, kvHeads: H, d, scale: 0.3, range: (t) => [seg[2 * t]!, seg[2 * t + 1]!] });
+    const want = attentionRef(qp, kp, vp, T, { heads: H, kvHeads: H, d, scale: 0.3, range: (t) => [seg[2 * t]!, seg[2 * t + 1]!] });
     check(await readAct(out), want, TOL.f32, 'out');
     for (const t of [x, s, out]) t.destroy();
   });

@@ -1,6 +1,6 @@
 /**
  * Test-side helpers beside the float64 attention reference (src/kernels/attention-ref.ts): row
- * picking, a causal prefill's inputs split from a fused qkv, and the bound for the f16-operand
+ * picking, q, k and v split from a fused qkv (whole, or a causal prefill's with its history), and the bound for the f16-operand
  * kernel.
  */
 import type { AttnRefArgs } from '../../../src/kernels/attention-ref.js';
@@ -12,6 +12,16 @@ export function takeRows(x: ArrayLike<number>, width: number, rows: readonly num
     for (let j = 0; j < width; j++) out[i * width + j] = x[r * width + j]!;
   });
   return out;
+}
+
+/** q, k and v [T, width] each, split from a fused activation [T, 3 width] (q | k | v per row). */
+export function splitFusedQkv(qkv: ArrayLike<number>, T: number, width: number): [Float32Array, Float32Array, Float32Array] {
+  const part = (p: number) => {
+    const o = new Float32Array(T * width);
+    for (let t = 0; t < T; t++) for (let j = 0; j < width; j++) o[t * width + j] = qkv[t * 3 * width + p * width + j]!;
+    return o;
+  };
+  return [part(0), part(1), part(2)];
 }
 
 /**
