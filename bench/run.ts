@@ -2,6 +2,9 @@
  * `npm run bench -- [--out FILE.json] [--only a,b] [--models m,n] [--timeout SECONDS]`: serves the benchmark
  * page (bench/page/) with Vite, opens it in Debian's headless Chromium (the test flags of
  * test/chromium.ts), runs the sections there (`--models`: only these models in the `e2e` section), writes the JSON result to --out and prints a table.
+ * `--timeout`: seconds without a progress line from the page before the run is called hung
+ * (default 1800: the longest silent stretch is one timed Pixtral-12B turn on a software adapter,
+ * ~8 minutes on a slow 2-core machine); a slow run that keeps reporting is never cut off.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -14,11 +17,12 @@ interface Args {
   out?: string;
   only?: string;
   models?: string;
+  /** Seconds without a progress line before the run is called hung. */
   timeout: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { timeout: 600 };
+  const args: Args = { timeout: 1800 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const [key, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -26,7 +30,10 @@ function parseArgs(argv: string[]): Args {
     if (key === '--out') args.out = value();
     else if (key === '--only') args.only = value();
     else if (key === '--models') args.models = value();
-    else if (key === '--timeout') args.timeout = Number(value());
+    else if (key === '--timeout') {
+      args.timeout = Number(value());
+      if (!(args.timeout > 0)) throw new Error(`--timeout wants a positive number of seconds (got ${args.timeout})`);
+    }
     else if (key === '--help' || key === '-h') {
       console.log('usage: npm run bench -- [--out FILE.json] [--only section,section] [--models tiny-screens,pixtral-12b] [--timeout SECONDS]');
       process.exit(0);
@@ -85,13 +92,25 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   try {
     const page = await browser.newPage();
+    let quiet = () => {};
     const done = new Promise<Row>((resolveDone, reject) => {
       page.on('pageerror', (e) => reject(e));
       page.on('crash', () => reject(new Error('page crashed')));
       void page.exposeFunction('__benchReport', (json: string) => resolveDone(JSON.parse(json) as Row));
-      setTimeout(() => reject(new Error(`benchmark timed out after ${args.timeout} s`)), args.timeout * 1000).unref();
+      // A hang guard, not a time limit: every progress line restarts it.
+      const hung = () => reject(new Error(`benchmark hung: no progress for ${args.timeout} s`));
+      let guard = setTimeout(hung, args.timeout * 1000).unref();
+      quiet = () => {
+        clearTimeout(guard);
+        guard = setTimeout(hung, args.timeout * 1000).unref();
+      };
     });
-    await page.exposeFunction('__benchLog', (line: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}`));
+    // Rejected before it is awaited (a hang while the page loads) is still reported below, once.
+    done.catch(() => undefined);
+    await page.exposeFunction('__benchLog', (line: string) => {
+      quiet();
+      console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}`);
+    });
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning') console.log(`[page ${m.type()}] ${m.text()}`);
     });
