@@ -92,23 +92,19 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   try {
     const page = await browser.newPage();
-    let quiet = () => {};
+    let progress = () => {};
     const done = new Promise<Row>((resolveDone, reject) => {
       page.on('pageerror', (e) => reject(e));
       page.on('crash', () => reject(new Error('page crashed')));
       void page.exposeFunction('__benchReport', (json: string) => resolveDone(JSON.parse(json) as Row));
       // A hang guard, not a time limit: every progress line restarts it.
-      const hung = () => reject(new Error(`benchmark hung: no progress for ${args.timeout} s`));
-      let guard = setTimeout(hung, args.timeout * 1000).unref();
-      quiet = () => {
-        clearTimeout(guard);
-        guard = setTimeout(hung, args.timeout * 1000).unref();
-      };
+      const guard = setTimeout(() => reject(new Error(`benchmark hung: no progress for ${args.timeout} s`)), args.timeout * 1000).unref();
+      progress = () => void guard.refresh();
     });
     // Rejected before it is awaited (a hang while the page loads) is still reported below, once.
     done.catch(() => undefined);
     await page.exposeFunction('__benchLog', (line: string) => {
-      quiet();
+      progress();
       console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${line}`);
     });
     page.on('console', (m) => {

@@ -84,6 +84,8 @@ const MIN_TOKENS = 64;
  */
 const TIMED_RUNS = 3;
 const TIMED_RUNS_BUDGET_MS = 20_000;
+/** The GPU sampler's settings for a greedy step, as the GPU-only timings and `encodeCost` record it. */
+const GREEDY = { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1, u: 0 };
 /** Decoder and vision layers run on software adapters (minutes per full model there). */
 const LAYERS_SOFTWARE = 1;
 const VISION_LAYERS_SOFTWARE = 2; // both slots of the host mode, filled and used
@@ -159,8 +161,7 @@ function midRunPosition(turn: PreparedTurn): number {
 async function gpuOnlyStepMs(t: DecodeTarget, pos: number): Promise<number> {
   const steps = new DecodeSteps(t.gpu, t.model, t.sampler);
   try {
-    const sampling = { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1, u: 0 };
-    return (await timeDispatches(t.gpu, 'e2e.step', (ctx) => steps.record(ctx, { feedPos: pos, sampling }))).ms;
+    return (await timeDispatches(t.gpu, 'e2e.step', (ctx) => steps.record(ctx, { feedPos: pos, sampling: GREEDY }))).ms;
   } finally {
     steps.destroy();
   }
@@ -177,8 +178,7 @@ async function gpuOnlyParts(t: DecodeTarget, pos: number): Promise<{ layersMs: n
   const layersMs = await gpuOnlyLayersMs(t, pos);
   // The final norm and lm_head as a decode step records them (`decodeLogits`).
   const head = await timeDispatches(gpu, 'e2e.lm_head', (ctx) => dec.decodeLogits(ctx));
-  const opts = { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1, u: 0 };
-  const sample = await timeDispatches(gpu, 'e2e.sample', (ctx) => sampler.record(ctx, dec.logits, opts));
+  const sample = await timeDispatches(gpu, 'e2e.sample', (ctx) => sampler.record(ctx, dec.logits, GREEDY));
   return { layersMs, headMs: head.ms, sampleMs: sample.ms };
 }
 
@@ -204,12 +204,11 @@ async function gpuOnlyLayersMs(t: DecodeTarget, pos: number): Promise<number> {
 function encodeCost(t: DecodeTarget, pos: number) {
   const { gpu, model, sampler } = t;
   const steps = new DecodeSteps(gpu, model, sampler);
-  const sampling = { temperature: 0, topK: 1, topP: 1, repetitionPenalty: 1, u: 0 };
   const calls: { pipeline: GPUComputePipeline; group: GPUBindGroup; wg: [number, number, number] }[] = [];
   const step = (capture: boolean) => {
     const enc = gpu.device.createCommandEncoder({ label: 'e2e.encode' });
     const pass = enc.beginComputePass();
-    steps.record({ gpu, pass: capture ? capturing(pass, calls) : pass }, { feedPos: pos, sampling });
+    steps.record({ gpu, pass: capture ? capturing(pass, calls) : pass }, { feedPos: pos, sampling: GREEDY });
     pass.end();
     enc.finish();
     gpu.uniforms.reset(); // nothing is submitted: the arena's slices are handed out again
