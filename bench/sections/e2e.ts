@@ -382,12 +382,12 @@ async function timedTurn(t: DecodeTarget, turn: PreparedTurn, copy: number, peak
  * embedding, lm_head, projector and the rest do not scale.
  */
 function extrapolatedPeak(model: VisionLanguageModel, cfg: ModelConfig, visionWeights: 'gpu' | 'host', measured: number) {
-  const real = PIXTRAL_12B_2409;
+  const full = PIXTRAL_12B_2409;
   const layersRun = cfg.text.numLayers;
-  const addedDecoderWeights = (real.text.numLayers - layersRun) * (model.decoder.decodeWeightBytes().layers / layersRun);
-  const addedKv = KvCache.bytes(real.text, model.limits.maxContext, 'f16') - KvCache.bytes(cfg.text, model.limits.maxContext, 'f16');
+  const addedDecoderWeights = (full.text.numLayers - layersRun) * (model.decoder.decodeWeightBytes().layers / layersRun);
+  const addedKv = KvCache.bytes(full.text, model.limits.maxContext, 'f16') - KvCache.bytes(cfg.text, model.limits.maxContext, 'f16');
   const onGpu = (n: number) => (visionWeights === 'host' ? Math.min(2, n) : n);
-  const addedVision = (onGpu(real.vision.numLayers) - onGpu(cfg.vision.numLayers)) * visionLayerBytes();
+  const addedVision = (onGpu(full.vision.numLayers) - onGpu(cfg.vision.numLayers)) * visionLayerBytes();
   return {
     peakGpuBytes: measured + addedDecoderWeights + addedKv + addedVision,
     peakGpuBytesParts: { measured, addedDecoderLayerWeights: addedDecoderWeights, addedKvCache: addedKv, addedVisionLayerWeights: addedVision },
